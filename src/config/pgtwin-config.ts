@@ -1,0 +1,149 @@
+/**
+ * Connection settings for one database. Any field left out is taken from the next layer
+ * (config file, then environment, then defaults).
+ */
+export interface DatabaseConfig {
+  /** A `postgres://user:password@host:port/database` URL; discrete fields given beside it win over its parts. */
+  url?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+}
+
+/** Which tables pgtwin copies with their data and which only with their structure. */
+export interface MirrorConfig {
+  /**
+   * Tables whose structure and data are identical to production (`schema.table`; a bare name means `public`).
+   * @default DEFAULT_MIRROR_FULL
+   */
+  full?: string[];
+  /**
+   * Tables whose structure is cloned but that only ever hold test data.
+   * @default DEFAULT_MIRROR_STRUCTURE_ONLY
+   */
+  structureOnly?: string[];
+}
+
+/** The application's own schema scripts, for building the test database without production. */
+export interface SchemaConfig {
+  /** A directory of `.sql` files applied in name order by `SchemaSetup.ensurePublicSchema()`. */
+  scripts?: string;
+}
+
+/**
+ * Every pgtwin option. Use it in `pgtwin.config.ts` through {@link defineConfig}, or pass it to the presets
+ * and to {@link resolveConfig}.
+ *
+ * @example
+ * ```ts
+ * import { defineConfig } from 'pgtwin';
+ * export default defineConfig({
+ *   mirror: { full: ['public.object_models', 'public.prompts'] },
+ *   seeds: 'tests/data',
+ * });
+ * ```
+ */
+export interface PgtwinConfig {
+  /** The production database, only ever read. Environment: `DB_HOST`, `DB_PORT`, `DB_NAME`, `DB_USER`, `DB_PASS` or `DATABASE_URL`. */
+  production?: DatabaseConfig;
+  /** The test database pgtwin owns. Environment: `TEST_DB_HOST`, `TEST_DB_PORT`, `TEST_DB_NAME`, `TEST_DB_USER`, `TEST_DB_PASS` or `TEST_DATABASE_URL`. */
+  test?: DatabaseConfig;
+  /**
+   * The connection used to create the test database and role. Environment: `TEST_DB_ADMIN_URL`.
+   * @default the test server's host and port, with the production user (`DB_USER`, `DB_PASS`) on database `postgres`
+   */
+  admin?: DatabaseConfig;
+  /** Mirroring policy. */
+  mirror?: MirrorConfig;
+  /**
+   * Pattern of the per-project schemas (`*` matches any characters): structure only, test data only.
+   * @default DEFAULT_PROJECT_SCHEMAS
+   */
+  projectSchemas?: string;
+  /**
+   * Seed files: one JSON file, a list of files, or a directory (its `.json` files in name order).
+   * @default DEFAULT_SEEDS
+   */
+  seeds?: string | string[];
+  /** Module exporting the user's fishery factories, which override the automatic ones. */
+  factories?: string;
+  /** The application's own schema scripts. */
+  schema?: SchemaConfig;
+}
+
+/** Options of {@link resolveConfig} itself, beside the configuration. */
+export interface ResolveConfigOptions extends PgtwinConfig {
+  /**
+   * Directory that relative paths and the config file are resolved against.
+   * @default process.cwd()
+   */
+  rootDir?: string;
+  /**
+   * Path of the config file, or `false` to read none.
+   * @default the first of `pgtwin.config.{ts,mts,js,mjs,json}` found in `rootDir`
+   */
+  configFile?: string | false;
+  /**
+   * `.env` files read below the real environment (which always wins). Relative to `rootDir`.
+   * @default DEFAULT_ENV_FILES
+   */
+  envFiles?: string[];
+  /**
+   * The environment to read.
+   * @default process.env
+   */
+  env?: Record<string, string | undefined>;
+}
+
+export const DEFAULT_PRODUCTION = Object.freeze({
+  host: 'localhost',
+  port: 5432,
+  database: 'contentgen_db',
+  user: 'postgres',
+  password: '',
+});
+
+export const DEFAULT_TEST = Object.freeze({
+  host: 'localhost',
+  port: 5432,
+  database: 'contentgen_test_db',
+  user: 'test_runner_user',
+  password: 'test123',
+});
+
+/** The admin connection opens this database on the test server. */
+export const DEFAULT_ADMIN_DATABASE = 'postgres';
+export const DEFAULT_MIRROR_FULL: readonly string[] = Object.freeze([
+  'public.object_models',
+  'public.prompts',
+]);
+export const DEFAULT_MIRROR_STRUCTURE_ONLY: readonly string[] = Object.freeze([
+  'public.projects',
+  'public.clients',
+  'public.llm_usage',
+]);
+export const DEFAULT_PROJECT_SCHEMAS = 'project_*';
+export const DEFAULT_SEEDS = 'tests/data/seed_data.json';
+export const DEFAULT_ENV_FILES: readonly string[] = Object.freeze(['.env']);
+export const CONFIG_FILE_NAMES: readonly string[] = Object.freeze([
+  'pgtwin.config.ts',
+  'pgtwin.config.mts',
+  'pgtwin.config.js',
+  'pgtwin.config.mjs',
+  'pgtwin.config.json',
+]);
+
+/**
+ * Types a config file's export; returns its argument unchanged.
+ *
+ * @example
+ * ```ts
+ * // pgtwin.config.ts
+ * export default defineConfig({ projectSchemas: 'project_*' });
+ * ```
+ */
+export function defineConfig(config: PgtwinConfig): PgtwinConfig {
+  return config;
+}

@@ -1,0 +1,132 @@
+import pg from 'pg';
+import type { DatabaseTarget } from '../config/database-target.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
+import { ConfigError } from '../errors.js';
+import { connectionConfig, connectionError, type TargetRole } from './connect.js';
+
+/** `'e2e'` selects the test database; leaving it out selects production, read-only. */
+export type TestMode = 'e2e';
+
+export interface DBConnectorOptions {
+  /**
+   * Which database to connect to: omitted → production (read-only), `'e2e'` → the test database.
+   * @default undefined (production)
+   */
+  testMode?: TestMode;
+  /** A resolved configuration, or options for {@link resolveConfig}. @default resolveConfig() */
+  config?: ResolvedConfig | ResolveConfigOptions;
+  /** Extra pool settings (`max`, `idleTimeoutMillis`, ...). */
+  pool?: Omit<pg.PoolConfig, 'host' | 'port' | 'database' | 'user' | 'password' | 'connectionString'>;
+}
+
+/**
+ * Pooled connections to production or the test database, chosen by `testMode`. Production connections are
+ * read-only at the session level, so nothing sent through them can write.
+ *
+ * @example
+ * ```ts
+ * await using test = new DBConnector({ testMode: 'e2e' });
+ * const { rows } = await test.query('SELECT count(*) FROM public.prompts');
+ * ```
+ */
+export class DBConnector {
+  readonly testMode: TestMode | undefined;
+  readonly #options: DBConnectorOptions;
+  #config: Promise<ResolvedConfig> | undefined;
+  #pool: Promise<pg.Pool> | undefined;
+
+  constructor(options: DBConnectorOptions = {}) {
+    if (options.testMode !== undefined && options.testMode !== 'e2e') {
+      throw new ConfigError(
+        'testMode',
+        `testMode must be 'e2e' (the test database) or left out (production, read-only), got ${JSON.stringify(options.testMode)}.`,
+      );
+    }
+    this.testMode = options.testMode;
+    this.#options = options;
+  }
+
+  /** Whether this connector reaches production (read-only). */
+  get isProduction(): boolean {
+    return this.testMode === undefined;
+  }
+
+  /** The role of this connector's database for messages and the guard. */
+  get role(): TargetRole {
+    return this.isProduction ? 'production' : 'test';
+  }
+
+  /** The resolved configuration in use. */
+  config(): Promise<ResolvedConfig> {
+    this.#config ??= isResolved(this.#options.config)
+      ? Promise.resolve(this.#options.config)
+      : resolveConfig(this.#options.config);
+    return this.#config;
+  }
+
+  /** The database this connector reaches. */
+  async target(): Promise<DatabaseTarget> {
+    const config = await this.config();
+    return this.isProduction ? config.production : config.test;
+  }
+
+  /** The pool, created on first use. */
+  pool(): Promise<pg.Pool> {
+    this.#pool ??= this.target().then((target) => {
+      const pool = new pg.Pool({ ...connectionConfig(target, this.role), ...this.#options.pool });
+      // An idle client's connection dropping must not crash the process; the next query reconnects.
+      pool.on('error', () => undefined);
+      return pool;
+    });
+    return this.#pool;
+  }
+
+  /** Checks out a client; release it with `client.release()`. */
+  async connect(): Promise<pg.PoolClient> {
+    const pool = await this.pool();
+    try {
+      return await pool.connect();
+    } catch (error) {
+      throw connectionError(error, await this.target(), this.role);
+    }
+  }
+
+  /** Runs one statement on a pooled client. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const client = await this.connect();
+    try {
+      const result = await client.query<R>(sql, params);
+      client.release();
+      return result;
+    } catch (error) {
+      // A failed multi-statement string can leave the session inside an aborted transaction: discard it.
+      client.release(error as Error);
+      throw error;
+    }
+  }
+
+  /** Closes the pool. */
+  async end(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = undefined;
+    if (pool) await (await pool).end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.end();
+  }
+}
+
+function isResolved(config: DBConnectorOptions['config']): config is ResolvedConfig {
+  return (
+    config !== undefined &&
+    'sources' in config &&
+    'rootDir' in config &&
+    typeof config.rootDir === 'string' &&
+    'allowUnmarked' in config
+  );
+}

@@ -1,0 +1,30 @@
+export {
+  defineConfig,
+  resolveConfig,
+  DatabaseTarget,
+  maskSecrets,
+  DEFAULT_PRODUCTION,
+  DEFAULT_TEST,
+  DEFAULT_ADMIN_DATABASE,
+  DEFAULT_MIRROR_FULL,
+  DEFAULT_MIRROR_STRUCTURE_ONLY,
+  DEFAULT_PROJECT_SCHEMAS,
+  DEFAULT_SEEDS,
+  DEFAULT_ENV_FILES,
+  type PgtwinConfig,
+  type DatabaseConfig,
+  type MirrorConfig,
+  type SchemaConfig,
+  type ResolveConfigOptions,
+  type ResolvedConfig,
+} from './config/index.js';
+export { DBConnector, type DBConnectorOptions, type TestMode } from './connection/db-connector.js';
+export { DBOperator } from './connection/db-operator.js';
+export { guardDestructive, GuardedTarget, type GuardRequest } from './guard/production-guard.js';
+export {
+  provisionTestDatabase,
+  dropTestDatabase,
+  type ProvisionResult,
+} from './provision/provision-test-database.js';
+export { createLogger, type Logger } from './util/logger.js';
+export { PgtwinError, ConfigError, ProductionGuardError, ConnectionError, ProvisionError } from './errors.js';

@@ -1,0 +1,147 @@
+import type pg from 'pg';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { connect } from '../connection/connect.js';
+import { ProvisionError } from '../errors.js';
+import { guardDestructive } from '../guard/production-guard.js';
+import { newMarker, readMarker, writeMarker } from '../guard/test-marker.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+
+/** What {@link provisionTestDatabase} changed; empty `changes` means everything was already in place. */
+export interface ProvisionResult {
+  databaseCreated: boolean;
+  roleCreated: boolean;
+  /** One line per change made, e.g. `created role test_runner_user`. */
+  changes: string[];
+}
+
+/**
+ * Makes sure the test database and its role exist on the test server: creates the role (`TEST_DB_USER`,
+ * with `TEST_DB_PASS`) and the database it owns, stamped with pgtwin's marker, and gives the role full
+ * rights on the `public` schema. Idempotent: a second call changes nothing. Goes through the production
+ * guard first.
+ *
+ * @example
+ * ```ts
+ * const { changes } = await provisionTestDatabase(await resolveConfig());
+ * ```
+ */
+export async function provisionTestDatabase(
+  config: ResolvedConfig,
+  options: { logger?: Logger } = {},
+): Promise<ProvisionResult> {
+  const logger = options.logger ?? silentLogger;
+  const { test } = config;
+  const admin = await connect(config.admin, 'admin');
+  const changes: string[] = [];
+  const result: ProvisionResult = { databaseCreated: false, roleCreated: false, changes };
+  try {
+    await guardDestructive({
+      config,
+      target: test,
+      operation: 'provision',
+      serverClient: admin,
+      creating: true,
+    });
+    const rights = await adminRights(admin);
+    const role = admin.escapeIdentifier(test.user);
+
+    const existing = await admin.query<{ rolcanlogin: boolean }>(
+      'SELECT rolcanlogin FROM pg_roles WHERE rolname = $1',
+      [test.user],
+    );
+    if (existing.rows.length === 0) {
+      requireRight(rights.createrole, 'CREATEROLE', config, `create the role "${test.user}"`);
+      // The password is set only when the role is created, so a second run changes nothing.
+      await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${admin.escapeLiteral(test.password)}`);
+      result.roleCreated = true;
+      changes.push(`created role ${test.user}`);
+    } else if (!existing.rows[0]!.rolcanlogin) {
+      requireRight(rights.createrole, 'CREATEROLE', config, `allow the role "${test.user}" to log in`);
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
+      changes.push(`allowed role ${test.user} to log in`);
+    }
+    if (!rights.superuser) {
+      // Outside superuser, CREATE DATABASE ... OWNER needs membership in the owning role.
+      await admin.query(`GRANT ${role} TO CURRENT_USER`).catch(() => undefined);
+    }
+
+    const marker = await readMarker(admin, test.database);
+    if (marker === undefined) {
+      requireRight(rights.createdb, 'CREATEDB', config, `create the database "${test.database}"`);
+      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(test.database)} OWNER ${role}`);
+      await writeMarker(admin, test.database, newMarker('test'));
+      result.databaseCreated = true;
+      changes.push(`created database ${test.database} owned by ${test.user}`);
+    } else {
+      const { rows } = await admin.query<{ owner: string }>(
+        'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1',
+        [test.database],
+      );
+      if (rows[0]!.owner !== test.user) {
+        await admin.query(`ALTER DATABASE ${admin.escapeIdentifier(test.database)} OWNER TO ${role}`);
+        changes.push(`made ${test.user} the owner of ${test.database}`);
+      }
+    }
+    await grantSchemaRights(config, changes);
+    logger.debug(
+      `provision ${test.url()} as ${config.admin.url()}: ${changes.join('; ') || 'nothing to change'}`,
+    );
+    return result;
+  } finally {
+    await admin.end();
+  }
+}
+
+async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Promise<void> {
+  const { test } = config;
+  const client = await connect(config.admin.withDatabase(test.database), 'admin');
+  try {
+    // The role owns the database; owning `public` too lets it create, alter and drop everything in it.
+    const { rows } = await client.query<{ owner: string }>(
+      `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`,
+    );
+    if (rows[0] && rows[0].owner !== test.user && rows[0].owner !== 'pg_database_owner') {
+      await client.query(`ALTER SCHEMA public OWNER TO ${client.escapeIdentifier(test.user)}`);
+      changes.push(`made ${test.user} the owner of schema public`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function adminRights(client: pg.ClientBase) {
+  const { rows } = await client.query<{ superuser: boolean; createdb: boolean; createrole: boolean }>(
+    `SELECT rolsuper AS superuser, rolsuper OR rolcreatedb AS createdb, rolsuper OR rolcreaterole AS createrole
+       FROM pg_roles WHERE rolname = current_user`,
+  );
+  return rows[0]!;
+}
+
+function requireRight(has: boolean, privilege: string, config: ResolvedConfig, purpose: string): void {
+  if (has) return;
+  const user = config.admin.user;
+  throw new ProvisionError(
+    privilege,
+    `The admin role "${user}" lacks ${privilege}, needed to ${purpose}. ` +
+      `Grant it (ALTER ROLE "${user}" ${privilege}) or set TEST_DB_ADMIN_URL to a role that has it.`,
+  );
+}
+
+/**
+ * Drops the test database (never production: the guard decides first). Connections to it are closed.
+ *
+ * @example
+ * await dropTestDatabase(config);
+ */
+export async function dropTestDatabase(config: ResolvedConfig): Promise<boolean> {
+  const admin = await connect(config.admin, 'admin');
+  try {
+    await guardDestructive({ config, target: config.test, operation: 'drop', serverClient: admin });
+    const exists = (await readMarker(admin, config.test.database)) !== undefined;
+    if (exists)
+      await admin.query(`DROP DATABASE ${admin.escapeIdentifier(config.test.database)} WITH (FORCE)`);
+    return exists;
+  } finally {
+    await admin.end();
+  }
+}

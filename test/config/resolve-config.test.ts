@@ -1,0 +1,161 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { inspect } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from 'pgtwin';
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
+  return dir;
+}
+
+async function configError(promise: Promise<unknown>): Promise<ConfigError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConfigError);
+  return error as ConfigError;
+}
+
+describe('resolveConfig', () => {
+  it('uses the documented defaults when nothing is configured', async () => {
+    const config = await resolveConfig({ rootDir: project({}), env: {} });
+    expect(config.production.describe()).toBe('postgres@localhost:5432/contentgen_db');
+    expect(config.test.describe()).toBe('test_runner_user@localhost:5432/contentgen_test_db');
+    expect(config.test.password).toBe('test123');
+    expect(config.admin.describe()).toBe('postgres@localhost:5432/postgres');
+    expect(config.mirror.full).toEqual(['public.object_models', 'public.prompts']);
+    expect(config.mirror.structureOnly).toEqual(['public.projects', 'public.clients', 'public.llm_usage']);
+    expect(config.projectSchemas).toBe('project_*');
+    expect(config.seeds).toEqual([path.join(config.rootDir, 'tests/data/seed_data.json')]);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('applies options over the config file over the real environment over .env over defaults', async () => {
+    const rootDir = project({
+      'pgtwin.config.ts': `interface Shape { test: { port: number; host: string }; projectSchemas: string }
+        const config: Shape = { test: { port: 6001, host: 'file-host' }, projectSchemas: 'proj_*' };
+        export default config;`,
+      '.env':
+        'TEST_DB_PORT=7001\nTEST_DB_HOST=dotenv-host\nTEST_DB_NAME=dotenv_db\nTEST_DB_USER=dotenv_user\nDB_NAME=prod_from_dotenv\n',
+    });
+    const env = { TEST_DB_HOST: 'env-host', TEST_DB_NAME: 'env_db' };
+    const config = await resolveConfig({ rootDir, env, test: { port: 5001 } });
+    expect(config.test.port).toBe(5001); // options beat file, env and .env
+    expect(config.test.host).toBe('file-host'); // file beats env and .env
+    expect(config.test.database).toBe('env_db'); // real env beats .env
+    expect(config.test.user).toBe('dotenv_user'); // .env beats default
+    expect(config.test.password).toBe('test123'); // default
+    expect(config.production.database).toBe('prod_from_dotenv');
+    expect(config.projectSchemas).toBe('proj_*');
+    expect(config.sources['test.port']).toBe('options');
+    expect(config.sources['test.host']).toBe('pgtwin.config.ts');
+    expect(config.sources['test.database']).toBe('TEST_DB_NAME (environment)');
+    expect(config.sources['test.user']).toBe('TEST_DB_USER (.env)');
+    expect(config.sources['test.password']).toBe('default');
+  });
+
+  it('accepts DATABASE_URL and TEST_DATABASE_URL, with discrete variables winning over URL parts', async () => {
+    const config = await resolveConfig({
+      rootDir: project({}),
+      env: {
+        DATABASE_URL: 'postgres://reader:pw%40x@prod.example:6543/live',
+        TEST_DATABASE_URL: 'postgresql://tester:tpw@test.example:6544/twin',
+        TEST_DB_NAME: 'twin_override',
+        TEST_DB_ADMIN_URL: 'postgres://root:rootpw@test.example:6544/postgres',
+      },
+    });
+    expect(config.production.describe()).toBe('reader@prod.example:6543/live');
+    expect(config.production.password).toBe('pw@x');
+    expect(config.test.describe()).toBe('tester@test.example:6544/twin_override');
+    expect(config.admin.describe()).toBe('root@test.example:6544/postgres');
+  });
+
+  it('loads a JSON config file and a named .env file', async () => {
+    const rootDir = project({
+      'pgtwin.config.json': JSON.stringify({ mirror: { full: ['prompts'] }, seeds: ['a.json', 'b.json'] }),
+      'ci.env': 'DB_HOST=ci-host\n',
+    });
+    const config = await resolveConfig({ rootDir, env: {}, envFiles: ['ci.env'] });
+    expect(config.mirror.full).toEqual(['public.prompts']);
+    expect(config.seeds).toEqual([path.join(rootDir, 'a.json'), path.join(rootDir, 'b.json')]);
+    expect(config.production.host).toBe('ci-host');
+  });
+
+  it('names the variable and the expected form for a port that is not a number', async () => {
+    const error = await configError(
+      resolveConfig({ rootDir: project({ '.env': 'TEST_DB_PORT=abc\n' }), env: {} }),
+    );
+    expect(error.key).toBe('TEST_DB_PORT');
+    expect(error.message).toBe('TEST_DB_PORT (from .env) must be a port number from 1 to 65535, got "abc".');
+  });
+
+  it('names an unknown config-file key and suggests the closest one', async () => {
+    const rootDir = project({ 'pgtwin.config.mjs': 'export default { mirorr: { full: [] } };' });
+    const error = await configError(resolveConfig({ rootDir, env: {} }));
+    expect(error.key).toBe('mirorr');
+    expect(error.message).toContain('Unknown key "mirorr" in config file');
+    expect(error.message).toContain('did you mean "mirror"?');
+    const nested = await configError(
+      resolveConfig({ rootDir: project({}), env: {}, test: { hots: 'x' } as never }),
+    );
+    expect(nested.message).toContain('Unknown key "test.hots" in options (did you mean "host"?)');
+  });
+
+  it('rejects a malformed URL, naming the variable and masking the password', async () => {
+    const error = await configError(
+      resolveConfig({ rootDir: project({}), env: { DATABASE_URL: 'mysql://app:hunter22@db:3306/x' } }),
+    );
+    expect(error.key).toBe('DATABASE_URL');
+    expect(error.message).toContain('must start with postgres:// or postgresql://');
+    const broken = await configError(
+      resolveConfig({ rootDir: project({}), env: { TEST_DATABASE_URL: 'not a url:hunter22@' } }),
+    );
+    expect(broken.key).toBe('TEST_DATABASE_URL');
+    expect(broken.message).toContain('is not a valid URL');
+    expect(`${error.message} ${broken.message}`).not.toContain('hunter22');
+  });
+
+  it('rejects wrong types, a table in both mirror lists and a bad schema pattern', async () => {
+    const rootDir = project({});
+    const port = await configError(resolveConfig({ rootDir, env: {}, test: { port: 70000 } }));
+    expect(port.message).toBe('test.port in options must be a port number from 1 to 65535, got 70000.');
+    const both = await configError(
+      resolveConfig({ rootDir, env: {}, mirror: { full: ['prompts'], structureOnly: ['public.prompts'] } }),
+    );
+    expect(both.message).toContain('public.prompts is listed in both mirror.full and mirror.structureOnly');
+    const table = await configError(resolveConfig({ rootDir, env: {}, mirror: { full: ['a.b.c'] } }));
+    expect(table.key).toBe('mirror.full');
+    const pattern = await configError(resolveConfig({ rootDir, env: {}, projectSchemas: 'project-*' }));
+    expect(pattern.key).toBe('projectSchemas');
+    const flag = await configError(resolveConfig({ rootDir, env: { PGTWIN_ALLOW_UNMARKED: 'maybe' } }));
+    expect(flag.message).toBe('PGTWIN_ALLOW_UNMARKED (from environment) must be 1 or 0, got "maybe".');
+  });
+
+  it('reports a config file that does not load, naming the file', async () => {
+    const rootDir = project({ 'pgtwin.config.js': 'export default {' });
+    const error = await configError(resolveConfig({ rootDir, env: {} }));
+    expect(error.message).toContain(path.join(rootDir, 'pgtwin.config.js'));
+    const missing = await configError(resolveConfig({ rootDir, env: {}, configFile: 'nope.ts' }));
+    expect(missing.message).toContain('does not exist');
+  });
+
+  it('never shows passwords when a resolved config is printed', async () => {
+    const config = await resolveConfig({
+      rootDir: project({}),
+      env: { DB_PASS: 'prod-secret-1', TEST_DATABASE_URL: 'postgres://u:test-secret-2@h/db' },
+    });
+    const printed = [
+      inspect(config, { depth: 5 }),
+      JSON.stringify(config),
+      String(config.test),
+      config.production.url(),
+    ].join('\n');
+    expect(printed).not.toContain('prod-secret-1');
+    expect(printed).not.toContain('test-secret-2');
+    expect(config.test.url({ withPassword: true })).toContain('test-secret-2');
+  });
+});

@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { DBConnector, DBOperator, ProductionGuardError, dropTestDatabase, guardDestructive } from 'pgtwin';
+import { writeMarker, newMarker } from '../../src/guard/test-marker.js';
+import { testConfig } from '../helpers/config.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
+import pg from 'pg';
+
+const scratch = useScratch('guard');
+
+async function stamp(database: string): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres' });
+  await client.connect();
+  await writeMarker(client, database, newMarker('test'));
+  await client.end();
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ProductionGuardError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ProductionGuardError);
+  return error as ProductionGuardError;
+}
+
+async function databaseExists(name: string): Promise<boolean> {
+  return (await adminQuery('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+}
+
+describe('production is read-only to pgtwin', () => {
+  it('fails a write attempted through a production connection as read-only', async () => {
+    const prod = await scratch.database('prod');
+    await adminQuery('CREATE TABLE prompts (id int)', [], prod.url);
+    await using connector = new DBConnector({
+      config: await testConfig({ production: { database: prod.name } }),
+    });
+    expect(connector.isProduction).toBe(true);
+    await expect(connector.query('INSERT INTO prompts VALUES (1)')).rejects.toMatchObject({ code: '25006' });
+    await expect(connector.query('CREATE TABLE t (id int)')).rejects.toThrow(/read-only transaction/);
+    await expect(connector.query('BEGIN; INSERT INTO prompts VALUES (2); COMMIT')).rejects.toMatchObject({
+      code: '25006',
+    });
+    expect((await adminQuery('SELECT count(*)::int AS n FROM prompts', [], prod.url)).rows[0]!.n).toBe(0);
+    expect((await connector.query('SELECT count(*)::int AS n FROM prompts')).rows[0]!.n).toBe(0);
+  });
+
+  it('rejects a test mode other than e2e', () => {
+    expect(() => new DBOperator({ testMode: 'unit' as never })).toThrow(/testMode must be 'e2e'/);
+  });
+});
+
+describe('the production guard', () => {
+  it('refuses to drop the production database when TEST_DB_NAME equals DB_NAME', async () => {
+    const prod = await scratch.database('prod');
+    await stamp(prod.name); // even a marker does not make production disposable
+    const config = await testConfig({
+      env: { DB_NAME: prod.name, TEST_DB_NAME: prod.name },
+      production: { database: undefined },
+      test: { database: undefined },
+    });
+    expect(config.test.database).toBe(prod.name);
+    const error = await refusal(dropTestDatabase(config));
+    expect(error.reason).toBe('is-production');
+    expect(error.message).toContain('it is the production database');
+    expect(error.message).toContain('TEST_DB_NAME');
+    expect(await databaseExists(prod.name)).toBe(true);
+  });
+
+  it('refuses to drop production reached as localhost when it is configured at 127.0.0.1', async () => {
+    const prod = await scratch.database('prod');
+    await stamp(prod.name);
+    const config = await testConfig({
+      production: { host: '127.0.0.1', database: prod.name },
+      test: { host: 'localhost', database: prod.name },
+    });
+    const error = await refusal(dropTestDatabase(config));
+    expect(error.reason).toBe('is-production');
+    expect(await databaseExists(prod.name)).toBe(true);
+  });
+
+  it('recognises production by server identity when reached through the Unix socket', async () => {
+    const prod = await scratch.database('prod');
+    await stamp(prod.name);
+    const config = await testConfig({
+      production: { host: '127.0.0.1', database: prod.name },
+      test: { host: '/var/run/postgresql', database: prod.name },
+      admin: { host: '/var/run/postgresql' },
+    });
+    const error = await refusal(dropTestDatabase(config));
+    expect(error.message).toContain('identified by its system identifier');
+    expect(await databaseExists(prod.name)).toBe(true);
+  });
+
+  it('refuses a database without the pgtwin marker unless PGTWIN_ALLOW_UNMARKED=1', async () => {
+    const prod = await scratch.database('prod');
+    const other = await scratch.database('other');
+    const config = await testConfig({ production: { database: prod.name }, test: { database: other.name } });
+    const error = await refusal(dropTestDatabase(config));
+    expect(error.reason).toBe('unmarked');
+    expect(error.message).toContain('PGTWIN_ALLOW_UNMARKED=1');
+    expect(await databaseExists(other.name)).toBe(true);
+
+    const allowed = await testConfig({
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+      production: { database: prod.name },
+      test: { database: other.name },
+    });
+    const cleared = await guardDestructive({ config: allowed, target: allowed.test, operation: 'reset' });
+    expect(cleared.cleared).toBe(true);
+    expect(await dropTestDatabase(allowed)).toBe(true);
+    expect(await databaseExists(other.name)).toBe(false);
+  });
+
+  it('clears a marked test database on another name of the same server', async () => {
+    const prod = await scratch.database('prod');
+    const test = await scratch.database('twin');
+    await stamp(test.name);
+    const config = await testConfig({
+      production: { database: prod.name },
+      test: { database: test.name, host: 'localhost' },
+    });
+    const cleared = await guardDestructive({ config, target: config.test, operation: 'reset' });
+    expect(cleared.target.database).toBe(test.name);
+  });
+});

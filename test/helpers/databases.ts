@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll } from 'vitest';
+
+/** The server the test suite runs against; a superuser connection to its maintenance database. */
+export const SERVER_URL = process.env.PGTWIN_TEST_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A database URL on the test server for `database` (optionally as `user`). */
+export function databaseUrl(database: string, user?: string, password?: string): string {
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${database}`;
+  if (user !== undefined) url.username = user;
+  if (password !== undefined) url.password = password;
+  return url.toString();
+}
+
+/** A name no other test file or run uses, safe as a database or role name. */
+export function uniqueName(prefix: string): string {
+  return `pgtwin_t_${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`.toLowerCase();
+}
+
+/** Runs one statement on the server's maintenance database. */
+export async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  sql: string,
+  params: unknown[] = [],
+  url = SERVER_URL,
+): Promise<pg.QueryResult<R>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await client.query<R>(sql, params);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates uniquely named databases (and roles) for one test file and drops them all after the file.
+ * Call at the top level of a test file.
+ */
+export function useScratch(prefix: string) {
+  const databases: string[] = [];
+  const roles: string[] = [];
+
+  afterAll(async () => {
+    for (const db of databases.reverse()) {
+      await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+    }
+    for (const role of roles) {
+      await adminQuery(
+        `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN EXECUTE 'DROP OWNED BY "${role}"'; END IF; END $$`,
+      ).catch(() => undefined);
+      await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
+    }
+  });
+
+  return {
+    /** A fresh empty database; returns its name and URL. */
+    async database(
+      label = 'db',
+      options: { template?: string } = {},
+    ): Promise<{ name: string; url: string }> {
+      const name = uniqueName(`${prefix}_${label}`);
+      databases.push(name);
+      const template = options.template ? ` TEMPLATE "${options.template}"` : '';
+      await adminQuery(`CREATE DATABASE "${name}"${template}`);
+      return { name, url: databaseUrl(name) };
+    },
+    /** A name reserved for a database the code under test creates; dropped after the file. */
+    databaseName(label = 'db'): string {
+      const name = uniqueName(`${prefix}_${label}`);
+      databases.push(name);
+      return name;
+    },
+    /** A name reserved for a role the code under test creates; dropped after the file. */
+    roleName(label = 'role'): string {
+      const name = uniqueName(`${prefix}_${label}`);
+      roles.push(name);
+      return name;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+function run(args: string[]): string {
+  if (!existsSync(path.join(root, 'dist/index.js')))
+    throw new Error('dist/ is missing: run npm run build first.');
+  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+}
+
+// The built package, reached by its own name through package.json "exports", as users reach it.
+describe('the built package', () => {
+  it('loads with require', () => {
+    expect(
+      run(['-e', "const p = require('pgtwin'); console.log(typeof p.resolveConfig, typeof p.DBOperator)"]),
+    ).toBe('function function');
+  });
+
+  it('loads with import', () => {
+    expect(
+      run([
+        '--input-type=module',
+        '-e',
+        "const p = await import('pgtwin'); console.log(typeof p.defineConfig, typeof p.ProductionGuardError)",
+      ]),
+    ).toBe('function function');
+  });
+});

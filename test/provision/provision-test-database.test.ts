@@ -1,0 +1,139 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import {
+  ConnectionError,
+  ProvisionError,
+  createLogger,
+  provisionTestDatabase,
+  dropTestDatabase,
+  DBOperator,
+} from 'pgtwin';
+import { testConfig, SERVER } from '../helpers/config.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
+
+const scratch = useScratch('prov');
+
+describe('provisionTestDatabase', () => {
+  it('creates the role and the database it owns, stamped, and a second run changes nothing', async () => {
+    const database = scratch.databaseName('twin');
+    const role = scratch.roleName('runner');
+    const config = await testConfig({ test: { database, user: role, password: 'pw-123' } });
+
+    const first = await provisionTestDatabase(config);
+    expect(first).toMatchObject({ databaseCreated: true, roleCreated: true });
+    expect(first.changes).toEqual([`created role ${role}`, `created database ${database} owned by ${role}`]);
+
+    const { rows } = await adminQuery<{ owner: string; comment: string }>(
+      `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
+      [database],
+    );
+    expect(rows[0]!.owner).toBe(role);
+    expect(rows[0]!.comment).toMatch(/^pgtwin:\{"kind":"test"/);
+
+    const second = await provisionTestDatabase(config);
+    expect(second).toEqual({ databaseCreated: false, roleCreated: false, changes: [] });
+
+    // The role can create schemas and tables and do full CRUD in its database.
+    await using db = new DBOperator({ testMode: 'e2e', config });
+    await db.query('CREATE SCHEMA project_x');
+    await db.query('CREATE TABLE project_x.t (id int primary key, v text)');
+    await db.query(`INSERT INTO project_x.t VALUES (1, 'a')`);
+    await db.query(`UPDATE project_x.t SET v = 'b'`);
+    await db.query('CREATE TABLE public.u (id int)');
+    await db.query('DROP TABLE public.u');
+    expect(await db.count('project_x.t')).toBe(1);
+    await db.query('DELETE FROM project_x.t');
+    await db.close();
+
+    expect(await dropTestDatabase(config)).toBe(true);
+  });
+
+  it('takes over a database that exists with another owner and lets the role log in', async () => {
+    const database = scratch.databaseName('twin');
+    const role = scratch.roleName('runner');
+    await adminQuery(`CREATE ROLE "${role}" NOLOGIN`);
+    const config = await testConfig({ test: { database, user: role } });
+    await provisionTestDatabase(config);
+    await adminQuery(`ALTER DATABASE "${database}" OWNER TO postgres`);
+    await adminQuery(`ALTER ROLE "${role}" NOLOGIN`);
+    const repaired = await provisionTestDatabase(config);
+    expect(repaired.changes).toEqual([
+      `allowed role ${role} to log in`,
+      `made ${role} the owner of ${database}`,
+    ]);
+    expect((await provisionTestDatabase(config)).changes).toEqual([]);
+  });
+
+  it('says which privilege the admin role lacks', async () => {
+    const weak = scratch.roleName('weak');
+    const role = scratch.roleName('runner');
+    await adminQuery(`CREATE ROLE "${weak}" LOGIN`);
+    const config = await testConfig({
+      test: { database: scratch.databaseName('twin'), user: role },
+      admin: { user: weak },
+    });
+    const error = await provisionTestDatabase(config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProvisionError);
+    expect((error as ProvisionError).step).toBe('CREATEROLE');
+    expect((error as Error).message).toContain(`The admin role "${weak}" lacks CREATEROLE`);
+    expect((error as Error).message).toContain('TEST_DB_ADMIN_URL');
+
+    await adminQuery(`CREATE ROLE "${role}" LOGIN`);
+    const noDb = await provisionTestDatabase(config).catch((e: unknown) => e);
+    expect((noDb as ProvisionError).step).toBe('CREATEDB');
+    expect((noDb as Error).message).toContain(`ALTER ROLE "${weak}" CREATEDB`);
+  });
+
+  it('names host, port and the setting to change when the server is unreachable', async () => {
+    const config = await testConfig({ admin: { port: 1 }, test: { port: 1 } });
+    const error = await provisionTestDatabase(config).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as Error).message).toContain(`${SERVER.host}:1`);
+    expect((error as Error).message).toContain('TEST_DB_ADMIN_URL');
+  });
+
+  it('never shows a password in logs or errors', async () => {
+    const lines: string[] = [];
+    const secrets = { prod: 'Prod-Secret-77', test: 'Test-Secret-88', admin: 'Admin-Secret-99' };
+    const database = scratch.databaseName('twin');
+    const role = scratch.roleName('runner');
+    const config = await testConfig({
+      production: { password: secrets.prod },
+      test: { database, user: role, password: secrets.test },
+      admin: { password: secrets.admin },
+    });
+    const logger = createLogger({
+      debug: true,
+      secrets: [config.production.password, config.test.password, config.admin.password],
+      write: (line) => lines.push(line),
+    });
+    await provisionTestDatabase(config, { logger });
+    logger.info(`connecting to ${config.test.url({ withPassword: true })} as ${config.admin}`);
+    logger.info(`raw: postgres://someone:${secrets.prod}@h/db and password=${secrets.admin}`);
+
+    const unreachable = await testConfig({
+      admin: { port: 1, password: secrets.admin },
+      test: { port: 1, password: secrets.test },
+    });
+    const error = (await provisionTestDatabase(unreachable).catch((e: unknown) => e)) as Error;
+    const output = [...lines, error.message, JSON.stringify(config), String(config.admin)].join('\n');
+    expect(lines.some((line) => line.includes('[pgtwin] debug: provision'))).toBe(true);
+    for (const secret of Object.values(secrets)) expect(output).not.toContain(secret);
+
+    // The password really was set on the role (pg_authid keeps a hash, never the text).
+    const { rows } = await adminQuery<{ has: boolean }>(
+      'SELECT rolpassword IS NOT NULL AS has FROM pg_authid WHERE rolname = $1',
+      [role],
+    );
+    expect(rows[0]!.has).toBe(true);
+    const client = new pg.Client({
+      host: SERVER.host,
+      port: SERVER.port,
+      user: role,
+      password: secrets.test,
+      database,
+    });
+    await client.connect();
+    await client.end();
+  });
+});

@@ -1,0 +1,16 @@
+import path from 'node:path';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: {
+    // Tests import what users import; mapped to the source as fishery does.
+    alias: [{ find: /^pgtwin$/, replacement: path.resolve('src/index.ts') }],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
+  },
+});
