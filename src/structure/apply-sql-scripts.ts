@@ -1,0 +1,44 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SqlScriptError } from '../errors.js';
+import { withClient, type Queryable } from './queryable.js';
+
+/**
+ * Runs every `.sql` file of `directory` in name order, all in one transaction: if one fails, none takes
+ * effect and a {@link SqlScriptError} names the file and carries the database's message. Whether a
+ * script can run twice is the script's business (`CREATE ... IF NOT EXISTS`). Returns the files run.
+ *
+ * @example
+ * ```ts
+ * await applySqlScripts(testClient, 'db/schema'); // 001_extensions.sql, 002_tables.sql, ...
+ * ```
+ */
+export function applySqlScripts(target: Queryable, directory: string): Promise<string[]> {
+  return withClient(target, async (client) => {
+    const files = (await readdir(directory, { withFileTypes: true }))
+      .filter((entry) => entry.isFile() && entry.name.endsWith('.sql'))
+      .map((entry) => join(directory, entry.name))
+      .sort();
+    await client.query('BEGIN');
+    try {
+      for (const file of files) {
+        const sql = await readFile(file, 'utf8');
+        await client.query(sql).catch((error: Error & { position?: string }) => {
+          const at = error.position ? ` at character ${error.position}` : '';
+          throw new SqlScriptError(
+            file,
+            `${file} failed${at}: ${error.message}. No script was applied; fix it and run again.`,
+            {
+              cause: error,
+            },
+          );
+        });
+      }
+      await client.query('COMMIT');
+      return files;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}

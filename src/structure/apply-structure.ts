@@ -1,0 +1,63 @@
+import { StructureApplyError } from '../errors.js';
+import { CANONICAL_SETTINGS_SQL, withClient, type Queryable } from './queryable.js';
+import type { StructureSnapshot } from './structure-snapshot.js';
+
+/** Options of {@link applyStructure}. */
+export interface ApplyStructureOptions {
+  /**
+   * Drop the snapshot's schemas (with everything in them, `CASCADE`) before creating them, so a
+   * re-clone replaces an earlier one. Other schemas of the target are kept, but objects in them that
+   * depend on a dropped object (a foreign key to `public.projects`, a view) go with it.
+   * @default false
+   */
+  replace?: boolean;
+}
+
+/**
+ * Creates every object of `snapshot` in the target, in one transaction: on any failure nothing is
+ * changed and a {@link StructureApplyError} names the object and statement. Objects are owned by the
+ * connecting role; no privileges are granted. Needs no connection to the database the snapshot came
+ * from, so a snapshot read from JSON applies the same.
+ *
+ * @example
+ * ```ts
+ * const snapshot = await readStructure(production, { schemas: ['public', 'project_*'] });
+ * await applyStructure(testClient, snapshot, { replace: true });
+ * ```
+ */
+export function applyStructure(
+  target: Queryable,
+  snapshot: StructureSnapshot,
+  options: ApplyStructureOptions = {},
+): Promise<void> {
+  return withClient(target, async (client) => {
+    await client.query('BEGIN');
+    try {
+      await client.query(CANONICAL_SETTINGS_SQL);
+      // Function bodies may name tables created later, as in pg_dump output.
+      await client.query("SELECT pg_catalog.set_config('check_function_bodies', 'off', true)");
+      if (options.replace) {
+        for (const schema of snapshot.schemas) {
+          await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
+        }
+      }
+      for (const object of snapshot.objects) {
+        await client.query(object.definition).catch((error: Error) => {
+          const hint = /already exists/.test(error.message)
+            ? ' Pass `replace: true` to drop the schemas first.'
+            : '';
+          throw new StructureApplyError(
+            object.key,
+            object.definition,
+            `Creating ${object.key} failed: ${error.message}. Nothing was changed.${hint}`,
+            { cause: error },
+          );
+        });
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
