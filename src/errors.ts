@@ -202,3 +202,33 @@ export class SqlScriptError extends PgtwinError {
     this.file = file;
   }
 }
+
+/** A server provider could not start or reach the PostgreSQL server the tests run on. */
+export class ProviderError extends PgtwinError {
+  /** The provider that failed. */
+  readonly provider: 'server' | 'embedded' | 'container';
+  /** What went wrong, e.g. `binaries-missing`, `permission` or `no-engine`. */
+  readonly reason:
+    | 'unsupported-platform'
+    | 'binaries-missing'
+    | 'binaries-unwritable'
+    | 'system-user'
+    | 'permission'
+    | 'port-in-use'
+    | 'initdb'
+    | 'start'
+    | 'stop'
+    | 'module-missing'
+    | 'no-engine';
+
+  constructor(
+    provider: ProviderError['provider'],
+    reason: ProviderError['reason'],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('PGTWIN_PROVIDER', message, options);
+    this.provider = provider;
+    this.reason = reason;
+  }
+}

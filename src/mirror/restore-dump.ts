@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type pg from 'pg';
 import { DumpError } from '../errors.js';
-import { applyStructure } from '../structure/apply-structure.js';
+import { createStructureObjects } from '../structure/apply-structure.js';
 import { structureFingerprint } from '../structure/structure-fingerprint.js';
 import type { StructureSnapshot } from '../structure/structure-snapshot.js';
 import { readDumpManifest, verifyDumpFiles, type DumpManifest } from './dump-manifest.js';
@@ -40,7 +40,7 @@ export interface RestoreDumpResult {
 /**
  * Rebuilds a test database from a dump, with no pg_dump, pg_restore or psql: checks every file against the
  * manifest first (a corrupted or truncated file is refused with a {@link DumpError} naming it, before
- * anything is written), creates the structure, then loads the rows in one transaction and verifies each
+ * anything is written), creates the structure and loads the rows in one transaction, and verifies each
  * table's content checksum before committing.
  *
  * @example
@@ -55,11 +55,10 @@ export async function restoreDump(options: RestoreDumpOptions): Promise<RestoreD
   await verifyDumpFiles(dir, manifest);
   const snapshot = await readSnapshot(dir, manifest);
 
-  await applyStructure(target, snapshot, { replace: options.replace ?? false });
-
   await target.query('BEGIN');
   let failure: unknown;
   try {
+    await createStructureObjects(target, snapshot, { replace: options.replace ?? false });
     await applySessionSettings(target, manifest.settings);
     const rowCounts = await replaceTableData(
       target,

@@ -83,6 +83,7 @@ export async function provisionTestDatabase(
       }
     }
     await grantSchemaRights(config, changes);
+    await grantReplicaRole(admin, rights.superuser, test.user, changes);
     logger.debug(
       `provision ${test.url()} as ${config.admin.url()}: ${changes.join('; ') || 'nothing to change'}`,
     );
@@ -107,6 +108,36 @@ async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Pro
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Mirroring loads with `session_replication_role = replica` so production's values are not rewritten by
+ * triggers; a role that is not superuser may set it only when granted (PostgreSQL 15 and later).
+ */
+async function grantReplicaRole(
+  admin: pg.Client,
+  superuser: boolean,
+  role: string,
+  changes: string[],
+): Promise<void> {
+  const { rows } = await admin.query<{ version: number; has: boolean | null; target_super: boolean }>(
+    `SELECT current_setting('server_version_num')::int AS version,
+            (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS target_super,
+            CASE WHEN current_setting('server_version_num')::int >= 150000
+                 THEN has_parameter_privilege($1, 'session_replication_role', 'SET') END AS has`,
+    [role],
+  );
+  const row = rows[0]!;
+  if (row.target_super || row.version < 150000 || row.has) return;
+  if (!superuser) {
+    throw new ProvisionError(
+      'SET session_replication_role',
+      `The admin role lacks the right to grant SET ON PARAMETER session_replication_role to "${role}", which mirroring needs. ` +
+        `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set TEST_DB_ADMIN_URL to a superuser.`,
+    );
+  }
+  await admin.query(`GRANT SET ON PARAMETER session_replication_role TO ${admin.escapeIdentifier(role)}`);
+  changes.push(`granted ${role} SET on session_replication_role`);
 }
 
 async function adminRights(client: pg.ClientBase) {

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { StructureApplyError } from '../errors.js';
 import { CANONICAL_SETTINGS_SQL, withClient, type Queryable } from './queryable.js';
 import type { StructureSnapshot } from './structure-snapshot.js';
@@ -33,31 +34,58 @@ export function applyStructure(
   return withClient(target, async (client) => {
     await client.query('BEGIN');
     try {
-      await client.query(CANONICAL_SETTINGS_SQL);
-      // Function bodies may name tables created later, as in pg_dump output.
-      await client.query("SELECT pg_catalog.set_config('check_function_bodies', 'off', true)");
-      if (options.replace) {
-        for (const schema of snapshot.schemas) {
-          await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
-        }
-      }
-      for (const object of snapshot.objects) {
-        await client.query(object.definition).catch((error: Error) => {
-          const hint = /already exists/.test(error.message)
-            ? ' Pass `replace: true` to drop the schemas first.'
-            : '';
-          throw new StructureApplyError(
-            object.key,
-            object.definition,
-            `Creating ${object.key} failed: ${error.message}. Nothing was changed.${hint}`,
-            { cause: error },
-          );
-        });
-      }
+      await createStructureObjects(client, snapshot, options);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
   });
+}
+
+/**
+ * The work of {@link applyStructure} inside the caller's transaction, so a restore can create the structure
+ * and load data atomically. All objects go in one round trip; only when that fails are they replayed one by
+ * one (inside a savepoint) to name the failing object.
+ */
+export async function createStructureObjects(
+  client: pg.ClientBase,
+  snapshot: StructureSnapshot,
+  options: ApplyStructureOptions = {},
+): Promise<void> {
+  await client.query(CANONICAL_SETTINGS_SQL);
+  // Function bodies may name tables created later, as in pg_dump output.
+  await client.query("SELECT pg_catalog.set_config('check_function_bodies', 'off', true)");
+  const drops = options.replace
+    ? snapshot.schemas.map((schema) => `DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`)
+    : [];
+  const script = [...drops, ...snapshot.objects.map((object) => object.definition)].join(';\n');
+  await client.query('SAVEPOINT pgtwin_structure');
+  try {
+    if (script !== '') await client.query(script);
+    await client.query('RELEASE SAVEPOINT pgtwin_structure');
+    return;
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT pgtwin_structure');
+  }
+  for (const drop of drops) await client.query(drop);
+  for (const object of snapshot.objects) {
+    await client.query(object.definition).catch((error: Error) => {
+      const hint = /already exists/.test(error.message)
+        ? ' Pass `replace: true` to drop the schemas first.'
+        : '';
+      throw new StructureApplyError(
+        object.key,
+        object.definition,
+        `Creating ${object.key} failed: ${error.message}. Nothing was changed.${hint}`,
+        { cause: error },
+      );
+    });
+  }
+  // Every object succeeded alone but the batch failed: name the batch rather than claim success.
+  throw new StructureApplyError(
+    'structure',
+    script,
+    'Creating the structure in one batch failed although each object succeeds alone. Nothing was changed; report this to pgtwin.',
+  );
 }

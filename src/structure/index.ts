@@ -22,7 +22,7 @@ export {
   type TableOrder,
 } from './sort-tables-by-foreign-keys.js';
 export { readStructure } from './read-structure.js';
-export { applyStructure, type ApplyStructureOptions } from './apply-structure.js';
+export { applyStructure, createStructureObjects, type ApplyStructureOptions } from './apply-structure.js';
 export { cloneStructure, type CloneStructureOptions } from './clone-structure.js';
 export {
   OBJECT_KINDS,

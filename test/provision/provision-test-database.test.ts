@@ -21,7 +21,11 @@ describe('provisionTestDatabase', () => {
 
     const first = await provisionTestDatabase(config);
     expect(first).toMatchObject({ databaseCreated: true, roleCreated: true });
-    expect(first.changes).toEqual([`created role ${role}`, `created database ${database} owned by ${role}`]);
+    expect(first.changes).toEqual([
+      `created role ${role}`,
+      `created database ${database} owned by ${role}`,
+      `granted ${role} SET on session_replication_role`,
+    ]);
 
     const { rows } = await adminQuery<{ owner: string; comment: string }>(
       `SELECT pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,

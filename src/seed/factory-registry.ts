@@ -1,0 +1,133 @@
+import type { Factory } from 'fishery';
+import { ConfigError } from '../errors.js';
+import type { CatalogTable } from '../structure/table-catalog.js';
+import { didYouMean } from '../util/closest-name.js';
+import { automaticFactory, type Row } from './automatic-factory.js';
+import { factoryNames, singular } from './factory-names.js';
+
+/** Any fishery factory, as a user's factories module exports them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFactory = Factory<any, any, any, any>;
+
+/** The user's factories by name: `{ project: Factory.define<Project>(...) }`. */
+export type UserFactories = Readonly<Record<string, AnyFactory>>;
+
+/** Options of {@link FactoryRegistry}. */
+export interface FactoryRegistryOptions {
+  /**
+   * First value of each factory's `sequence`.
+   * @default DEFAULT_SEQUENCE_START
+   */
+  sequenceStart?: number;
+}
+
+export const DEFAULT_SEQUENCE_START = 1;
+
+/**
+ * One factory per table: the user's when one is registered under a name of the table (see {@link factoryNames};
+ * a bare name also covers the same-named table of every project schema), else the automatic one. Each factory
+ * is a copy with a sequence of its own starting at `sequenceStart`, so every registry numbers its rows alike:
+ * reloading a seed gives the same values, and the user's factories are never changed.
+ *
+ * @example
+ * ```ts
+ * const registry = new FactoryRegistry(catalog, { project: projectFactory });
+ * registry.forTable(projectsTable).build({ client_id: 1 });
+ * ```
+ */
+export class FactoryRegistry {
+  private readonly userByTable = new Map<string, { name: string; factory: AnyFactory }>();
+  private readonly factories = new Map<string, Factory<Row>>();
+  private readonly tableByName = new Map<string, CatalogTable>();
+  private readonly sequenceStart: number;
+
+  constructor(
+    readonly tables: readonly CatalogTable[],
+    userFactories: UserFactories = {},
+    options: FactoryRegistryOptions = {},
+  ) {
+    this.sequenceStart = options.sequenceStart ?? DEFAULT_SEQUENCE_START;
+    for (const table of tables) for (const name of factoryNames(table)) this.tableByName.set(name, table);
+    for (const [name, factory] of Object.entries(userFactories)) {
+      const tables = this.tablesNamed(name);
+      if (tables.length === 0) {
+        throw new ConfigError(
+          'factories',
+          `The factory "${name}" matches no table${didYouMean(name, this.tableByName.keys())}. Name each factory after ` +
+            `its table: "projects" or "project" for public.projects, "schema.table" elsewhere.`,
+        );
+      }
+      for (const table of tables) {
+        const previous = this.userByTable.get(table.key);
+        if (previous && previous.name.includes('.') === name.includes('.')) {
+          throw new ConfigError(
+            'factories',
+            `The factories "${previous.name}" and "${name}" both build rows for ${table.key}; export only one of them.`,
+          );
+        }
+        // A schema-qualified name is more specific than a bare one and wins over it.
+        if (!previous || name.includes('.')) this.userByTable.set(table.key, { name, factory });
+      }
+    }
+  }
+
+  /** Every name a factory answers to: each table's names and the user's. */
+  names(): string[] {
+    return [
+      ...new Set([...this.tableByName.keys(), ...[...this.userByTable.values()].map((entry) => entry.name)]),
+    ];
+  }
+
+  /** The table a factory name builds rows for, when `name` is one of `table`'s or names a table. */
+  tableFor(name: string, table?: CatalogTable): CatalogTable | undefined {
+    if (table && this.answersTo(table, name)) return table;
+    return this.tableByName.get(name) ?? this.tablesNamed(name)[0];
+  }
+
+  /** The factory of `table`: the user's, else the automatic one. */
+  forTable(table: CatalogTable): Factory<Row> {
+    let factory = this.factories.get(table.key);
+    if (!factory) {
+      const user = this.userByTable.get(table.key);
+      factory = withOwnSequence(
+        user ? (user.factory as Factory<Row>) : automaticFactory(table),
+        this.sequenceStart,
+      );
+      this.factories.set(table.key, factory);
+    }
+    return factory;
+  }
+
+  private answersTo(table: CatalogTable, name: string): boolean {
+    return (
+      factoryNames(table).includes(name) ||
+      this.userByTable.get(table.key)?.name === name ||
+      this.bareMatch(table, name)
+    );
+  }
+
+  /** A bare name of a project schema's table: `content_entry` for `project_alpha.content_entries`. */
+  private bareMatch(table: CatalogTable, name: string): boolean {
+    return !name.includes('.') && (table.name === name || singular(table.name) === name);
+  }
+
+  /** The tables a factory name covers: the one it names, or the same-named table of each project schema. */
+  tablesNamed(name: string): CatalogTable[] {
+    const exact = this.tableByName.get(name);
+    return exact
+      ? [exact]
+      : this.tables.filter((table) => table.schema !== 'public' && this.bareMatch(table, name));
+  }
+}
+
+/**
+ * A copy of `factory` whose sequence starts at `start` and is its own. fishery shares one counter between a
+ * factory and all its copies (`params`, `onCreate`...); giving the copy a fresh counter keeps loads
+ * reproducible and leaves the user's factory untouched.
+ */
+function withOwnSequence<F extends AnyFactory>(factory: F, start: number): F {
+  const copy = factory.params({}) as F;
+  const internals = copy as unknown as { id?: { value: number } };
+  if (typeof internals.id === 'object') internals.id = { value: start };
+  return copy;
+}

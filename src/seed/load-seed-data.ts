@@ -1,0 +1,356 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+import type { SeedError } from '../errors.js';
+import { resolveSchemas, type SchemaSelection } from '../structure/schema-selection.js';
+import { sortTablesByForeignKeys } from '../structure/sort-tables-by-foreign-keys.js';
+import { queryTableCatalog, quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
+import { createProjectSchemas, dropSchemas } from './create-project-schemas.js';
+import { FactoryRegistry, type UserFactories } from './factory-registry.js';
+import { copyRows } from './copy-rows.js';
+import { insertRows } from './insert-rows.js';
+import { toPostgresText } from './postgres-text.js';
+import { parseSeedDocument, type SeedDocument, type SeedRef } from './seed-document.js';
+import { planSeed, type PlannedRow, type ResolvedRef, type SeedPlan } from './seed-plan.js';
+import { SeedSource } from './seed-source.js';
+import { resolveSeedFiles } from './resolve-seed-files.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+
+/** Options of {@link loadSeedData}. */
+export interface LoadSeedOptions {
+  /** The user's factories, overriding the automatic ones of their tables (see `loadUserFactories`). */
+  factories?: UserFactories;
+  /**
+   * Pattern of the project schemas (`*` matches any characters). `$projectSchemas` copies the structure of an
+   * existing schema matching it; its tables' factories are known under bare names.
+   * @default DEFAULT_PROJECT_SCHEMA_PATTERN
+   */
+  projectSchemas?: string;
+  /**
+   * Directory relative seed paths are resolved against.
+   * @default process.cwd()
+   */
+  rootDir?: string;
+  /**
+   * Set when `client` is already inside a transaction: the seed loads inside a savepoint of it rather than a
+   * transaction of its own (and deferred constraints stay deferred, so their violations surface at commit).
+   * @default false
+   */
+  inTransaction?: boolean;
+  /**
+   * Where phase timings go (debug lines).
+   * @default silentLogger
+   */
+  logger?: Logger;
+}
+
+/** What {@link loadSeedData} loaded. */
+export interface SeedResult {
+  /** The seed files, absolute, in load order. */
+  files: string[];
+  /** Rows inserted per table key. */
+  tables: Record<string, number>;
+  /** All rows inserted. */
+  rows: number;
+  /** Project schemas `$projectSchemas` created (those that already existed are left as they are). */
+  createdSchemas: string[];
+}
+
+export const DEFAULT_PROJECT_SCHEMA_PATTERN = 'project_*';
+
+/**
+ * Rows per INSERT. Parameters are one array per column, so this bounds only statement size and memory; a
+ * rejected chunk is retried row by row to find the row to blame, which stays quick at this size.
+ */
+const CHUNK_ROWS = 5000;
+const SAVEPOINT = 'pgtwin_seed';
+
+/**
+ * Loads seed files into the database `client` is connected to, all in one transaction: a failure loads
+ * nothing (project schemas it created are dropped again). Rows are inserted in foreign-key order whatever the
+ * file order, with one statement per table, column set and dependency level: COPY, or a multi-row
+ * INSERT ... RETURNING for tables whose rows references read. Every mistake in the files is a
+ * {@link SeedError} naming the file, line, column and JSON path.
+ *
+ * @example
+ * ```ts
+ * const result = await loadSeedData(client, 'tests/data/seed_data.json', { factories });
+ * result.rows; // 10000
+ * ```
+ */
+export async function loadSeedData(
+  client: pg.ClientBase,
+  seeds: string | readonly string[],
+  options: LoadSeedOptions = {},
+): Promise<SeedResult> {
+  const log = options.logger ?? silentLogger;
+  let phaseStart = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    log.debug(`seed ${name} ${Math.round(now - phaseStart)} ms`);
+    phaseStart = now;
+  };
+  const files = await resolveSeedFiles(seeds, options.rootDir);
+  const documents: SeedDocument[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8');
+    documents.push(
+      parseSeedDocument(new SeedSource(path.relative(options.rootDir ?? process.cwd(), file) || file, text)),
+    );
+  }
+  phase('parse');
+  const pattern = options.projectSchemas ?? DEFAULT_PROJECT_SCHEMA_PATTERN;
+
+  const createdSchemas = await createProjectSchemas(client, documents, pattern, options.inTransaction);
+  phase('project schemas');
+  await client.query(options.inTransaction ? `SAVEPOINT ${SAVEPOINT}` : 'BEGIN');
+  try {
+    // Check deferrable keys per statement, so a violation is blamed on its row rather than on COMMIT.
+    if (!options.inTransaction) await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+    const seeded = documents.flatMap((document) =>
+      document.sections.map((section) => section.table.split('.')[0]!),
+    );
+    const catalog = await readCatalog(client, { schemas: ['public', pattern, ...seeded] });
+    phase('catalog');
+    const plan = planSeed(documents, catalog, new FactoryRegistry(catalog, options.factories));
+    phase('build');
+    await resolveWhereRefs(client, plan);
+    const tables = await insertPlan(client, plan);
+    phase('insert');
+    await client.query(options.inTransaction ? `RELEASE SAVEPOINT ${SAVEPOINT}` : 'COMMIT');
+    phase('commit');
+    const rows = Object.values(tables).reduce((sum, count) => sum + count, 0);
+    return { files, tables, rows, createdSchemas };
+  } catch (error) {
+    await client
+      .query(options.inTransaction ? `ROLLBACK TO SAVEPOINT ${SAVEPOINT}` : 'ROLLBACK')
+      .catch(() => undefined);
+    await dropSchemas(client, createdSchemas);
+    throw error;
+  }
+}
+
+/**
+ * The catalog, read inside the seed's transaction, which may be the caller's (`readTableCatalog` opens one of
+ * its own), with the empty `search_path` the catalog query expects; the caller's `search_path` is restored for
+ * the inserts, since triggers may rely on it.
+ */
+async function readCatalog(client: pg.ClientBase, selection: SchemaSelection): Promise<CatalogTable[]> {
+  const { rows } = await client.query<{ previous: string }>(
+    `SELECT current_setting('search_path') AS previous`,
+  );
+  await client.query(`SELECT set_config('search_path', '', true)`);
+  try {
+    return await queryTableCatalog(client, await resolveSchemas(client, selection));
+  } finally {
+    await client.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.previous]);
+  }
+}
+
+/** Looks up every `where` reference in the data already in the database (each distinct lookup once). */
+async function resolveWhereRefs(client: pg.ClientBase, plan: SeedPlan): Promise<void> {
+  const found = new Map<string, string | null>();
+  const lookups = new Map<SeedRef, string>();
+  for (const row of plan.rows) {
+    for (const [column, ref] of row.refs) {
+      if (ref.where === undefined) continue;
+      let lookup = lookups.get(ref);
+      if (lookup === undefined) {
+        lookup = JSON.stringify([ref.table, ref.where, ref.column]);
+        lookups.set(ref, lookup);
+        if (!found.has(lookup))
+          found.set(lookup, await findOne(client, row.source, ref, plan.refs.get(ref)!));
+      }
+      row.text[column] = found.get(lookup)!;
+    }
+  }
+}
+
+async function findOne(
+  client: pg.ClientBase,
+  source: SeedSource,
+  ref: SeedRef,
+  resolved: ResolvedRef,
+): Promise<string | null> {
+  const { table, column } = resolved;
+  const conditions: string[] = [];
+  const params: (string | null)[] = [];
+  for (const [name, value] of Object.entries(ref.where!)) {
+    const definition = table.columns.find((candidate) => candidate.name === name)!;
+    const text = toPostgresText(value, definition);
+    if (text === null) {
+      conditions.push(`${quoteIdent(name)} IS NULL`);
+      continue;
+    }
+    params.push(text);
+    conditions.push(
+      `${quoteIdent(name)} = $${params.length}::${quoteIdent(definition.udtSchema)}.${quoteIdent(definition.udtName)}`,
+    );
+  }
+  const { rows } = await client.query<{ value: string | null }>(
+    `SELECT ${quoteIdent(column)}::text AS value FROM ${table.qualifiedName} WHERE ${conditions.join(' AND ')} LIMIT 2`,
+    params,
+  );
+  const where = JSON.stringify(ref.where);
+  if (rows.length === 0) {
+    throw source.error(
+      [...ref.path, 'where'],
+      `No row of ${table.key} matches ${where}. "where" looks rows up in data already in the database (such as mirrored tables); ` +
+        `to point at a row of the seed, give it a "$key" and reference that.`,
+    );
+  }
+  if (rows.length > 1) {
+    throw source.error(
+      [...ref.path, 'where'],
+      `More than one row of ${table.key} matches ${where}; add columns to "where" so that exactly one matches.`,
+    );
+  }
+  return rows[0]!.value;
+}
+
+/**
+ * Inserts the plan in rounds: each round walks the tables in foreign-key order and inserts the rows whose
+ * referenced rows are in, so references may point forward in the files and rows of one table may reference
+ * each other. Within a table, file order is kept.
+ */
+async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record<string, number>> {
+  const pending = new Map<CatalogTable, PlannedRow[]>();
+  for (const row of plan.rows) {
+    const rows = pending.get(row.table);
+    if (rows) rows.push(row);
+    else pending.set(row.table, [row]);
+  }
+  const order = sortTablesByForeignKeys([...pending.keys()]).tables;
+  const counts: Record<string, number> = {};
+  const inserted = new Set<PlannedRow>();
+  // Inserting only each table's ready prefix keeps file order (and so id order); it can stall when rows of
+  // two tables reference each other crosswise, and then one round takes every ready row.
+  let inFileOrder = true;
+  while (inserted.size < plan.rows.length) {
+    let progress = false;
+    for (const table of order) {
+      const ready: PlannedRow[] = [];
+      const waiting: PlannedRow[] = [];
+      for (const row of pending.get(table)!) {
+        const canGo =
+          (!inFileOrder || waiting.length === 0) &&
+          row.dependencies.every((dependency) => inserted.has(dependency));
+        (canGo ? ready : waiting).push(row);
+      }
+      if (ready.length === 0) continue;
+      progress = true;
+      pending.set(table, waiting);
+      for (const row of ready) fillKeyRefs(row, plan);
+      for (const run of sameColumnRuns(ready)) {
+        for (let start = 0; start < run.length; start += CHUNK_ROWS) {
+          await insertChunk(
+            client,
+            table,
+            run.slice(start, start + CHUNK_ROWS),
+            plan.returning.get(table.key) ?? [],
+          );
+        }
+      }
+      for (const row of ready) inserted.add(row);
+      counts[table.key] = (counts[table.key] ?? 0) + ready.length;
+    }
+    inFileOrder = progress;
+  }
+  return counts;
+}
+
+/** Sets each `$key` reference of `row` to the referenced row's inserted value. */
+function fillKeyRefs(row: PlannedRow, plan: SeedPlan): void {
+  for (const [column, ref] of row.refs) {
+    const { row: target, column: read } = plan.refs.get(ref)!;
+    if (target) row.text[column] = (target.inserted![read] as string | null) ?? null;
+  }
+}
+
+/** Consecutive rows giving the same columns, which one statement can take. */
+function sameColumnRuns(rows: readonly PlannedRow[]): PlannedRow[][] {
+  const runs: PlannedRow[][] = [];
+  let previous: string[] = [];
+  for (const row of rows) {
+    const columns = Object.keys(row.text);
+    // Rows of one entry list their columns in the same order; a different order only starts a new run.
+    if (columns.length === previous.length && columns.every((name, index) => name === previous[index]))
+      runs.at(-1)!.push(row);
+    else runs.push([row]);
+    previous = columns;
+  }
+  return runs;
+}
+
+/**
+ * Inserts one chunk in a savepoint: with COPY, or with INSERT ... RETURNING when references read its rows
+ * (or when it gives no column at all, which COPY cannot take).
+ */
+async function insertChunk(
+  client: pg.ClientBase,
+  table: CatalogTable,
+  rows: readonly PlannedRow[],
+  returning: readonly string[],
+): Promise<void> {
+  const texts = rows.map((row) => row.text);
+  await client.query(`SAVEPOINT ${SAVEPOINT}_chunk`);
+  try {
+    if (returning.length > 0 || Object.keys(texts[0]!).length === 0) {
+      const result = await insertRows(client, table, texts, returning);
+      result.forEach((values, index) => (rows[index]!.inserted = values));
+    } else {
+      await copyRows(client, table, texts);
+    }
+  } catch (error) {
+    await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}_chunk`);
+    throw await blameRow(client, table, rows, error);
+  }
+  await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}_chunk`);
+}
+
+/**
+ * Replays a rejected chunk one row at a time, each in a savepoint, to find the row the database rejects and
+ * turn its error into a {@link SeedError} pointing at that row.
+ */
+async function blameRow(
+  client: pg.ClientBase,
+  table: CatalogTable,
+  rows: readonly PlannedRow[],
+  chunkError: unknown,
+): Promise<unknown> {
+  if (!isDatabaseError(chunkError)) return chunkError;
+  for (const row of rows) {
+    await client.query(`SAVEPOINT ${SAVEPOINT}_row`);
+    try {
+      await insertRows(client, table, [row.text], []);
+      await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}_row`);
+    } catch (error) {
+      await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}_row`);
+      return rowError(row, isDatabaseError(error) ? error : chunkError);
+    }
+  }
+  return rowError(rows[0]!, chunkError);
+}
+
+interface DatabaseError extends Error {
+  code: string;
+  detail?: string;
+  constraint?: string;
+}
+
+function isDatabaseError(error: unknown): error is DatabaseError {
+  return (
+    error instanceof Error &&
+    typeof (error as DatabaseError).code === 'string' &&
+    (error as DatabaseError).code.length === 5
+  );
+}
+
+function rowError(row: PlannedRow, error: unknown): SeedError {
+  const { message, detail, constraint } = error as DatabaseError;
+  return row.source.error(
+    row.path,
+    `${row.table.key} rejected this row${row.ordinal}: ${message}${detail ? ` (${detail})` : ''}. Fix the row; nothing was loaded.`,
+    { constraint, cause: error },
+  );
+}
