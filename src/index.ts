@@ -25,7 +25,7 @@ export {
   type ResolvedConfig,
 } from './config/index.js';
 export { DBConnector, type DBConnectorOptions, type TestMode } from './connection/db-connector.js';
-export { DBOperator } from './connection/db-operator.js';
+export { DBOperator } from './pipeline/db-operator.js';
 export { guardDestructive, GuardedTarget, type GuardRequest } from './guard/production-guard.js';
 export {
   provisionTestDatabase,
@@ -33,4 +33,48 @@ export {
   type ProvisionResult,
 } from './provision/provision-test-database.js';
 export { createLogger, type Logger } from './util/logger.js';
-export { PgtwinError, ConfigError, ProductionGuardError, ConnectionError, ProvisionError } from './errors.js';
+export { SchemaSetup, type SchemaSetupResult } from './structure/schema-setup.js';
+export {
+  compareSchemas,
+  renderSchemaDiff,
+  structureFingerprint,
+  readStructure,
+  readTableCatalog,
+  sortTablesByForeignKeys,
+  type SchemaDiff,
+  type ObjectDifference,
+  type StructureSnapshot,
+  type StructureObject,
+  type SchemaSelection,
+  type CatalogTable,
+  type CatalogColumn,
+} from './structure/index.js';
+export { DatabaseSyncManager, type DatabaseName } from './mirror/database-sync-manager.js';
+export {
+  compareMirror,
+  renderMirrorDrift,
+  DUMP_FORMAT_VERSION,
+  type MirrorDrift,
+  type TableDrift,
+  type DumpManifest,
+  type SyncTablesResult,
+  type RestoreDumpResult,
+} from './mirror/index.js';
+export { createFactories, type Factories, type UserFactories, type SeedResult } from './seed/index.js';
+export {
+  PgtwinError,
+  ConfigError,
+  ProductionGuardError,
+  ConnectionError,
+  ProvisionError,
+  MirrorPolicyError,
+  MirrorError,
+  DumpError,
+  SeedError,
+  FactoryError,
+  IsolationError,
+  UnsupportedObjectError,
+  StructureApplyError,
+  SqlScriptError,
+  ProviderError,
+} from './errors.js';

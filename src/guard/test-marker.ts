@@ -10,6 +10,8 @@ export interface TestMarker {
   run: string;
   /** ISO time of creation. */
   created: string;
+  /** Hash of the schema scripts last applied by `SchemaSetup`, so applying the same ones again is skipped. */
+  scripts?: string;
 }
 
 /** A marker for a database this process is about to create. */

@@ -17,3 +17,4 @@ export {
 } from './load-seed-data.js';
 export { loadUserFactories } from './load-user-factories.js';
 export { resolveSeedFiles } from './resolve-seed-files.js';
+export { loadConfiguredSeeds } from './load-configured-seeds.js';

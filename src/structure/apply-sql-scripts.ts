@@ -13,21 +13,27 @@ import { withClient, type Queryable } from './queryable.js';
  * await applySqlScripts(testClient, 'db/schema'); // 001_extensions.sql, 002_tables.sql, ...
  * ```
  */
-export function applySqlScripts(target: Queryable, directory: string): Promise<string[]> {
+export function applySqlScripts(
+  target: Queryable,
+  directory: string,
+  options: { replaceSchemas?: readonly string[] } = {},
+): Promise<string[]> {
   return withClient(target, async (client) => {
-    const files = (await readdir(directory, { withFileTypes: true }))
-      .filter((entry) => entry.isFile() && entry.name.endsWith('.sql'))
-      .map((entry) => join(directory, entry.name))
-      .sort();
+    const files = await listSqlScripts(directory);
     await client.query('BEGIN');
     try {
+      // Replacing inside the same transaction: a failing script leaves the old schemas in place.
+      for (const schema of options.replaceSchemas ?? []) {
+        await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
+      }
+      if (options.replaceSchemas?.includes('public')) await client.query('CREATE SCHEMA public');
       for (const file of files) {
         const sql = await readFile(file, 'utf8');
         await client.query(sql).catch((error: Error & { position?: string }) => {
           const at = error.position ? ` at character ${error.position}` : '';
           throw new SqlScriptError(
             file,
-            `${file} failed${at}: ${error.message}. No script was applied; fix it and run again.`,
+            `${file} failed${at}: ${error.message}. Nothing was changed; fix the script and run again.`,
             {
               cause: error,
             },
@@ -41,4 +47,12 @@ export function applySqlScripts(target: Queryable, directory: string): Promise<s
       throw error;
     }
   });
+}
+
+/** The `.sql` files of `directory`, in the order they are applied. */
+export async function listSqlScripts(directory: string): Promise<string[]> {
+  return (await readdir(directory, { withFileTypes: true }))
+    .filter((entry) => entry.isFile() && entry.name.endsWith('.sql'))
+    .map((entry) => join(directory, entry.name))
+    .sort();
 }

@@ -1,6 +1,7 @@
 export {
   DEFAULT_SCHEMA_SELECTION,
   matchSchemas,
+  selectionFromConfig,
   resolveSchemas,
   type SchemaSelection,
 } from './schema-selection.js';

@@ -45,3 +45,8 @@ function patternToRegExp(pattern: string): RegExp {
 function isSystemSchema(name: string): boolean {
   return name.startsWith('pg_') || name === 'information_schema';
 }
+
+/** The schemas a configuration covers: `public` and its project-schema pattern. */
+export function selectionFromConfig(config: { projectSchemas: string }): SchemaSelection {
+  return { schemas: ['public', config.projectSchemas] };
+}

@@ -1,5 +1,13 @@
 import type pg from 'pg';
-import { DBConnector, type DBConnectorOptions } from './db-connector.js';
+import { connect } from '../connection/connect.js';
+import { DBConnector, type DBConnectorOptions } from '../connection/db-connector.js';
+import { guardDestructive, refuseProductionConnection } from '../guard/production-guard.js';
+import { syncTables } from '../mirror/sync-tables.js';
+import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
+import type { SeedResult } from '../seed/load-seed-data.js';
+import { cloneStructure } from '../structure/clone-structure.js';
+import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
+import { SchemaSetup } from '../structure/schema-setup.js';
 
 /**
  * Query helpers over a {@link DBConnector}: `DBOperator({ testMode: 'e2e' })` works on the test database,
@@ -87,6 +95,64 @@ export class DBOperator {
       return (await client.query<{ n: number }>(sql)).rows[0]!.n;
     } finally {
       client.release();
+    }
+  }
+
+  /**
+   * Loads seed files (default: the configured `seeds`) into the test database in one transaction: a failure
+   * loads nothing. Refuses production.
+   *
+   * @example
+   * await new DBOperator({ testMode: 'e2e' }).loadSeedData('tests/data/seed_data.json');
+   */
+  async loadSeedData(seeds?: string | readonly string[]): Promise<SeedResult | undefined> {
+    const config = await this.connector.config();
+    if (this.connector.isProduction) refuseProductionConnection('load seed data', config.production.database);
+    await guardDestructive({ config, target: config.test, operation: 'load seed data into' });
+    const client = await this.connector.connect();
+    try {
+      return await loadConfiguredSeeds(client, config, { seeds });
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Returns the test database to its known state: production's structure (or the schema scripts), the
+   * mirrored tables' data, the seeds, and nothing else (test-only project schemas a test created are dropped).
+   * Refuses production.
+   */
+  async resetTestDatabase(): Promise<void> {
+    const config = await this.connector.config();
+    if (this.connector.isProduction)
+      refuseProductionConnection('reset the database', config.production.database);
+    await guardDestructive({ config, target: config.test, operation: 'reset' });
+    // Sessions the application left open would hold locks on the schemas being replaced.
+    await this.connector.end();
+    const test = await connect(config.test, 'test');
+    try {
+      if (config.schema.scripts !== undefined) {
+        for (const schema of await resolveSchemas(test, selectionFromConfig(config))) {
+          await test.query(`DROP SCHEMA ${test.escapeIdentifier(schema)} CASCADE`);
+        }
+        await new SchemaSetup({ testMode: 'e2e', config }).ensurePublicSchema();
+      } else {
+        const production = await connect(config.production, 'production');
+        try {
+          const selection = selectionFromConfig(config);
+          const kept = new Set(await resolveSchemas(production, selection));
+          for (const schema of await resolveSchemas(test, selection)) {
+            if (!kept.has(schema)) await test.query(`DROP SCHEMA ${test.escapeIdentifier(schema)} CASCADE`);
+          }
+          await cloneStructure(production, test, { selection, replace: true });
+          await syncTables(production, test, { policy: config });
+        } finally {
+          await production.end();
+        }
+      }
+      await loadConfiguredSeeds(test, config);
+    } finally {
+      await test.end();
     }
   }
 
