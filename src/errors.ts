@@ -232,3 +232,17 @@ export class ProviderError extends PgtwinError {
     this.reason = reason;
   }
 }
+
+/**
+ * A phase of the test run's global setup failed; the phases after it did not run. The message names the
+ * phase and carries the cause's message, which says what to change.
+ */
+export class SetupError extends PgtwinError {
+  /** The phase that failed, e.g. `provision`, `clone`, `seed`. */
+  readonly phase: string;
+
+  constructor(phase: string, message: string, options?: { cause?: unknown }) {
+    super('PGTWIN_SETUP', message, options);
+    this.phase = phase;
+  }
+}

