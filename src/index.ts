@@ -21,6 +21,7 @@ export {
   type DatabaseConfig,
   type MirrorConfig,
   type SchemaConfig,
+  type SourceConfig,
   type ResolveConfigOptions,
   type ResolvedConfig,
 } from './config/index.js';

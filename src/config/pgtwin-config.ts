@@ -32,6 +32,12 @@ export interface SchemaConfig {
   scripts?: string;
 }
 
+/** A committed snapshot to build the twin from instead of production. */
+export interface SourceConfig {
+  /** Directory written by `DatabaseSyncManager.createDump` (or `pgtwin dump`); when set, production is not read. */
+  dump?: string;
+}
+
 /** Where the test database's server comes from. */
 export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
 
@@ -102,6 +108,8 @@ export interface PgtwinConfig {
   factories?: string;
   /** The application's own schema scripts. */
   schema?: SchemaConfig;
+  /** Where the twin is built from when production cannot be read (CI). */
+  source?: SourceConfig;
   /**
    * `'server'`: the configured server; `'embedded'`: a PostgreSQL pgtwin starts; `'container'`: a throwaway
    * container; `'auto'`: the configured server when it answers, else embedded. Environment: `PGTWIN_PROVIDER`.

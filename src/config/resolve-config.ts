@@ -38,6 +38,8 @@ export interface ResolvedConfig {
   /** Factories module, absolute. */
   readonly factories: string | undefined;
   readonly schema: { readonly scripts: string | undefined };
+  /** Dump directory to build from instead of production, absolute. */
+  readonly source: { readonly dump: string | undefined };
   /** `PGTWIN_ALLOW_UNMARKED=1`: destructive operations may touch a database without pgtwin's marker. */
   readonly allowUnmarked: boolean;
   readonly provider: ProviderName;
@@ -76,6 +78,7 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   seeds: 'stringOrStrings',
   factories: 'string',
   schema: { scripts: 'string' },
+  source: { dump: 'string' },
   provider: 'provider',
   embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
   container: { image: 'string' },
@@ -170,7 +173,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     return undefined;
   };
   const pickNested = <T>(
-    key: 'mirror' | 'schema' | 'embedded' | 'container',
+    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container',
     field: string,
     fallback: T,
   ): T => {
@@ -207,6 +210,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
   const seeds = pick('seeds') ?? DEFAULT_SEEDS;
   const factories = pick('factories');
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
+  const dump = pickNested<string | undefined>('source', 'dump', undefined);
 
   const allowUnmarked = parseFlag(env, 'PGTWIN_ALLOW_UNMARKED', sources);
   let provider = pick('provider');
@@ -238,6 +242,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     seeds: (Array.isArray(seeds) ? seeds : [seeds]).map((seed) => path.resolve(rootDir, seed)),
     factories: factories === undefined ? undefined : path.resolve(rootDir, factories),
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
+    source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },
     allowUnmarked,
     provider: provider ?? DEFAULT_PROVIDER,
     embedded,
