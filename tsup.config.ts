@@ -1,8 +1,21 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    // Vitest presets: Vitest loads them as ESM; their CommonJS builds only repeat Vitest's own "use import" error.
+    'vitest/index': 'presets/vitest/index.ts',
+    'vitest/global-setup': 'presets/vitest/global-setup.ts',
+    'vitest/setup': 'presets/vitest/setup.ts',
+    // Jest presets: Jest requires them as CommonJS (it does not transform node_modules).
+    'jest/index': 'presets/jest/index.ts',
+    'jest/global-setup': 'presets/jest/global-setup.ts',
+    'jest/global-teardown': 'presets/jest/global-teardown.ts',
+    'jest/setup': 'presets/jest/setup.ts',
+  },
   format: ['esm', 'cjs'],
+  // A dev dependency here, so tsup would bundle it; the presets must use the user's own Vitest.
+  external: ['vitest', /^vitest\//],
   dts: true,
   sourcemap: true,
   clean: true,

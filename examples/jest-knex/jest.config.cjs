@@ -1,0 +1,7 @@
+// Production comes from DB_HOST / DB_PORT / DB_NAME / DB_USER / DB_PASS, the test database from TEST_DB_*.
+module.exports = {
+  preset: 'pgtwin',
+  testMatch: ['<rootDir>/test/**/*.test.cjs'],
+  transform: {},
+  globals: { pgtwin: { seeds: 'seeds/seed_data.json' } },
+};

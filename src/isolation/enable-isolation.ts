@@ -1,0 +1,102 @@
+import pg from 'pg';
+import { formatLeakReport, LeakDetector, type LeakReport } from './leak-detector.js';
+import { bindClient, registerSession } from './pg-patch.js';
+import { TestSession, type SessionTarget } from './test-session.js';
+
+/** How long a test may wait on itself (a pool checkout, the shared connection) before it fails. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
+
+/** Options of {@link enableIsolation}: the test database's pg settings plus these. */
+export interface IsolationOptions extends pg.ClientConfig {
+  /**
+   * Take over every `pg` client and pool the application creates for this database (implicit mode). When
+   * false, only clients from {@link Isolation.client} run in the test transaction (explicit mode).
+   * @default true
+   */
+  implicit?: boolean;
+  /**
+   * How long a statement or a `pool.connect()` may wait for something only the same test can release
+   * before it fails with an `IsolationError`, instead of hanging.
+   * @default DEFAULT_WAIT_TIMEOUT_MS
+   */
+  waitTimeoutMs?: number;
+  /**
+   * Report tables changed outside the test transactions when isolation closes: `true` prints the report
+   * with `console.warn`, a function receives it, `false` skips the two row counts this costs.
+   * @default true
+   */
+  detectLeaks?: boolean | ((report: LeakReport) => void);
+}
+
+/** Per-test isolation for one test database, from {@link enableIsolation}. */
+export interface Isolation extends AsyncDisposable {
+  readonly target: SessionTarget;
+  /** Starts a test; its first statement opens the test transaction. */
+  begin(): Promise<void>;
+  /** Ends the test: rolls its transaction back (cancelling a statement still running) and resets the session. */
+  rollback(): Promise<void>;
+  /** A new client bound to the test transaction, also in explicit mode. Connect it as usual. */
+  client(): pg.Client;
+  /** Rolls back, restores `pg`, closes the connection; returns what leaked, if leaks are detected. */
+  close(): Promise<LeakReport | undefined>;
+}
+
+const active = new Set<Isolation>();
+
+/**
+ * Runs each test in a transaction rolled back when it ends. From now on the application's `pg` clients
+ * for this database (directly or through Knex, Kysely, Drizzle, TypeORM, Sequelize, MikroORM, Prisma's pg
+ * adapter) share one connection and behave as they would without the wrapper: see README-limits.md.
+ *
+ * @example
+ * const isolation = await enableIsolation({ connectionString: process.env.TEST_DATABASE_URL });
+ * beforeEach(() => isolation.begin());
+ * afterEach(() => isolation.rollback());
+ * afterAll(() => isolation.close());
+ */
+export async function enableIsolation(options: IsolationOptions): Promise<Isolation> {
+  const { implicit = true, waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS, detectLeaks = true, ...config } = options;
+  const detector = detectLeaks ? await LeakDetector.start(config) : undefined;
+  const session = new TestSession(config, waitTimeoutMs);
+  const unregister = registerSession(session, implicit);
+  let closing: Promise<LeakReport | undefined> | undefined;
+
+  const isolation: Isolation = {
+    target: session.target,
+    begin: () => session.begin(),
+    rollback: () => session.end(),
+    client() {
+      const client = new pg.Client(config);
+      bindClient(client, session);
+      return client;
+    },
+    close() {
+      closing ??= (async () => {
+        active.delete(isolation);
+        try {
+          await session.close();
+        } finally {
+          unregister();
+        }
+        if (!detector) return undefined;
+        const report = await detector.check();
+        if (report.tables.length > 0) {
+          if (typeof detectLeaks === 'function') detectLeaks(report);
+          else console.warn(formatLeakReport(report));
+        }
+        return report;
+      })();
+      return closing;
+    },
+    async [Symbol.asyncDispose]() {
+      await isolation.close();
+    },
+  };
+  active.add(isolation);
+  return isolation;
+}
+
+/** The one isolation enabled in this process, for helpers called without one. */
+export function activeIsolation(): Isolation | undefined {
+  return active.size === 1 ? active.values().next().value : undefined;
+}

@@ -1,0 +1,291 @@
+import type { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import { IsolationError } from '../errors.js';
+import { commandResult, serverError, serverWarning } from './server-messages.js';
+import {
+  classifyStatement,
+  mayContainTransactionControl,
+  type StatementClass,
+} from './statement-classifier.js';
+import { splitSql } from './sql-splitter.js';
+import type { TestSession } from './test-session.js';
+
+/** A node-pg Submittable: an object with `submit` that drives the protocol itself (cursors, COPY, `pg.Query`). */
+export interface Submittable {
+  submit(connection: unknown): unknown;
+  text?: string;
+  callback?: unknown;
+  handleReadyForQuery(connection: unknown): void;
+  handleError(error: Error, connection: unknown): void;
+}
+
+/** One `client.query(...)` call of the application, normalized. */
+export interface QueryRequest {
+  /** What to pass to node-pg's `query` on the real connection: a query config or a submittable. */
+  readonly query: pg.QueryConfig | Submittable;
+  readonly text: string;
+  /** Whether it travels over the simple protocol, where one string may hold several statements. */
+  readonly simple: boolean;
+  readonly rowMode: string | undefined;
+}
+
+type Results = pg.QueryResult | pg.QueryResult[] | undefined;
+
+/**
+ * Deferred constraints are checked when the application commits, as the server would: in a savepoint
+ * that is rolled back afterwards, so the constraints' deferred mode is restored for the rest of the test.
+ */
+const CHECK_DEFERRED_CONSTRAINTS =
+  'SAVEPOINT pgtwin_check; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT pgtwin_check; ' +
+  'RELEASE SAVEPOINT pgtwin_check';
+
+interface Context {
+  readonly session: TestSession;
+  readonly real: pg.Client;
+  /** The application's client; it owns its transactions on the session's stack. */
+  readonly client: EventEmitter;
+}
+
+/**
+ * Runs an application's query on the session's connection so that it behaves as it would on a connection
+ * of its own: outside an application transaction each statement gets a savepoint (autocommit), and
+ * transaction control is mapped onto savepoints of the test transaction.
+ */
+export function executeQuery(
+  session: TestSession,
+  client: EventEmitter,
+  request: QueryRequest,
+): Promise<Results> {
+  return session.run(async () => {
+    const real = await session.connection();
+    if (!session.inTest) return send(real, request.query);
+    const context: Context = { session, real, client };
+    if (request.simple && mayContainTransactionControl(request.text)) {
+      const statements = splitSql(request.text);
+      const classes = statements.map(classifyStatement);
+      if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other')) {
+        return runScript(context, request, statements, classes);
+      }
+    }
+    return runStatement(context, request, classifyStatement(request.text));
+  });
+}
+
+async function runStatement(
+  context: Context,
+  request: QueryRequest,
+  statement: StatementClass,
+): Promise<Results> {
+  const { session, real, client } = context;
+  const { stack } = session;
+  const inTransaction = stack.inTransaction(client);
+  const done = (command: string) => commandResult(command, request.rowMode);
+  switch (statement.kind) {
+    case 'begin':
+      if (inTransaction)
+        return warn(client, '25001', 'there is already a transaction in progress', done('BEGIN'));
+      await control(
+        context,
+        stack.push(client, 'transaction'),
+        statement.readOnly ? 'SET TRANSACTION READ ONLY' : '',
+      );
+      return done('BEGIN');
+    case 'commit':
+      if (!inTransaction) return warn(client, '25P01', 'there is no transaction in progress', done('COMMIT'));
+      return done(await commit(context, statement.chain));
+    case 'rollback':
+      if (!inTransaction)
+        return warn(client, '25P01', 'there is no transaction in progress', done('ROLLBACK'));
+      await control(
+        context,
+        stack.rollback(client),
+        statement.chain ? stack.push(client, 'transaction') : '',
+      );
+      return done('ROLLBACK');
+    case 'savepoint':
+      if (!inTransaction) throw serverError('25P01', 'SAVEPOINT can only be used in transaction blocks');
+      await control(context, stack.push(client, 'savepoint', statement.name));
+      return done('SAVEPOINT');
+    case 'release': {
+      if (!inTransaction)
+        throw serverError('25P01', 'RELEASE SAVEPOINT can only be used in transaction blocks');
+      const sql = stack.release(client, statement.name);
+      // An unknown savepoint: the server raises the same error, and aborts the transaction, as it would.
+      if (sql === undefined) return send(real, request.query);
+      await control(context, sql);
+      return done('RELEASE');
+    }
+    case 'rollback-to': {
+      if (!inTransaction)
+        throw serverError('25P01', 'ROLLBACK TO SAVEPOINT can only be used in transaction blocks');
+      const sql = stack.rollbackTo(client, statement.name);
+      if (sql === undefined) return send(real, request.query);
+      await control(context, sql);
+      return done('ROLLBACK');
+    }
+    case 'set-transaction':
+      // Isolation level and DEFERRABLE cannot change in a subtransaction; the test transaction's apply.
+      if (!inTransaction)
+        return warn(client, '25P01', 'SET TRANSACTION can only be used in transaction blocks', done('SET'));
+      if (statement.readOnly) await control(context, 'SET TRANSACTION READ ONLY');
+      return done('SET');
+    case 'two-phase':
+      throw new IsolationError(
+        'unsupported-statement',
+        `${statement.command} cannot run inside a test: two-phase commit would make the test's writes ` +
+          'outlive its transaction. Opt this test out of isolation.',
+      );
+    case 'other': {
+      const result = await (inTransaction ? send(real, request.query) : autocommit(context, request));
+      if (writes(result)) stack.noteWrite(client);
+      return result;
+    }
+  }
+}
+
+/** Commits the client's transaction; returns the command tag, `ROLLBACK` when it was aborted. */
+async function commit(context: Context, chain: boolean): Promise<string> {
+  const { session, real, client } = context;
+  const { stack } = session;
+  const reopen = () => (chain ? stack.push(client, 'transaction') : '');
+  if (real.getTransactionStatus() === 'E') {
+    await control(context, stack.rollback(client), reopen());
+    return 'ROLLBACK';
+  }
+  const before = stack.snapshot();
+  try {
+    await control(context, CHECK_DEFERRED_CONSTRAINTS, stack.commit(client), reopen());
+  } catch (error) {
+    // As on the server, a COMMIT that fails (a deferred constraint) rolls the transaction back.
+    stack.restore(before);
+    await control(context, stack.rollback(client));
+    throw error;
+  }
+  return 'COMMIT';
+}
+
+/** A statement outside any application transaction: a savepoint makes its failure undo only itself. */
+async function autocommit(context: Context, request: QueryRequest): Promise<Results> {
+  const { session, real } = context;
+  await real.query(session.beginPrefix() + session.stack.beginStatement());
+  try {
+    return await send(real, request.query);
+  } catch (error) {
+    await real.query(session.stack.failStatement()).catch(() => undefined);
+    throw explainTransactionBlockError(error);
+  }
+}
+
+/**
+ * A multi-statement string with transaction control. As on the server, statements outside an explicit
+ * transaction form one implicit transaction that commits at the end (or at a COMMIT) and rolls back on
+ * error; an explicit transaction left open stays open.
+ */
+async function runScript(
+  context: Context,
+  request: QueryRequest,
+  statements: string[],
+  classes: StatementClass[],
+): Promise<Results> {
+  const { stack } = context.session;
+  const { client } = context;
+  const results: pg.QueryResult[] = [];
+  let implicit = false;
+  try {
+    for (const [i, text] of statements.entries()) {
+      const statement = classes[i]!;
+      if (statement.kind === 'begin' && implicit) {
+        implicit = false;
+        results.push(commandResult('BEGIN', request.rowMode));
+        continue;
+      }
+      if (statement.kind === 'other' && !stack.inTransaction(client)) {
+        await control(context, stack.push(client, 'transaction'));
+        implicit = true;
+      }
+      const piece: QueryRequest = { ...request, text, query: { ...(request.query as pg.QueryConfig), text } };
+      const result = await runStatement(context, piece, statement);
+      if (statement.kind === 'commit' || statement.kind === 'rollback') implicit = false;
+      if (result) results.push(...(Array.isArray(result) ? result : [result]));
+    }
+    if (implicit) await commit(context, false);
+  } catch (error) {
+    if (implicit && stack.inTransaction(client))
+      await control(context, stack.rollback(client)).catch(() => undefined);
+    throw error;
+  }
+  return results;
+}
+
+/** Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first. */
+async function control(context: Context, ...parts: string[]): Promise<void> {
+  const sql = parts.filter((part) => part !== '').join('; ');
+  if (sql === '') return;
+  await context.real.query(context.session.beginPrefix() + sql);
+}
+
+function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {
+  if (typeof (query as Submittable).submit === 'function') return runSubmittable(real, query as Submittable);
+  return real.query(query as pg.QueryConfig);
+}
+
+/**
+ * Runs a submittable and resolves when its protocol exchange is over (ReadyForQuery, or an error): a
+ * cursor holds the connection until it is closed. Its results reach the application through its own
+ * callback and events.
+ */
+function runSubmittable(real: pg.Client, submittable: Submittable): Promise<undefined> {
+  submitted.add(submittable);
+  return new Promise((resolve, reject) => {
+    const { handleReadyForQuery, handleError } = submittable;
+    submittable.handleReadyForQuery = function (connection) {
+      handleReadyForQuery.call(this, connection);
+      resolve(undefined);
+    };
+    submittable.handleError = function (error, connection) {
+      handleError.call(this, error, connection);
+      reject(error);
+    };
+    real.query(submittable as unknown as pg.QueryConfig);
+  });
+}
+
+const submitted = new WeakSet<Submittable>();
+
+/** Whether `submittable` reached the connection, so that its own handlers already saw any error. */
+export function wasSubmitted(submittable: Submittable): boolean {
+  return submitted.has(submittable);
+}
+
+/** Rolls back what `client` left open when it ends, as the server does when a connection closes. */
+export function abandonTransaction(session: TestSession, client: EventEmitter): Promise<void> {
+  return session.run(async () => {
+    if (!session.inTest || !session.stack.inTransaction(client)) return;
+    const real = await session.connection();
+    await real.query(session.stack.abandon(client));
+  });
+}
+
+/** Whether a statement may have written: anything but a plain SELECT (a submittable may be COPY FROM). */
+function writes(result: Results): boolean {
+  const results = Array.isArray(result) ? result : [result];
+  return results.some((one) => one?.command !== 'SELECT' && one?.command !== 'SHOW');
+}
+
+function warn(client: EventEmitter, code: string, message: string, result: pg.QueryResult): pg.QueryResult {
+  client.emit('notice', serverWarning(code, message));
+  return result;
+}
+
+/** "cannot run inside a transaction block" would puzzle an application that opened no transaction. */
+function explainTransactionBlockError(error: unknown): unknown {
+  const { code, message } = error as { code?: string; message?: string };
+  if (code !== '25001') return error;
+  return new IsolationError(
+    'unsupported-statement',
+    `The server refused a statement with "${message}". Every test runs inside a transaction, so ` +
+      'statements that cannot (VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY, DISCARD ALL, ...) fail ' +
+      'there. Run them in global setup or opt this test out of isolation.',
+    { cause: error },
+  );
+}

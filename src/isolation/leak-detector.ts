@@ -1,0 +1,133 @@
+import pg from 'pg';
+import { exemptFromIsolation } from './exemption.js';
+
+/** One table whose committed contents changed while every test should have rolled back. */
+export interface TableLeak {
+  /** Schema-qualified, quoted as needed, e.g. `public.users`. */
+  readonly table: string;
+  readonly rowsBefore: number;
+  readonly rowsAfter: number;
+  /** Visible rows inserted or updated by transactions that committed during the run. */
+  readonly rowsWritten: number;
+  readonly change: 'changed' | 'created' | 'dropped';
+}
+
+/** What was committed to the test database outside the test transactions. */
+export interface LeakReport {
+  readonly database: string;
+  readonly tables: readonly TableLeak[];
+}
+
+interface TableCount {
+  table: string;
+  rows: number;
+  written: number;
+}
+
+/**
+ * Detects writes that were committed outside the test transactions: a connection isolation did not take
+ * over, a write in `beforeAll`. It compares exact row counts taken at start and at {@link check}, and counts
+ * rows whose `xmin` (the writing transaction) is newer than the start, which also catches updates and
+ * inserts balanced by deletes. Statistics views (`pg_stat_user_tables`) cannot tell, since they count
+ * rolled-back writes too and are updated asynchronously. Cost: one `count(*)` per table at each end.
+ *
+ * @example
+ * const detector = await LeakDetector.start({ connectionString: url });
+ * // ... run the tests ...
+ * const report = await detector.check();
+ * if (report.tables.length) console.warn(formatLeakReport(report));
+ */
+export class LeakDetector {
+  private constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly database: string,
+    private readonly startXid: bigint,
+    private readonly before: Map<string, number>,
+  ) {}
+
+  /** Takes the starting snapshot, through a connection of its own that isolation leaves alone. */
+  static async start(config: pg.ClientConfig): Promise<LeakDetector> {
+    return withClient(config, async (client) => {
+      const { rows } = await client.query<{ xid: string; database: string }>(
+        'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, current_database() AS database',
+      );
+      const { xid, database } = rows[0]!;
+      const counts = await countRows(client, BigInt(xid));
+      return new LeakDetector(
+        config,
+        database,
+        BigInt(xid),
+        new Map(counts.map((count) => [count.table, count.rows])),
+      );
+    });
+  }
+
+  /** Compares the database now with the start. */
+  async check(): Promise<LeakReport> {
+    const counts = await withClient(this.config, (client) => countRows(client, this.startXid));
+    const tables: TableLeak[] = [];
+    const seen = new Set<string>();
+    for (const { table, rows, written } of counts) {
+      seen.add(table);
+      const rowsBefore = this.before.get(table);
+      if (rowsBefore === undefined)
+        tables.push({ table, rowsBefore: 0, rowsAfter: rows, rowsWritten: written, change: 'created' });
+      else if (rows !== rowsBefore || written > 0)
+        tables.push({ table, rowsBefore, rowsAfter: rows, rowsWritten: written, change: 'changed' });
+    }
+    for (const [table, rowsBefore] of this.before) {
+      if (!seen.has(table))
+        tables.push({ table, rowsBefore, rowsAfter: 0, rowsWritten: 0, change: 'dropped' });
+    }
+    return { database: this.database, tables };
+  }
+}
+
+/** A report as lines a person can act on; empty string when nothing leaked. */
+export function formatLeakReport(report: LeakReport): string {
+  if (report.tables.length === 0) return '';
+  const lines = report.tables.map(({ table, rowsBefore, rowsAfter, rowsWritten, change }) => {
+    if (change === 'created') return `  ${table}: created, ${rowsAfter} rows`;
+    if (change === 'dropped') return `  ${table}: dropped (had ${rowsBefore} rows)`;
+    const delta = rowsAfter - rowsBefore;
+    return `  ${table}: ${delta >= 0 ? '+' : ''}${delta} rows (${rowsBefore} → ${rowsAfter}), ${rowsWritten} rows written`;
+  });
+  return (
+    `pgtwin: changes were committed to test database ${report.database} outside the test transactions:\n` +
+    `${lines.join('\n')}\n` +
+    'They come from a connection isolation did not take over (another host name, an exempt client) or from ' +
+    'writes outside tests (beforeAll, module load). Later tests and runs see them.'
+  );
+}
+
+async function countRows(client: pg.Client, startXid: bigint): Promise<TableCount[]> {
+  const { rows: tables } = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+      ORDER BY 1`,
+  );
+  if (tables.length === 0) return [];
+  // xmin is a 32-bit transaction id: "newer than the start" is a wrapping comparison.
+  const start = Number(startXid % 2n ** 32n);
+  const newer = `((xmin::text::bigint - ${start} + 4294967296) % 4294967296) < 2147483648`;
+  const sql = tables
+    .map(
+      ({ name }) =>
+        `SELECT ${client.escapeLiteral(name)} AS "table", count(*)::int AS rows, ` +
+        `(count(*) FILTER (WHERE ${newer}))::int AS written FROM ${name}`,
+    )
+    .join(' UNION ALL ');
+  const { rows } = await client.query<TableCount>(sql);
+  return rows;
+}
+
+async function withClient<T>(config: pg.ClientConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = exemptFromIsolation(new pg.Client(config));
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}

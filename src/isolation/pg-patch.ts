@@ -1,0 +1,171 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import pg from 'pg';
+import { isExempt } from './exemption.js';
+import { guardPoolConnect } from './pool-guard.js';
+import type { SessionTarget, TestSession } from './test-session.js';
+import { connectVirtual, endVirtual, queryVirtual, transactionStatusOf } from './virtual-client.js';
+
+interface Registration {
+  readonly session: TestSession;
+  /** Whether the session takes over every client of its database, or only clients bound to it. */
+  readonly implicit: boolean;
+}
+
+interface ClientState {
+  _connecting: boolean;
+  _connected: boolean;
+  connectionParameters: { host: string; port: number | string; database: string };
+}
+
+type Method = (this: pg.Client, ...args: unknown[]) => unknown;
+
+const registrations = new Set<Registration>();
+/** Each client's session, decided when it is first used; `null` for a client left alone. */
+const routes = new WeakMap<object, TestSession | null>();
+const bound = new WeakMap<object, TestSession>();
+let uninstall: (() => void) | undefined;
+
+/**
+ * Routes application clients to `session` until the returned function is called. The first registration
+ * patches `pg.Client.prototype` (`connect`, `query`, `end`) and pg-pool's `connect`, in pgtwin's copy of
+ * `pg` and in the application's if that is another copy; the last one to go restores them.
+ */
+export function registerSession(session: TestSession, implicit: boolean): () => void {
+  const registration: Registration = { session, implicit };
+  registrations.add(registration);
+  uninstall ??= install();
+  return () => {
+    registrations.delete(registration);
+    if (registrations.size === 0) {
+      uninstall?.();
+      uninstall = undefined;
+    }
+  };
+}
+
+/** Routes `client` to `session` whether or not the session takes over clients implicitly. */
+export function bindClient(client: pg.Client, session: TestSession): void {
+  bound.set(client, session);
+}
+
+/** Whether `client` runs on a session's connection instead of a socket of its own. */
+export function isVirtualClient(client: object): boolean {
+  return Boolean(routes.get(client));
+}
+
+function routeOf(client: pg.Client): TestSession | undefined {
+  let route = routes.get(client);
+  if (route === undefined || route?.closed) {
+    const next = decide(client);
+    // A client of a closed session keeps it (and fails clearly) unless another session takes it over.
+    if (route === undefined || next) route = next;
+    routes.set(client, route);
+  }
+  return route ?? undefined;
+}
+
+function decide(client: pg.Client): TestSession | null {
+  if (isExempt(client)) return null;
+  const binding = bound.get(client);
+  if (binding) return binding;
+  const state = client as unknown as ClientState;
+  if (state._connecting || state._connected) return null;
+  for (const { session, implicit } of registrations) {
+    if (implicit && !session.closed && sameServer(state.connectionParameters, session.target)) return session;
+  }
+  return null;
+}
+
+function sameServer(params: ClientState['connectionParameters'], target: SessionTarget): boolean {
+  if (params.database !== target.database || Number(params.port) !== target.port) return false;
+  const host = String(params.host);
+  // A socket path cannot be compared with a host name; the database and port decide then.
+  return (
+    host === target.host ||
+    host.startsWith('/') ||
+    target.host.startsWith('/') ||
+    (isLoopback(host) && isLoopback(target.host))
+  );
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function install(): () => void {
+  const restores = pgCopies().flatMap((copy) => [
+    patchClient(copy.Client.prototype),
+    patchPool(copy.Pool.prototype),
+  ]);
+  return () => restores.forEach((restore) => restore());
+}
+
+/** pgtwin's own `pg` and, when it resolves to another copy, the application's. */
+function pgCopies(): Array<typeof pg> {
+  const copies = [pg];
+  try {
+    const appPg = createRequire(path.join(process.cwd(), 'package.json'))('pg') as typeof pg;
+    if (appPg.Client.prototype !== pg.Client.prototype) copies.push(appPg);
+  } catch {
+    // The application does not depend on pg itself.
+  }
+  return copies;
+}
+
+function patchClient(prototype: object): () => void {
+  const target = prototype as Record<
+    'connect' | 'query' | 'end' | 'ref' | 'unref' | 'getTransactionStatus',
+    Method
+  >;
+  const original = {
+    connect: target.connect,
+    query: target.query,
+    end: target.end,
+    ref: target.ref,
+    unref: target.unref,
+    getTransactionStatus: target.getTransactionStatus,
+  };
+  target.connect = function (this: pg.Client, ...args: unknown[]) {
+    const session = routeOf(this);
+    if (!session) return original.connect.apply(this, args);
+    return connectVirtual(this, session, args[0] as Parameters<typeof connectVirtual>[2]);
+  };
+  target.query = function (this: pg.Client, ...args: unknown[]) {
+    const session = routeOf(this);
+    if (!session) return original.query.apply(this, args);
+    return queryVirtual(this, session, args[0], args[1], args[2]);
+  };
+  target.end = function (this: pg.Client, ...args: unknown[]) {
+    const session = routeOf(this);
+    if (!session) return original.end.apply(this, args);
+    return endVirtual(this, session, args[0] as () => void);
+  };
+  // A virtual client's socket never connects; pg-pool's ref()/unref() on it would pile up listeners.
+  target.ref = function (this: pg.Client, ...args: unknown[]) {
+    if (!routeOf(this)) return original.ref.apply(this, args);
+  };
+  target.unref = function (this: pg.Client, ...args: unknown[]) {
+    if (!routeOf(this)) return original.unref.apply(this, args);
+  };
+  target.getTransactionStatus = function (this: pg.Client) {
+    const session = routeOf(this);
+    return session ? transactionStatusOf(this, session) : original.getTransactionStatus.apply(this);
+  };
+  return () => Object.assign(target, original);
+}
+
+function patchPool(poolPrototype: object): () => void {
+  let owner = poolPrototype as Record<string, unknown>;
+  while (!Object.prototype.hasOwnProperty.call(owner, 'connect'))
+    owner = Object.getPrototypeOf(owner) as Record<string, unknown>;
+  const original = owner.connect as Parameters<typeof guardPoolConnect>[0];
+  owner.connect = guardPoolConnect(original, isVirtualClient, waitTimeoutFor);
+  return () => (owner.connect = original);
+}
+
+function waitTimeoutFor(): number {
+  let timeout = 0;
+  for (const { session } of registrations) timeout = Math.max(timeout, session.waitTimeoutMs);
+  return timeout;
+}

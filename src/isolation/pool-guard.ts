@@ -1,0 +1,77 @@
+import { IsolationError } from '../errors.js';
+
+type ConnectCallback = (
+  error: Error | undefined,
+  client?: unknown,
+  release?: (error?: unknown) => void,
+) => void;
+type PoolConnect = (this: PoolInternals, callback?: ConnectCallback) => Promise<unknown> | undefined;
+
+/** The pg-pool fields that tell whether a `connect()` will have to wait for a release. */
+interface PoolInternals {
+  ending: boolean;
+  options: { max: number; connectionTimeoutMillis?: number };
+  _clients: object[];
+  _idle: unknown[];
+  _pendingQueue: Array<{ callback: unknown }>;
+}
+
+/**
+ * Wraps pg-pool's `connect` so that a test cannot hang on itself: when every client of the pool is
+ * checked out by isolated (virtual) clients and none is idle, nothing but the test can release one, so a
+ * wait longer than `timeoutMs()` fails with an {@link IsolationError} instead of waiting forever. Pools
+ * with `connectionTimeoutMillis` keep their own timeout.
+ */
+export function guardPoolConnect(
+  original: PoolConnect,
+  isVirtual: (client: object) => boolean,
+  timeoutMs: () => number,
+): PoolConnect {
+  return function connect(this: PoolInternals, callback?: ConnectCallback) {
+    return connectOrFail(this, callback);
+  };
+
+  function connectOrFail(pool: PoolInternals, callback?: ConnectCallback) {
+    const mustWait =
+      !pool.ending &&
+      !pool.options.connectionTimeoutMillis &&
+      pool._idle.length === 0 &&
+      pool._clients.length >= pool.options.max &&
+      pool._clients.every(isVirtual);
+    if (!mustWait) return original.call(pool, callback);
+
+    let answer: ConnectCallback = callback ?? (() => undefined);
+    const result = callback
+      ? undefined
+      : new Promise((resolve, reject) => {
+          answer = (error, client) => (error ? reject(error) : resolve(client));
+        });
+    let settled = false;
+    const waiter: ConnectCallback = (error, client, release) => {
+      if (settled) {
+        if (!error) release?.();
+        return;
+      }
+      settled = true;
+      clearTimeout(timer);
+      answer(error, client, release);
+    };
+    const wait = timeoutMs();
+    const timer = setTimeout(() => {
+      settled = true;
+      const index = pool._pendingQueue.findIndex((item) => item.callback === waiter);
+      if (index !== -1) pool._pendingQueue.splice(index, 1);
+      answer(
+        new IsolationError(
+          'pool-exhausted',
+          `A test waited ${wait} ms for a client of a pg Pool whose ${pool.options.max} clients (its max) ` +
+            'are all checked out inside the test, so none can be released while it waits: it would hang ' +
+            'forever, with or without pgtwin. Release clients (client.release()) before checking out more, ' +
+            'raise the pool’s max, or set its connectionTimeoutMillis.',
+        ),
+      );
+    }, wait);
+    original.call(pool, waiter);
+    return result;
+  }
+}

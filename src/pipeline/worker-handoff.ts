@@ -1,0 +1,109 @@
+import { inspect } from 'node:util';
+import { DatabaseTarget } from '../config/database-target.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
+import { ConfigError } from '../errors.js';
+
+/** Connection fields of one database, as plain data that crosses process boundaries. */
+export interface TargetFields {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+/**
+ * What the global setup hands to every test worker (through `provide` in Vitest, the environment in Jest):
+ * where the test database is, and enough to re-resolve the same configuration there. Plain JSON.
+ */
+export interface TwinHandoff {
+  rootDir: string;
+  /** The explicit options the run was started with (plugin options, Jest `globals.pgtwin`). */
+  options: ResolveConfigOptions;
+  test: TargetFields;
+  admin: TargetFields;
+  /** Database that fresh copies for tests opting out of isolation are created from. */
+  template: string;
+}
+
+/** The environment variable carrying the {@link TwinHandoff} to Jest workers, as JSON. */
+export const HANDOFF_VARIABLE = 'PGTWIN_HANDOFF';
+
+/** What tests receive about the test database (`inject('pgtwin')` in Vitest). */
+export interface PgtwinConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** The password; not shown when the object is printed. */
+  readonly password: string;
+  /** `postgres://user:password@host:port/database`; not shown when the object is printed. */
+  readonly url: string;
+}
+
+export function targetFields(target: DatabaseTarget): TargetFields {
+  const { host, port, database, user, password } = target;
+  return { host, port, database, user, password };
+}
+
+/** The plain connection details of `target`, for `provide`. */
+export function connectionDetails(target: DatabaseTarget): PgtwinConnection {
+  return { ...targetFields(target), url: target.url({ withPassword: true }) };
+}
+
+/**
+ * Hides `password` and `url` of connection details received in a worker from enumeration, `toString`,
+ * `toJSON` and `util.inspect`, so printing them (a failed assertion, `console.log`) never shows the password.
+ * Mutates `details`, because `inject` hands every caller the same object.
+ */
+export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnection {
+  const masked = new DatabaseTarget(details).url();
+  for (const key of ['password', 'url'] as const) {
+    Object.defineProperty(details, key, { value: details[key], enumerable: false });
+  }
+  const describe = () => `PgtwinConnection(${masked})`;
+  Object.defineProperties(details, {
+    toString: { value: () => masked },
+    toJSON: { value: () => ({ ...details, password: details.password ? '*****' : '', url: masked }) },
+    [inspect.custom]: { value: describe },
+  });
+  return details;
+}
+
+/**
+ * The variables a worker gets so application code reading its usual configuration reaches `target`:
+ * `TEST_DB_HOST`, `TEST_DB_PORT`, `TEST_DB_NAME`, `TEST_DB_USER`, `TEST_DB_PASS` and `TEST_DATABASE_URL`.
+ */
+export function workerEnvironment(target: TargetFields): Record<string, string> {
+  return {
+    TEST_DB_HOST: target.host,
+    TEST_DB_PORT: String(target.port),
+    TEST_DB_NAME: target.database,
+    TEST_DB_USER: target.user,
+    TEST_DB_PASS: target.password,
+    TEST_DATABASE_URL: new DatabaseTarget(target).url({ withPassword: true }),
+  };
+}
+
+/** Reads the handoff the global setup left in the environment; a clear error when it is missing. */
+export function readHandoff(env: Record<string, string | undefined> = process.env): TwinHandoff {
+  const text = env[HANDOFF_VARIABLE];
+  if (!text) {
+    throw new ConfigError(
+      HANDOFF_VARIABLE,
+      `${HANDOFF_VARIABLE} is not set, so pgtwin's global setup did not run. Use preset: 'pgtwin' in the Jest config (or its globalSetup), or the pgtwin() plugin in the Vitest config.`,
+    );
+  }
+  return JSON.parse(text) as TwinHandoff;
+}
+
+/** The run's configuration, resolved again in a worker, with the test database the global setup prepared. */
+export function workerConfig(handoff: TwinHandoff): Promise<ResolvedConfig> {
+  return resolveConfig({
+    ...handoff.options,
+    rootDir: handoff.rootDir,
+    test: handoff.test,
+    admin: handoff.admin,
+  });
+}

@@ -1,0 +1,52 @@
+import { testTransaction } from 'pg-transactional-tests';
+import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
+
+/** A per-test isolation implementation the conformance suite can run against. */
+export interface IsolationEngine {
+  readonly name: EngineName;
+  setup(url: string): Promise<void>;
+  beginTest(): Promise<void>;
+  endTest(): Promise<void>;
+  teardown(): Promise<void>;
+}
+
+export type EngineName = 'pgtwin' | 'pg-transactional-tests';
+
+/** How long a scenario may take before it counts as a hang; pgtwin's own wait timeout is shorter. */
+export const HANG_DEADLINE_MS = 2_500;
+export const PGTWIN_WAIT_TIMEOUT_MS = 800;
+
+/** The engine named by `PGTWIN_ISOLATION_ENGINE` (default `pgtwin`). */
+export function selectEngine(): IsolationEngine {
+  const name = process.env.PGTWIN_ISOLATION_ENGINE ?? 'pgtwin';
+  if (name === 'pgtwin') return pgtwinEngine();
+  if (name === 'pg-transactional-tests') return transactionalTestsEngine();
+  throw new Error(`PGTWIN_ISOLATION_ENGINE must be "pgtwin" or "pg-transactional-tests", not "${name}".`);
+}
+
+function pgtwinEngine(): IsolationEngine {
+  let isolation: Isolation | undefined;
+  return {
+    name: 'pgtwin',
+    async setup(url) {
+      isolation = await enableIsolation({
+        connectionString: url,
+        waitTimeoutMs: PGTWIN_WAIT_TIMEOUT_MS,
+        detectLeaks: false,
+      });
+    },
+    beginTest: async () => isolation?.begin(),
+    endTest: async () => isolation?.rollback(),
+    teardown: async () => void (await isolation?.close()),
+  };
+}
+
+function transactionalTestsEngine(): IsolationEngine {
+  return {
+    name: 'pg-transactional-tests',
+    setup: async () => testTransaction.start(),
+    beginTest: async () => testTransaction.start(),
+    endTest: () => testTransaction.rollback(),
+    teardown: () => testTransaction.close(),
+  };
+}

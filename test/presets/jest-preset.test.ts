@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { closedPort, exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
+
+const databases = await exampleDatabases('jp');
+const jest = (env: Record<string, string>) =>
+  runRunner(
+    ['node_modules/jest/bin/jest.js', '--config', 'examples/jest-knex/jest.config.cjs', '--json'],
+    runnerEnv(env),
+  );
+
+describe("preset: 'pgtwin' on examples/jest-knex", () => {
+  it('builds the twin in global setup and runs every test isolated, except the describe that opts out', async () => {
+    const run = await jest({
+      DB_NAME: databases.production,
+      TEST_DB_NAME: databases.test,
+      TEST_DB_USER: databases.user,
+    });
+    expect(run.tests, run.output).toEqual({
+      'has the mirrored object models and prompts': 'passed',
+      'holds only the seed data in structure-only tables': 'passed',
+      'lets a test create a project': 'passed',
+      'rolls that project back before the next test': 'passed',
+      'creates rows with a factory inside a test': 'passed',
+      'runs on its own copy of the test database': 'passed',
+      'commits a project': 'passed',
+      'still sees the committed project in the next test': 'passed',
+    });
+    expect(run.code).toBe(0);
+    expect(run.output).toMatch(/\[pgtwin\] sync \d+ ms \(2 tables, \d+ rows\)/);
+    expect(run.output).not.toContain('twin-secret-9');
+  });
+
+  it('stops in the provision phase, naming host, port and setting, when production does not answer', async () => {
+    const port = await closedPort();
+    const run = await jest({
+      DB_HOST: '127.0.0.1',
+      DB_PORT: String(port),
+      DB_NAME: databases.production,
+      TEST_DB_NAME: databases.test,
+      TEST_DB_USER: databases.user,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain(
+      `pgtwin setup failed in phase "provision": Cannot connect to the production database ${databases.production} at 127.0.0.1:${port}`,
+    );
+    expect(run.output).toContain('change DB_HOST / DB_PORT');
+    expect(run.output).not.toMatch(/^\s+at /m);
+  });
+
+  it('refuses, before writing anything, a test database that is production reached as localhost', async () => {
+    const before = await productionState(databases.production, databases.refusedUser);
+    const run = await jest({
+      DB_HOST: '127.0.0.1',
+      DB_NAME: databases.production,
+      TEST_DB_HOST: 'localhost',
+      TEST_DB_NAME: databases.production,
+      TEST_DB_USER: databases.refusedUser,
+    });
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain(`pgtwin setup failed in phase "provision": Refused to provision`);
+    expect(run.output).toContain('it is the production database');
+    expect(await productionState(databases.production, databases.refusedUser)).toEqual(before);
+    expect(before).toMatchObject({ comment: null, role: false });
+  });
+});
