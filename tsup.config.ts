@@ -7,6 +7,7 @@ export default defineConfig({
     'vitest/index': 'presets/vitest/index.ts',
     'vitest/global-setup': 'presets/vitest/global-setup.ts',
     'vitest/setup': 'presets/vitest/setup.ts',
+    'vitest/test': 'presets/vitest/test.ts',
     // Jest presets: Jest requires them as CommonJS (it does not transform node_modules).
     'jest/index': 'presets/jest/index.ts',
     'jest/global-setup': 'presets/jest/global-setup.ts',

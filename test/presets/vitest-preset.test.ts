@@ -25,6 +25,8 @@ describe('the Vitest plugin on examples/vitest-kysely', () => {
       'runs on its own copy of the test database': 'passed',
       'commits a project': 'passed',
       'still sees the committed project in the next test': 'passed',
+      'hands a test a db connection inside its transaction': 'passed',
+      'does not see what the previous test wrote through db': 'passed',
     });
     expect(run.code).toBe(0);
     expect(run.output).toMatch(/\[pgtwin\] clone \d+ ms \(\d+ objects\)/);
