@@ -61,6 +61,18 @@ export {
   type SyncTablesResult,
   type RestoreDumpResult,
 } from './mirror/index.js';
+export {
+  enableIsolation,
+  withTestTransaction,
+  installIsolationHooks,
+  exemptFromIsolation,
+  formatLeakReport,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  type Isolation,
+  type IsolationOptions,
+  type RunnerHooks,
+  type LeakReport,
+} from './isolation/index.js';
 export { createFactories, type Factories, type UserFactories, type SeedResult } from './seed/index.js';
 export {
   PgtwinError,
