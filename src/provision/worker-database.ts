@@ -1,0 +1,117 @@
+import type { DatabaseTarget } from '../config/database-target.js';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { connect } from '../connection/connect.js';
+import { ConfigError } from '../errors.js';
+import { cloneTemplate, type CloneStrategy } from './template-store.js';
+
+/** One test worker's own copy of the template. */
+export interface WorkerDatabase {
+  /** The worker id (`VITEST_POOL_ID` / `JEST_WORKER_ID`). */
+  readonly id: number;
+  readonly target: DatabaseTarget;
+  /** `TEST_DB_NAME` and `TEST_DATABASE_URL` (with the password) pointing at the worker's database. */
+  readonly env: { TEST_DB_NAME: string; TEST_DATABASE_URL: string };
+}
+
+/** Options of {@link workerDatabase} and {@link prepareWorkerDatabases}. */
+export interface WorkerDatabaseOptions {
+  /** @default DEFAULT_CLONE_STRATEGY */
+  strategy?: CloneStrategy;
+}
+
+/**
+ * The worker id of this process: `VITEST_POOL_ID`, else `JEST_WORKER_ID`, else `1` (one worker).
+ *
+ * @example
+ * currentWorkerId({ VITEST_POOL_ID: '3' }); // 3
+ */
+export function currentWorkerId(env: Record<string, string | undefined> = process.env): number {
+  for (const name of ['VITEST_POOL_ID', 'JEST_WORKER_ID']) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const id = Number(value);
+    if (!Number.isInteger(id) || id < 1) {
+      throw new ConfigError(
+        name,
+        `${name} must be a positive whole number (the test runner sets it), got ${JSON.stringify(value)}.`,
+      );
+    }
+    return id;
+  }
+  return 1;
+}
+
+/**
+ * The database name of worker `workerId`: `<test database>_w<id>`.
+ *
+ * @example
+ * workerDatabaseName(config, 2); // 'contentgen_test_db_w2'
+ */
+export function workerDatabaseName(config: ResolvedConfig, workerId: number): string {
+  if (!Number.isInteger(workerId) || workerId < 1)
+    throw new RangeError(`workerId must be a positive integer, got ${workerId}.`);
+  return `${config.test.database}_w${workerId}`;
+}
+
+/** The worker's target and environment, without touching the server (for the worker process itself). */
+export function workerTarget(config: ResolvedConfig, workerId: number = currentWorkerId()): WorkerDatabase {
+  const target = config.test.withDatabase(workerDatabaseName(config, workerId));
+  return {
+    id: workerId,
+    target,
+    env: { TEST_DB_NAME: target.database, TEST_DATABASE_URL: target.url({ withPassword: true }) },
+  };
+}
+
+/**
+ * (Re)creates worker `workerId`'s database as a fresh clone of `template`, stamped `worker`, and returns its
+ * target and environment. Workers never share a database, so they never wait on each other's locks.
+ *
+ * @example
+ * const { env } = await workerDatabase(config, lease.template, currentWorkerId());
+ * Object.assign(process.env, env);
+ */
+export async function workerDatabase(
+  config: ResolvedConfig,
+  template: string,
+  workerId: number = currentWorkerId(),
+  options: WorkerDatabaseOptions = {},
+): Promise<WorkerDatabase> {
+  const worker = workerTarget(config, workerId);
+  await cloneTemplate(config, template, worker.target.database, {
+    kind: 'worker',
+    strategy: options.strategy,
+  });
+  return worker;
+}
+
+/**
+ * Creates the databases of workers `1..count` in parallel (one connection each), at the start of a run.
+ *
+ * @example
+ * const workers = await prepareWorkerDatabases(config, lease.template, 4);
+ */
+export async function prepareWorkerDatabases(
+  config: ResolvedConfig,
+  template: string,
+  count: number,
+  options: WorkerDatabaseOptions = {},
+): Promise<WorkerDatabase[]> {
+  const ids = Array.from({ length: count }, (_, index) => index + 1);
+  return Promise.all(
+    ids.map(async (id) => {
+      const admin = await connect(config.admin, 'admin');
+      try {
+        const worker = workerTarget(config, id);
+        await cloneTemplate(config, template, worker.target.database, {
+          kind: 'worker',
+          strategy: options.strategy,
+          admin,
+        });
+        return worker;
+      } finally {
+        await admin.end();
+      }
+    }),
+  );
+}
