@@ -445,3 +445,18 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/**
+ * The configuration an API object was given: used as it is when already resolved (by {@link resolveConfig}
+ * or derived from a resolved one), else resolved from the options.
+ */
+export function configFrom(config?: ResolvedConfig | ResolveConfigOptions): Promise<ResolvedConfig> {
+  const resolved =
+    config !== undefined &&
+    'sources' in config &&
+    'allowUnmarked' in config &&
+    typeof config.rootDir === 'string';
+  return resolved
+    ? Promise.resolve(config as ResolvedConfig)
+    : resolveConfig(config as ResolveConfigOptions | undefined);
+}

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
-import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { ConfigError } from '../errors.js';
 import { connectionConfig, connectionError, type TargetRole } from './connect.js';
 
@@ -59,9 +59,7 @@ export class DBConnector {
 
   /** The resolved configuration in use. */
   config(): Promise<ResolvedConfig> {
-    this.#config ??= isResolved(this.#options.config)
-      ? Promise.resolve(this.#options.config)
-      : resolveConfig(this.#options.config);
+    this.#config ??= configFrom(this.#options.config);
     return this.#config;
   }
 
@@ -119,14 +117,4 @@ export class DBConnector {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.end();
   }
-}
-
-function isResolved(config: DBConnectorOptions['config']): config is ResolvedConfig {
-  return (
-    config !== undefined &&
-    'sources' in config &&
-    'rootDir' in config &&
-    typeof config.rootDir === 'string' &&
-    'allowUnmarked' in config
-  );
 }

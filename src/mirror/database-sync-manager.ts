@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
-import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConfigError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
@@ -34,11 +34,7 @@ export class DatabaseSyncManager {
   readonly #open = new Set<pg.Client>();
 
   constructor(options: { config?: ResolvedConfig | ResolveConfigOptions } = {}) {
-    const config = options.config;
-    this.#config =
-      config && 'sources' in config && 'allowUnmarked' in config
-        ? Promise.resolve(config as ResolvedConfig)
-        : resolveConfig(config as ResolveConfigOptions | undefined);
+    this.#config = configFrom(options.config);
   }
 
   /** Recreates production's structure (public and the project schemas) in the test database, replacing what was there. */

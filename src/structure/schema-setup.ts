@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
-import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import type { TestMode } from '../connection/db-connector.js';
 import { ConfigError } from '../errors.js';
@@ -39,11 +39,7 @@ export class SchemaSetup {
       throw new ConfigError('testMode', `testMode must be 'e2e', got ${JSON.stringify(options.testMode)}.`);
     }
     this.testMode = options.testMode;
-    const config = options.config;
-    this.#config =
-      config && 'sources' in config && 'allowUnmarked' in config
-        ? Promise.resolve(config as ResolvedConfig)
-        : resolveConfig(config as ResolveConfigOptions | undefined);
+    this.#config = configFrom(options.config);
   }
 
   /** Builds the public and project schemas of the test database, unless they are already built from the same scripts. */
