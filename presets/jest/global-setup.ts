@@ -1,31 +1,41 @@
 import type { ResolveConfigOptions } from '../../src/config/pgtwin-config.js';
-import { runGlobalSetup } from '../../src/pipeline/global-setup.js';
+import { runGlobalSetup, type TwinSetup } from '../../src/pipeline/global-setup.js';
 import { runnerError } from '../../src/pipeline/runner-error.js';
 import { HANDOFF_VARIABLE, workerEnvironment } from '../../src/pipeline/worker-handoff.js';
 import { jestTwin, type JestProjectConfig } from './jest-twin.js';
 
 /**
- * Jest global setup (`preset: 'pgtwin'`): builds the test database in the parent process and leaves its
- * details in the environment, which the workers inherit. Options come from `globals.pgtwin` in the Jest
- * config. In watch mode the database is kept between runs and rebuilt only when its inputs changed.
+ * Jest global setup (`preset: 'pgtwin'`): prepares the test database in the parent process, and one copy per
+ * worker when Jest runs several (`maxWorkers`), and leaves their details in the environment, which the
+ * workers inherit. Options come from `globals.pgtwin` in the Jest config. In watch mode the databases are
+ * kept between runs and rebuilt only when their inputs changed.
  */
 export default async function globalSetup(
-  _globalConfig: unknown,
+  globalConfig: { maxWorkers?: number },
   projectConfig: JestProjectConfig,
 ): Promise<void> {
   try {
     const kept = jestTwin.current;
     if (kept) {
-      await kept.refresh();
+      // Workers are started for each run, so they see a new template's name.
+      if (await kept.refresh()) handOff(kept);
       return;
     }
     const options = (projectConfig.globals?.pgtwin ?? {}) as ResolveConfigOptions;
-    const twin = await runGlobalSetup({ rootDir: projectConfig.rootDir, ...options });
+    const twin = await runGlobalSetup({
+      rootDir: projectConfig.rootDir,
+      workers: globalConfig.maxWorkers ?? 1,
+      ...options,
+    });
     jestTwin.current = twin;
-    const handoff = twin.handoff();
-    process.env[HANDOFF_VARIABLE] = JSON.stringify(handoff);
-    Object.assign(process.env, workerEnvironment(handoff.test));
+    handOff(twin);
   } catch (error) {
     throw runnerError(error);
   }
+}
+
+function handOff(twin: TwinSetup): void {
+  const handoff = twin.handoff();
+  process.env[HANDOFF_VARIABLE] = JSON.stringify(handoff);
+  Object.assign(process.env, workerEnvironment(handoff.test));
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { TestProject } from 'vitest/node';
 import { runGlobalSetup, type TwinSetup } from '../../src/pipeline/global-setup.js';
 import { runnerError } from '../../src/pipeline/runner-error.js';
@@ -6,25 +7,38 @@ import type { PgtwinPluginOptions } from './index.js';
 import { HANDOFF_KEY, OPTIONS_KEY } from './provide-keys.js';
 
 /**
- * Vitest global setup: builds the test database once per run (once per watch session; a re-run rebuilds only
- * when the seeds, factories, scripts or configuration changed). Used by the plugin, or directly as
- * `globalSetup: ['pgtwin/vitest/global-setup']`.
+ * Vitest global setup: prepares the test database once per run (once per watch session; a re-run rebuilds only
+ * when the seeds, factories, scripts or configuration changed), and one copy per worker when Vitest runs
+ * several. Used by the plugin, or directly as `globalSetup: ['pgtwin/vitest/global-setup']`.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const options: PgtwinPluginOptions = project.getProvidedContext()[OPTIONS_KEY] ?? {};
   let twin: TwinSetup;
   try {
-    twin = await runGlobalSetup({ rootDir: project.config.root, ...options });
+    twin = await runGlobalSetup({ rootDir: project.config.root, workers: maxWorkers(project), ...options });
   } catch (error) {
     throw runnerError(error);
   }
-  project.provide('pgtwin', connectionDetails(twin.test));
-  project.provide(HANDOFF_KEY, twin.handoff());
+  const provide = () => {
+    project.provide('pgtwin', connectionDetails(twin.test));
+    project.provide(HANDOFF_KEY, twin.handoff());
+  };
+  provide();
   Object.assign(process.env, workerEnvironment(twin.handoff().test));
   project.onTestsRerun(async () => {
-    await twin.refresh().catch((error: unknown) => {
+    try {
+      if (await twin.refresh()) provide();
+    } catch (error) {
       throw runnerError(error);
-    });
+    }
   });
   return () => twin.close();
+}
+
+/** How many workers Vitest runs at once: `maxWorkers` (1 without file parallelism), else Vitest's default. */
+function maxWorkers(project: TestProject): number {
+  const configured = project.config.maxWorkers || project.globalConfig.maxWorkers;
+  if (configured) return configured;
+  const cpus = availableParallelism();
+  return project.config.watch ? Math.max(Math.floor(cpus / 2), 1) : Math.max(cpus - 1, 1);
 }

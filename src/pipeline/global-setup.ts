@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
@@ -6,13 +5,28 @@ import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { newMarker, readMarker, writeMarker } from '../guard/test-marker.js';
+import { readDumpManifest } from '../mirror/dump-manifest.js';
+import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import { syncTables } from '../mirror/sync-tables.js';
+import { tableChecksums } from '../mirror/table-checksum.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
+import {
+  fingerprintInputs,
+  fingerprintOf,
+  type FingerprintSources,
+} from '../provision/fingerprint-inputs.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
+import {
+  cloneTemplate,
+  dropDatabase,
+  ensureTemplate,
+  rebuildRequested,
+  type TemplateLease,
+} from '../provision/template-store.js';
+import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
 import { cloneStructure } from '../structure/clone-structure.js';
@@ -30,6 +44,13 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
   logger?: Logger;
   /** Gives the run its server (configured, embedded or container). @default startServer of the provider layer */
   startServer?: (config: ResolvedConfig, options: StartServerOptions) => Promise<StartedServer>;
+  /**
+   * How many test workers run at once. With more than one, each worker gets its own copy of the template,
+   * `<test database>_w<worker id>`, made here in parallel. @default 1
+   */
+  workers?: number;
+  /** Build the template again although its fingerprint is unchanged. @default PGTWIN_REBUILD=1 in the environment */
+  rebuild?: boolean;
 }
 
 /** What the structure and data were built from. */
@@ -41,27 +62,49 @@ export interface TwinSetup extends AsyncDisposable {
   readonly config: ResolvedConfig;
   readonly server: StartedServer;
   readonly source: TwinSource;
-  /** The test database the workers use. */
+  /** The test database: a fresh copy of the template. */
   readonly test: DatabaseTarget;
-  /** A copy of the built test database that per-file copies are made from; never connected to by tests. */
+  /**
+   * The fingerprinted template (`pgtwin_tpl_<12 hex>`) the test, worker and per-file databases are copied
+   * from. Kept on the server after the run, so the next run with the same inputs reuses it.
+   */
   readonly template: DatabaseTarget;
-  /** What the build read, and the fingerprint of the structure built (absent for schema scripts). */
+  /** The fingerprint of everything the template was built from (sha256, hex). */
+  readonly fingerprint: string;
+  /** Whether the template was reused (false: this run built it). */
+  readonly reused: boolean;
+  /** The workers' own databases, worker 1 first; empty with one worker (it uses {@link test}). */
+  readonly workers: readonly DatabaseTarget[];
+  /** What the build read, and the fingerprint of production's structure (absent for schema scripts). */
   readonly inputs: SetupInputs & { readonly structure: string | undefined };
   /** Every phase run so far, in order. */
   readonly phases: readonly PhaseTiming[];
   /** Plain data for the test workers. */
   handoff(): TwinHandoff;
-  /** Rebuilds when the inputs changed since the last build (watch mode re-runs); returns whether it did. */
+  /**
+   * For watch-mode re-runs: when the seeds, factories, scripts or configuration changed since the last
+   * build, moves to the template of the new fingerprint (building it if needed) and copies it again to the
+   * test and worker databases; returns whether it did.
+   */
   refresh(): Promise<boolean>;
-  /** Drops the template, releases the setup lock and stops a server pgtwin started. Idempotent. */
+  /**
+   * Drops the worker databases, releases the template lease and the setup lock, and stops a server pgtwin
+   * started. The test database and the template stay. Idempotent.
+   */
   close(): Promise<void>;
 }
 
 /**
  * The global setup both runners (and the CLI) share: resolve the configuration, provision the test database
- * on its server under a lock, clone the structure (from production, a dump or the schema scripts), sync the
- * mirrored tables, load the seeds and snapshot the result as a template. Each phase logs one line with its
- * duration; a failing one throws a `SetupError` naming it, after closing what was opened.
+ * on its server under a lock, fingerprint what the twin is built from (production's structure and mirrored
+ * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions), then
+ * reuse the template of that fingerprint or build it (clone the structure, sync the mirrored tables, load
+ * the seeds), and copy it to the test database and to one database per worker. Each phase logs one line
+ * with its duration; a failing one throws a `SetupError` naming it, after closing what was opened.
+ *
+ * Runs that share a server and a test database name wait for each other (the setup lock, held until
+ * {@link TwinSetup.close}): they would share `<test>` and its worker copies. Templates need no such lock:
+ * the template store's build lock and lease let runs on other test databases build and reuse them at once.
  *
  * @example
  * ```ts
@@ -70,7 +113,13 @@ export interface TwinSetup extends AsyncDisposable {
  * ```
  */
 export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<TwinSetup> {
-  const { logger: givenLogger, startServer = startProvidedServer, ...resolveOptions } = options;
+  const {
+    logger: givenLogger,
+    startServer = startProvidedServer,
+    workers: workerCount = 1,
+    rebuild: rebuildOption,
+    ...resolveOptions
+  } = options;
   const phases: PhaseTiming[] = [];
   const resolved = await runPhase('config', { logger: givenLogger ?? createLogger(), phases }, async () =>
     resolveConfig(resolveOptions),
@@ -83,6 +132,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   const context = { logger, phases };
   const dumpDir = resolved.source.dump;
   const source: TwinSource = dumpDir ? 'dump' : resolved.schema.scripts ? 'scripts' : 'production';
+  const rebuild = rebuildOption ?? rebuildRequested();
 
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {
@@ -109,10 +159,36 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       return { config, admin, production, server };
     });
 
-    const template = config.test.withDatabase(templateName(config.test.database));
-    let inputs = { ...(await readSetupInputs(config, dumpDir)), structure: undefined as string | undefined };
-    inputs.structure = await build(config, { admin, production, dumpDir, source, context });
-    await production?.end();
+    const count = Math.max(1, Math.floor(workerCount));
+    const prepare = async (setupInputs: SetupInputs, productionClient: pg.Client | undefined) => {
+      const built = await prepareTwin(config, {
+        admin,
+        production: productionClient,
+        dumpDir,
+        source,
+        context,
+        rebuild,
+        digest: setupInputs.digest,
+      });
+      try {
+        const workers = await prepareWorkers(config, built.lease.template, count, context);
+        return { ...built, workers, inputs: { ...setupInputs, structure: built.structure } };
+      } catch (error) {
+        await built.lease.release();
+        throw error;
+      }
+    };
+
+    let state: Awaited<ReturnType<typeof prepare>>;
+    try {
+      state = await prepare(await readSetupInputs(config, dumpDir), production);
+    } finally {
+      await production?.end();
+    }
+    closers.push(() => state.lease.release());
+    const dropWorkers = async () => {
+      for (const worker of state.workers) await dropDatabase(config, admin, worker.database);
+    };
 
     let closing: Promise<void> | undefined;
     const twin: TwinSetup = {
@@ -120,9 +196,20 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       server,
       source,
       test: config.test,
-      template,
+      get template() {
+        return config.test.withDatabase(state.lease.template);
+      },
+      get fingerprint() {
+        return state.lease.fingerprint;
+      },
+      get reused() {
+        return !state.lease.built;
+      },
+      get workers() {
+        return state.workers;
+      },
       get inputs() {
-        return inputs;
+        return state.inputs;
       },
       phases,
       handoff: () => ({
@@ -130,19 +217,20 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
         options: handoffOptions(resolveOptions),
         test: targetFields(config.test),
         admin: targetFields(config.admin),
-        template: template.database,
+        template: state.lease.template,
+        workers: state.workers.map((worker) => worker.database),
       }),
       async refresh() {
         const next = await readSetupInputs(config, dumpDir);
-        if (next.digest === inputs.digest) return false;
+        if (next.digest === state.inputs.digest) return false;
         logger.info('inputs changed: rebuilding the test database');
         const production =
           source === 'production' ? await connect(config.production, 'production') : undefined;
         try {
-          inputs = {
-            ...next,
-            structure: await build(config, { admin, production, dumpDir, source, context }),
-          };
+          const previous = state.lease;
+          state = await prepare(next, production);
+          // The new lease is held first, so the template in use is never unleased.
+          await previous.release();
         } finally {
           await production?.end();
         }
@@ -151,7 +239,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       close() {
         closing ??= (async () => {
           try {
-            await dropTemplate(config, admin, template);
+            await dropWorkers();
           } finally {
             await closeAll();
           }
@@ -167,27 +255,98 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   }
 }
 
-async function build(
+interface PrepareOptions {
+  admin: pg.Client;
+  production: pg.Client | undefined;
+  dumpDir: string | undefined;
+  source: TwinSource;
+  context: Parameters<typeof runPhase>[1];
+  rebuild: boolean;
+  /** {@link readSetupInputs}' digest: seeds, factories, scripts, dump manifest and configuration. */
+  digest: string;
+}
+
+/**
+ * The `template` phase: fingerprints the inputs, leases the template of that fingerprint (building it,
+ * with the clone, sync and seed phases, when it is not on the server), and copies it to the test database.
+ */
+async function prepareTwin(
   config: ResolvedConfig,
-  options: {
-    admin: pg.Client;
-    production: pg.Client | undefined;
-    dumpDir: string | undefined;
-    source: TwinSource;
-    context: Parameters<typeof runPhase>[1];
-  },
-): Promise<string | undefined> {
+  options: PrepareOptions,
+): Promise<{ lease: TemplateLease; structure: string | undefined }> {
+  const { admin, context } = options;
+  return runPhase('template', context, async (note) => {
+    const { sources, structure } = await readFingerprintSources(config, options);
+    const inputs = await fingerprintInputs(config, sources);
+    for (const [name, digest] of Object.entries(inputs))
+      context.logger.debug(`fingerprint ${name}: ${digest}`);
+    const lease = await ensureTemplate(
+      config,
+      fingerprintOf(inputs),
+      (target) => buildTwin(config, target, options),
+      { rebuild: options.rebuild, logger: context.logger },
+    );
+    try {
+      await cloneTemplate(config, lease.template, config.test.database, { kind: 'test', admin });
+    } catch (error) {
+      await lease.release();
+      throw error;
+    }
+    if (lease.built) note(`${lease.template} built${options.rebuild ? ' (PGTWIN_REBUILD)' : ''}`);
+    else note(`${lease.template} reused (fingerprint unchanged)`, 'lead');
+    return { lease, structure };
+  });
+}
+
+/**
+ * What the fingerprint is computed from, read cheaply: production's structure and mirrored tables'
+ * checksums, or the dump manifest's, or nothing from a server for schema scripts (their files are hashed).
+ */
+async function readFingerprintSources(
+  config: ResolvedConfig,
+  options: PrepareOptions,
+): Promise<{ sources: FingerprintSources; structure: string | undefined }> {
+  const { admin, production, dumpDir, source, digest } = options;
+  const { rows } = await admin.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  const common = { serverVersion: rows[0]!.v, pgtwinVersion: pgtwinVersion(), extra: { setup: digest } };
+  if (source === 'dump') {
+    const manifest = await readDumpManifest(dumpDir!);
+    const data = Object.fromEntries(
+      manifest.tables.map((table) => [table.table, { rowCount: table.rowCount, checksum: table.checksum }]),
+    );
+    const structure = manifest.structure.fingerprint;
+    return { sources: { ...common, structure, data }, structure };
+  }
+  if (source === 'scripts')
+    return { sources: { ...common, structure: 'scripts', data: {} }, structure: undefined };
+  // Two sessions: the structure read and the checksums run side by side.
+  const second = await connect(config.production, 'production');
+  try {
+    const [structure, data] = await Promise.all([
+      structureFingerprint(production!, selectionFromConfig(config)),
+      tableChecksums(second, config.mirror.full),
+    ]);
+    return { sources: { ...common, structure, data }, structure };
+  } finally {
+    await second.end();
+  }
+}
+
+/** Builds the twin into `target`, the template store's empty build database: clone, sync, seed. */
+async function buildTwin(
+  config: ResolvedConfig,
+  target: DatabaseTarget,
+  options: PrepareOptions,
+): Promise<void> {
   const { admin, production, dumpDir, source, context } = options;
   const selection = selectionFromConfig(config);
-  let structure: string | undefined;
 
   const test = await runPhase('clone', context, async (note) => {
-    await guardDestructive({ config, target: config.test, operation: 'rebuild', serverClient: admin });
-    const test = await connect(config.test, 'test');
+    await guardDestructive({ config, target, operation: 'build', serverClient: admin });
+    const test = await connect(target, 'test');
     try {
       if (source === 'dump') {
         const restored = await restoreDump({ dir: dumpDir!, target: test, policy: config, replace: true });
-        structure = restored.manifest.structure.fingerprint;
         const rows = restored.tables.reduce((sum, table) => sum + table.rowCount, 0);
         note(`from dump ${dumpDir}: ${restored.tables.length} tables, ${rows} rows`);
       } else if (source === 'scripts') {
@@ -197,13 +356,7 @@ async function build(
         });
         note(`${files.length} scripts from ${config.schema.scripts}`);
       } else {
-        // Schemas a previous run's seeds created (test-only project schemas) go too: nothing survives a rebuild.
-        const kept = new Set(await resolveSchemas(production!, selection));
-        for (const schema of await resolveSchemas(test, selection)) {
-          if (!kept.has(schema)) await test.query(`DROP SCHEMA ${test.escapeIdentifier(schema)} CASCADE`);
-        }
         const snapshot = await cloneStructure(production!, test, { selection, replace: true });
-        structure = await structureFingerprint(snapshot);
         note(`${snapshot.objects.length} objects`);
       }
       return test;
@@ -235,43 +388,22 @@ async function build(
   } finally {
     await test.end();
   }
-
-  await runPhase('template', context, async (note) => {
-    const template = config.test.withDatabase(templateName(config.test.database));
-    await dropTemplate(config, admin, template);
-    await guardDestructive({
-      config,
-      target: template,
-      operation: 'create',
-      serverClient: admin,
-      creating: true,
-    });
-    // CREATE DATABASE ... TEMPLATE needs the source free of other sessions: the workers have not started yet.
-    await admin.query(
-      `CREATE DATABASE ${admin.escapeIdentifier(template.database)} TEMPLATE ${admin.escapeIdentifier(config.test.database)} OWNER ${admin.escapeIdentifier(config.test.user)}`,
-    );
-    await writeMarker(admin, template.database, newMarker('template'));
-    note(template.database);
-  });
-  return structure;
 }
 
-async function dropTemplate(
+/** The `workers` phase: with more than one worker, a copy of the template per worker, made in parallel. */
+async function prepareWorkers(
   config: ResolvedConfig,
-  admin: pg.Client,
-  template: DatabaseTarget,
-): Promise<void> {
-  if ((await readMarker(admin, template.database)) === undefined) return;
-  await guardDestructive({ config, target: template, operation: 'drop', serverClient: admin });
-  await admin.query(`DROP DATABASE ${admin.escapeIdentifier(template.database)} WITH (FORCE)`);
-}
-
-/** `<test>_template`, shortened with a hash when that would pass PostgreSQL's 63-byte name limit. */
-export function templateName(database: string): string {
-  const name = `${database}_template`;
-  if (Buffer.byteLength(name) <= 63) return name;
-  const hash = createHash('sha256').update(database).digest('hex').slice(0, 8);
-  return `${database.slice(0, 40)}_${hash}_template`;
+  template: string,
+  count: number,
+  context: Parameters<typeof runPhase>[1],
+): Promise<DatabaseTarget[]> {
+  if (count <= 1) return [];
+  return runPhase('workers', context, async (note) => {
+    const workers = await prepareWorkerDatabases(config, template, count);
+    const names = workers.map((worker) => worker.target.database);
+    note(names.length <= 4 ? names.join(', ') : `${names[0]} … ${names.at(-1)}`);
+    return workers.map((worker) => worker.target);
+  });
 }
 
 function handoffOptions(options: ResolveConfigOptions): ResolveConfigOptions {

@@ -1,11 +1,5 @@
-export {
-  runGlobalSetup,
-  templateName,
-  type GlobalSetupOptions,
-  type TwinSetup,
-  type TwinSource,
-} from './global-setup.js';
-export type { PhaseTiming, SetupPhaseName } from './setup-phase.js';
+export { runGlobalSetup, type GlobalSetupOptions, type TwinSetup, type TwinSource } from './global-setup.js';
+export type { PhaseNote, PhaseTiming, SetupPhaseName } from './setup-phase.js';
 export type { SetupInputs } from './setup-inputs.js';
 export {
   HANDOFF_VARIABLE,
@@ -13,6 +7,7 @@ export {
   maskConnectionDetails,
   readHandoff,
   workerEnvironment,
+  workerTestTarget,
   type PgtwinConnection,
   type TargetFields,
   type TwinHandoff,

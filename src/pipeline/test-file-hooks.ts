@@ -2,7 +2,12 @@ import { DatabaseTarget } from '../config/database-target.js';
 import { IsolationError } from '../errors.js';
 import { installIsolationHooks, type RunnerHooks } from '../isolation/runner-hooks.js';
 import { createDatabaseCopy, dropDatabaseCopy } from './database-copy.js';
-import { workerEnvironment, type TargetFields, type TwinHandoff } from './worker-handoff.js';
+import {
+  workerEnvironment,
+  workerTestTarget,
+  type TargetFields,
+  type TwinHandoff,
+} from './worker-handoff.js';
 
 /** Shared through `globalThis`: the runner's setup file and the test file may load different copies of pgtwin. */
 const FILE_STATE = Symbol.for('pgtwin.testFile');
@@ -13,11 +18,13 @@ interface FileState {
 
 /**
  * The per-test-file wiring both runners' setup files call: points the worker's `TEST_DB_*` /
- * `TEST_DATABASE_URL` at the test database, and runs every test in a rolled-back transaction unless the
+ * `TEST_DATABASE_URL` at its database (its own copy when the run has several workers, else the test
+ * database), and runs every test in a rolled-back transaction unless the
  * file or a `describe` opted out with {@link setIsolation}.
  */
 export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): void {
-  Object.assign(process.env, workerEnvironment(handoff.test));
+  const target = workerTestTarget(handoff);
+  Object.assign(process.env, workerEnvironment(target));
   // Depth of opted-out blocks now running; their tests get no test transaction.
   let optedOut = 0;
   const unlessOptedOut =
@@ -33,7 +40,7 @@ export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): 
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
     },
-    new DatabaseTarget(handoff.test).clientConfig(),
+    new DatabaseTarget(target).clientConfig(),
   );
 
   const state: FileState = {

@@ -3,6 +3,7 @@ import { DatabaseTarget } from '../config/database-target.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { ConfigError } from '../errors.js';
+import { currentWorkerId } from '../provision/worker-database.js';
 
 /** Connection fields of one database, as plain data that crosses process boundaries. */
 export interface TargetFields {
@@ -23,8 +24,13 @@ export interface TwinHandoff {
   options: ResolveConfigOptions;
   test: TargetFields;
   admin: TargetFields;
-  /** Database that fresh copies for tests opting out of isolation are created from. */
+  /** The fingerprinted template that fresh copies for tests opting out of isolation are created from. */
   template: string;
+  /**
+   * The workers' own databases, worker 1 first (`<test>_w1`, ...); empty or absent when the run has one
+   * worker, which uses {@link test}.
+   */
+  workers?: string[];
 }
 
 /** The environment variable carrying the {@link TwinHandoff} to Jest workers, as JSON. */
@@ -84,6 +90,31 @@ export function workerEnvironment(target: TargetFields): Record<string, string> 
     TEST_DB_PASS: target.password,
     TEST_DATABASE_URL: new DatabaseTarget(target).url({ withPassword: true }),
   };
+}
+
+/**
+ * The database this worker's tests use: its own copy (`<test>_w<id>`, the id from `VITEST_POOL_ID` /
+ * `JEST_WORKER_ID`) when the run prepared one per worker, else the test database.
+ *
+ * @example
+ * workerTestTarget(handoff, { VITEST_POOL_ID: '2' }).database; // 'contentgen_test_db_w2'
+ */
+export function workerTestTarget(
+  handoff: TwinHandoff,
+  env: Record<string, string | undefined> = process.env,
+): TargetFields {
+  const workers = handoff.workers ?? [];
+  if (workers.length === 0) return handoff.test;
+  const id = currentWorkerId(env);
+  const database = workers[id - 1];
+  if (database === undefined) {
+    throw new ConfigError(
+      'workers',
+      `Test worker ${id} has no database: pgtwin's global setup prepared ${workers.length} (one per worker the runner was configured with). ` +
+        `Set maxWorkers in the runner's config so pgtwin sees the real number of workers.`,
+    );
+  }
+  return { ...handoff.test, database };
 }
 
 /** Reads the handoff the global setup left in the environment; a clear error when it is missing. */

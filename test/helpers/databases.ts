@@ -47,6 +47,8 @@ export function useScratch(prefix: string) {
       await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
     }
     for (const role of roles) {
+      // pgtwin's templates outlive a run (they are the cache), and a role cannot be dropped while it owns one.
+      await dropOwnedDatabases(role);
       await adminQuery(
         `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN EXECUTE 'DROP OWNED BY "${role}"'; END IF; END $$`,
       ).catch(() => undefined);
@@ -79,4 +81,16 @@ export function useScratch(prefix: string) {
       return name;
     },
   };
+}
+
+/** Drops every database `role` owns (pgtwin's templates, worker copies of a run that died), templates unflagged first. */
+export async function dropOwnedDatabases(role: string): Promise<void> {
+  const { rows } = await adminQuery<{ name: string }>(
+    'SELECT datname AS name FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)',
+    [role],
+  );
+  for (const { name } of rows) {
+    await adminQuery(`ALTER DATABASE "${name}" WITH IS_TEMPLATE false`);
+    await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  }
 }

@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { SERVER } from '../helpers/config.js';
 import { adminQuery, databaseUrl, SERVER_URL, useScratch } from '../helpers/databases.js';
@@ -27,11 +26,16 @@ export async function exampleDatabases(prefix: string) {
   const user = scratch.roleName('user');
   // A run the guard refuses gets a role of its own, to show it did not even create that.
   const refusedUser = scratch.roleName('refused');
-  afterAll(async () => {
-    // The run's teardown drops its template; a run that died cannot, and the role cannot go while it exists.
-    await adminQuery(`DROP DATABASE IF EXISTS "${test}_template" WITH (FORCE)`);
-  });
   return { production: production.name, test, user, refusedUser };
+}
+
+/** Databases on the test server whose name starts with `prefix`. */
+export async function databasesNamed(prefix: string): Promise<string[]> {
+  const { rows } = await adminQuery<{ name: string }>(
+    'SELECT datname AS name FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname',
+    [prefix],
+  );
+  return rows.map((row) => row.name);
 }
 
 /** Environment of a runner process: the server of the suite, production and test as given, nothing inherited from this run's own pgtwin or Vitest. */

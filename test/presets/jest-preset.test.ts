@@ -27,6 +27,7 @@ describe("preset: 'pgtwin' on examples/jest-knex", () => {
     });
     expect(run.code).toBe(0);
     expect(run.output).toMatch(/\[pgtwin\] sync \d+ ms \(2 tables, \d+ rows\)/);
+    expect(run.output).toMatch(/\[pgtwin\] template \d+ ms \(pgtwin_tpl_[0-9a-f]{12} built\)/);
     expect(run.output).not.toContain('twin-secret-9');
   });
 

@@ -1,20 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { closedPort, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
+import { closedPort, databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('vp');
-const vitest = (env: Record<string, string>) =>
+const vitest = (env: Record<string, string>, args: string[] = []) =>
   runRunner(
-    ['node_modules/vitest/vitest.mjs', 'run', '--root', 'examples/vitest-kysely', '--reporter=json'],
+    ['node_modules/vitest/vitest.mjs', 'run', '--root', 'examples/vitest-kysely', '--reporter=json', ...args],
     runnerEnv(env),
   );
+const twinEnv = () => ({
+  DB_NAME: databases.production,
+  TEST_DB_NAME: databases.test,
+  TEST_DB_USER: databases.user,
+});
+
+/** The test of worker-database.test.ts, whose title names its worker and that worker's database. */
+function workerTests(tests: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(tests).filter(([title]) => title.startsWith('runs worker ')));
+}
 
 describe('the Vitest plugin on examples/vitest-kysely', () => {
   it('builds the twin once and runs every test isolated, except the file that opts out', async () => {
-    const run = await vitest({
-      DB_NAME: databases.production,
-      TEST_DB_NAME: databases.test,
-      TEST_DB_USER: databases.user,
-    });
+    const run = await vitest(twinEnv(), ['--maxWorkers=1']);
     expect(run.tests, run.output).toEqual({
       'has the mirrored object models and prompts': 'passed',
       'holds only the seed data in structure-only tables': 'passed',
@@ -27,11 +33,41 @@ describe('the Vitest plugin on examples/vitest-kysely', () => {
       'still sees the committed project in the next test': 'passed',
       'hands a test a db connection inside its transaction': 'passed',
       'does not see what the previous test wrote through db': 'passed',
+      [`runs worker 1 on ${databases.test}`]: 'passed',
     });
     expect(run.code).toBe(0);
     expect(run.output).toMatch(/\[pgtwin\] clone \d+ ms \(\d+ objects\)/);
     expect(run.output).toMatch(/\[pgtwin\] seed \d+ ms \(3 rows from seeds\/seed_data\.json\)/);
+    expect(run.output).toMatch(/\[pgtwin\] template \d+ ms \(pgtwin_tpl_[0-9a-f]{12} built\)/);
     expect(run.output).not.toContain('twin-secret-9');
+  });
+
+  it('reuses the template on the next run, and gives each of two workers its own database', async () => {
+    const run = await vitest(twinEnv(), ['--maxWorkers=2']);
+    expect(run.code, run.output).toBe(0);
+    expect(Object.values(run.tests).every((status) => status === 'passed')).toBe(true);
+    expect(Object.keys(run.tests)).toHaveLength(12);
+    expect(run.output).toMatch(
+      /\[pgtwin\] template pgtwin_tpl_[0-9a-f]{12} reused \(fingerprint unchanged\) \d+ ms/,
+    );
+    expect(run.output).not.toMatch(/\[pgtwin\] (clone|sync|seed) \d+ ms/);
+    const [w1, w2] = [`${databases.test}_w1`, `${databases.test}_w2`];
+    expect(run.output).toMatch(new RegExp(`\\[pgtwin\\] workers \\d+ ms \\(${w1}, ${w2}\\)`));
+    // The worker that ran the file reports its own database, not the shared one.
+    const [title] = Object.keys(workerTests(run.tests));
+    expect(title).toMatch(new RegExp(`^runs worker ([12]) on ${databases.test}_w\\1$`));
+    // Dropped at teardown.
+    expect(await databasesNamed(`${databases.test}_w`)).toEqual([]);
+  });
+
+  it('builds the template again with PGTWIN_REBUILD=1', async () => {
+    const run = await vitest({ ...twinEnv(), PGTWIN_REBUILD: '1' }, ['--maxWorkers=1', 'worker-database']);
+    expect(run.code, run.output).toBe(0);
+    expect(workerTests(run.tests)).toEqual({ [`runs worker 1 on ${databases.test}`]: 'passed' });
+    expect(run.output).toMatch(/\[pgtwin\] clone \d+ ms/);
+    expect(run.output).toMatch(
+      /\[pgtwin\] template \d+ ms \(pgtwin_tpl_[0-9a-f]{12} built \(PGTWIN_REBUILD\)\)/,
+    );
   });
 
   it('stops in the provision phase, naming host, port and setting, when production does not answer', async () => {
