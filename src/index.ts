@@ -34,6 +34,7 @@ export {
   type ProvisionResult,
 } from './provision/provision-test-database.js';
 export { createLogger, type Logger } from './util/logger.js';
+export { gc, DEFAULT_GC_AGE_MS, type GcOptions, type GcResult } from './provision/gc.js';
 export { SchemaSetup, type SchemaSetupResult } from './structure/schema-setup.js';
 export {
   compareSchemas,
