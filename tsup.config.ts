@@ -13,6 +13,8 @@ export default defineConfig({
     'jest/global-setup': 'presets/jest/global-setup.ts',
     'jest/global-teardown': 'presets/jest/global-teardown.ts',
     'jest/setup': 'presets/jest/setup.ts',
+    // The `pgtwin` command; esbuild keeps bin.ts's `#!/usr/bin/env node` line and tsup marks the file executable.
+    cli: 'src/cli/bin.ts',
   },
   format: ['esm', 'cjs'],
   // A dev dependency here, so tsup would bundle it; the presets must use the user's own Vitest.
