@@ -34,6 +34,7 @@ import {
 import { prepareWorkerDatabases } from '../src/provision/worker-database.js';
 import { loadSeedData } from '../src/seed/index.js';
 import { cloneStructure, structureFingerprint } from '../src/structure/index.js';
+import { readProductionFingerprint } from '../src/pipeline/read-production-fingerprint.js';
 import { selectionFromConfig } from '../src/structure/schema-selection.js';
 import type { MirrorMeasurement } from './mirror-memory.js';
 import { startRoundTripProxy } from './round-trip-proxy.js';
@@ -553,12 +554,7 @@ async function readSources(config: ResolvedConfig): Promise<FingerprintSources> 
     const { rows } = await production.query<{ v: string }>(
       `SELECT current_setting('server_version_num') AS v`,
     );
-    // Two sessions: the structure read and the checksums run side by side.
-    const second = await connect(config.production, 'production');
-    const [structure, data] = await Promise.all([
-      structureFingerprint(production, selectionFromConfig(config)),
-      tableChecksums(second, config.mirror.full),
-    ]).finally(() => second.end());
+    const { structure, data } = await readProductionFingerprint(config, production);
     return {
       structure,
       data,

@@ -9,7 +9,6 @@ import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import { syncTables } from '../mirror/sync-tables.js';
-import { tableChecksums } from '../mirror/table-checksum.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
@@ -31,10 +30,10 @@ import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
 import { cloneStructure } from '../structure/clone-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
-import { structureFingerprint } from '../structure/structure-fingerprint.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { readSetupInputs, type SetupInputs } from './setup-inputs.js';
+import { readProductionFingerprint } from './read-production-fingerprint.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
 import { targetFields, type TwinHandoff } from './worker-handoff.js';
 
@@ -319,17 +318,8 @@ async function readFingerprintSources(
   }
   if (source === 'scripts')
     return { sources: { ...common, structure: 'scripts', data: {} }, structure: undefined };
-  // Two sessions: the structure read and the checksums run side by side.
-  const second = await connect(config.production, 'production');
-  try {
-    const [structure, data] = await Promise.all([
-      structureFingerprint(production!, selectionFromConfig(config)),
-      tableChecksums(second, config.mirror.full),
-    ]);
-    return { sources: { ...common, structure, data }, structure };
-  } finally {
-    await second.end();
-  }
+  const { structure, data } = await readProductionFingerprint(config, production!);
+  return { sources: { ...common, structure, data }, structure };
 }
 
 /** Builds the twin into `target`, the template store's empty build database: clone, sync, seed. */

@@ -6,12 +6,13 @@ import { afterAll } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from '../../src/config/index.js';
 import { connect } from '../../src/connection/connect.js';
-import { syncTables, tableChecksums } from '../../src/mirror/index.js';
+import { syncTables } from '../../src/mirror/index.js';
 import { pgtwinVersion } from '../../src/mirror/pgtwin-version.js';
 import type { FingerprintSources } from '../../src/provision/fingerprint-inputs.js';
 import type { DatabaseTarget } from '../../src/config/database-target.js';
 import { loadSeedData } from '../../src/seed/index.js';
-import { cloneStructure, structureFingerprint } from '../../src/structure/index.js';
+import { cloneStructure } from '../../src/structure/index.js';
+import { readProductionFingerprint } from '../../src/pipeline/read-production-fingerprint.js';
 import { selectionFromConfig } from '../../src/structure/schema-selection.js';
 import { adminQuery, databaseUrl, SERVER_URL, uniqueName } from '../helpers/databases.js';
 
@@ -68,12 +69,7 @@ export async function readSources(config: ResolvedConfig): Promise<FingerprintSo
     const { rows } = await production.query<{ v: string }>(
       `SELECT current_setting('server_version_num') AS v`,
     );
-    // Two sessions: the structure read and the checksums run side by side.
-    const second = await connect(config.production, 'production');
-    const [structure, data] = await Promise.all([
-      structureFingerprint(production, selectionFromConfig(config)),
-      tableChecksums(second, config.mirror.full),
-    ]).finally(() => second.end());
+    const { structure, data } = await readProductionFingerprint(config, production);
     return {
       structure,
       data,
