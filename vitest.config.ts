@@ -11,6 +11,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Files wait mostly on PostgreSQL and child processes, not on this process's CPU: more files than cores.
+    maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
