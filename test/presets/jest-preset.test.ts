@@ -4,7 +4,12 @@ import { closedPort, exampleDatabases, productionState, runnerEnv, runRunner } f
 const databases = await exampleDatabases('jp');
 const jest = (env: Record<string, string>) =>
   runRunner(
-    ['node_modules/jest/bin/jest.js', '--config', 'examples/jest-knex/jest.config.cjs', '--json'],
+    [
+      process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
+      '--config',
+      'examples/jest-knex/jest.config.cjs',
+      '--json',
+    ],
     runnerEnv(env),
   );
 

@@ -4,7 +4,14 @@ import { closedPort, databasesNamed, exampleDatabases, runnerEnv, runRunner } fr
 const databases = await exampleDatabases('vp');
 const vitest = (env: Record<string, string>, args: string[] = []) =>
   runRunner(
-    ['node_modules/vitest/vitest.mjs', 'run', '--root', 'examples/vitest-kysely', '--reporter=json', ...args],
+    [
+      process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
+      'run',
+      '--root',
+      'examples/vitest-kysely',
+      '--reporter=json',
+      ...args,
+    ],
     runnerEnv(env),
   );
 const twinEnv = () => ({
