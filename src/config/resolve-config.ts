@@ -226,7 +226,14 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     sources.provider = `PGTWIN_PROVIDER (${envProvider.source})`;
   }
   const embedded = {
-    dataDir: path.resolve(rootDir, pickNested('embedded', 'dataDir', DEFAULT_EMBEDDED_DATA_DIR)),
+    dataDir: path.resolve(
+      rootDir,
+      pickNested(
+        'embedded',
+        'dataDir',
+        envPath(env, 'PGTWIN_EMBEDDED_DATA_DIR', sources) ?? DEFAULT_EMBEDDED_DATA_DIR,
+      ),
+    ),
     port: pickNested('embedded', 'port', 0),
     persistent: pickNested('embedded', 'persistent', false),
   };
@@ -249,6 +256,12 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
     sources,
   });
+}
+
+function envPath(env: EnvLookup, name: string, sources: Record<string, string>): string | undefined {
+  const found = env(name);
+  if (found) sources[name] = found.source;
+  return found?.value;
 }
 
 function parseFlag(env: EnvLookup, name: string, sources: Record<string, string>): boolean {

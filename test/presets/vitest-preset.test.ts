@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closedPort, databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
 
@@ -26,6 +29,24 @@ function workerTests(tests: Record<string, string>): Record<string, string> {
 }
 
 describe('the Vitest plugin on examples/vitest-kysely', () => {
+  it('passes the same suite on an embedded PostgreSQL it starts and stops itself', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'pgtwin-e2e-embedded-'));
+    try {
+      const run = await vitest(
+        { ...twinEnv(), PGTWIN_PROVIDER: 'embedded', PGTWIN_EMBEDDED_DATA_DIR: dataDir },
+        ['--maxWorkers=1'],
+      );
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toMatch(/\[pgtwin\] provider embedded: /);
+      expect(Object.keys(run.tests)).toHaveLength(12);
+      expect(Object.entries(run.tests).filter(([, status]) => status !== 'passed')).toEqual([]);
+      // Stopped in teardown: a cleanly shut down server removes its pid file.
+      expect(existsSync(path.join(dataDir, 'pgdata', 'postmaster.pid'))).toBe(false);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('builds the twin once and runs every test isolated, except the file that opts out', async () => {
     const run = await vitest(twinEnv(), ['--maxWorkers=1']);
     expect(run.tests, run.output).toEqual({
