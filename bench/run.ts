@@ -18,13 +18,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { loadFixtureData, type FixtureSize } from '../fixtures/contentgen/index.js';
-import { resolveConfig, type ResolvedConfig } from '../src/config/index.js';
-import type { DatabaseTarget } from '../src/config/database-target.js';
+import { resolveConfig } from '../src/config/index.js';
 import { connect } from '../src/connection/connect.js';
 import { enableIsolation } from '../src/isolation/index.js';
 import { syncTables, tableChecksums } from '../src/mirror/index.js';
-import { pgtwinVersion } from '../src/mirror/pgtwin-version.js';
-import { computeFingerprint, type FingerprintSources } from '../src/provision/fingerprint-inputs.js';
+import { computeFingerprint } from '../src/provision/fingerprint-inputs.js';
 import {
   cloneTemplate,
   dropTemplate,
@@ -34,9 +32,9 @@ import {
 import { prepareWorkerDatabases } from '../src/provision/worker-database.js';
 import { loadSeedData } from '../src/seed/index.js';
 import { cloneStructure, structureFingerprint } from '../src/structure/index.js';
-import { readProductionFingerprint } from '../src/pipeline/read-production-fingerprint.js';
 import { selectionFromConfig } from '../src/structure/schema-selection.js';
 import type { MirrorMeasurement } from './mirror-memory.js';
+import { readSources, twinBuilder } from '../test/speed/twin-steps.js';
 import { startRoundTripProxy } from './round-trip-proxy.js';
 
 const SERVER_URL = process.env.PGTWIN_TEST_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -545,44 +543,6 @@ async function rowCounts(database: string): Promise<Record<string, number>> {
   } finally {
     await client.end();
   }
-}
-
-/** What the pipeline reads from production for the fingerprint. */
-async function readSources(config: ResolvedConfig): Promise<FingerprintSources> {
-  const production = await connect(config.production, 'production');
-  try {
-    const { rows } = await production.query<{ v: string }>(
-      `SELECT current_setting('server_version_num') AS v`,
-    );
-    const { structure, data } = await readProductionFingerprint(config, production);
-    return {
-      structure,
-      data,
-      serverVersion: rows[0]!.v,
-      pgtwinVersion: pgtwinVersion(),
-    };
-  } finally {
-    await production.end();
-  }
-}
-
-/** The cold build: production's structure, the mirrored tables, the seed. */
-function twinBuilder(config: ResolvedConfig) {
-  return async (target: DatabaseTarget) => {
-    const production = await connect(config.production, 'production');
-    const test = new pg.Client(target.clientConfig());
-    await test.connect();
-    try {
-      await cloneStructure(production, test, { selection: selectionFromConfig(config) });
-      await syncTables(production, test, { policy: config });
-      await loadSeedData(test, config.seeds, {
-        rootDir: config.rootDir,
-        projectSchemas: config.projectSchemas,
-      });
-    } finally {
-      await Promise.all([test.end(), production.end()]);
-    }
-  };
 }
 
 function seedDocument(projects: number, entries: number, slug: string): unknown {

@@ -1,19 +1,11 @@
 import { copyFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from '../../src/config/index.js';
-import { connect } from '../../src/connection/connect.js';
-import { syncTables } from '../../src/mirror/index.js';
-import { pgtwinVersion } from '../../src/mirror/pgtwin-version.js';
-import type { FingerprintSources } from '../../src/provision/fingerprint-inputs.js';
-import type { DatabaseTarget } from '../../src/config/database-target.js';
-import { loadSeedData } from '../../src/seed/index.js';
-import { cloneStructure } from '../../src/structure/index.js';
-import { readProductionFingerprint } from '../../src/pipeline/read-production-fingerprint.js';
-import { selectionFromConfig } from '../../src/structure/schema-selection.js';
+export { readSources, twinBuilder } from './twin-steps.js';
 import { adminQuery, databaseUrl, SERVER_URL, uniqueName } from '../helpers/databases.js';
 
 const server = new URL(SERVER_URL);
@@ -60,46 +52,6 @@ export async function speedProject(label: string): Promise<{
       admin: { ...SERVER, database: 'postgres' },
     });
   return { config: await reconfigure({}), production, rootDir, reconfigure };
-}
-
-/** What the pipeline reads from the servers for the fingerprint. */
-export async function readSources(config: ResolvedConfig): Promise<FingerprintSources> {
-  const production = await connect(config.production, 'production');
-  try {
-    const { rows } = await production.query<{ v: string }>(
-      `SELECT current_setting('server_version_num') AS v`,
-    );
-    const { structure, data } = await readProductionFingerprint(config, production);
-    return {
-      structure,
-      data,
-      serverVersion: rows[0]!.v,
-      pgtwinVersion: pgtwinVersion(),
-    };
-  } finally {
-    await production.end();
-  }
-}
-
-/** The twin build the pipeline runs: structure from production, mirrored tables, seeds. */
-export function twinBuilder(config: ResolvedConfig, calls: { count: number } = { count: 0 }) {
-  return async (target: DatabaseTarget): Promise<void> => {
-    calls.count++;
-    const production = await connect(config.production, 'production');
-    const test = new pg.Client(target.clientConfig());
-    await test.connect();
-    try {
-      await cloneStructure(production, test, { selection: selectionFromConfig(config) });
-      await syncTables(production, test, { policy: config });
-      await loadSeedData(test, config.seeds, {
-        rootDir: config.rootDir,
-        projectSchemas: config.projectSchemas,
-      });
-    } finally {
-      await test.end();
-      await production.end();
-    }
-  };
 }
 
 /** Runs one query on `database` of the test server. */
