@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createContentgenProduction } from '../../fixtures/contentgen/index.js';
 import { databaseUrl, useScratch } from '../helpers/databases.js';
 import { startPasswordRejectingServer } from './fake-postgres.js';
-import { cliEnv, closedPort, emptyDir, runCli, TEST_PASSWORD } from './run-cli.js';
+import { closedPort } from '../helpers/closed-port.js';
+import { cliEnv, emptyDir, runCli, TEST_PASSWORD } from './run-cli.js';
 
 interface DoctorJson {
   ok: boolean;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { closedPort, exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
+import { closedPort } from '../helpers/closed-port.js';
+import { exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('jp');
 const jest = (env: Record<string, string>) =>

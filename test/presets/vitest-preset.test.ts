@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { closedPort, databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
+import { closedPort } from '../helpers/closed-port.js';
+import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('vp');
 const vitest = (env: Record<string, string>, args: string[] = []) =>
