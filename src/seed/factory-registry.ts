@@ -2,7 +2,7 @@ import type { Factory } from 'fishery';
 import { ConfigError } from '../errors.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { didYouMean } from '../util/closest-name.js';
-import { automaticFactory, type Row } from './automatic-factory.js';
+import { automaticFactory, automaticRows, type Row } from './automatic-factory.js';
 import { factoryNames, singular } from './factory-names.js';
 
 /** Any fishery factory, as a user's factories module exports them. */
@@ -39,6 +39,7 @@ export class FactoryRegistry {
   private readonly userByTable = new Map<string, { name: string; factory: AnyFactory }>();
   private readonly factories = new Map<string, Factory<Row>>();
   private readonly tableByName = new Map<string, CatalogTable>();
+  private readonly automatic = new Map<string, { build: ReturnType<typeof automaticRows>; next: number }>();
   private readonly sequenceStart: number;
 
   constructor(
@@ -96,6 +97,23 @@ export class FactoryRegistry {
       this.factories.set(table.key, factory);
     }
     return factory;
+  }
+
+  /** Whether `table` builds with its automatic factory (no user factory is registered for it). */
+  isAutomatic(table: CatalogTable): boolean {
+    return !this.userByTable.has(table.key);
+  }
+
+  /**
+   * The next row of `table`'s automatic factory, less the columns `given` says the caller sets: what
+   * `forTable(table).build(params)` gives less `params`, numbered by a sequence of its own (seeds build every
+   * row of a table one way or the other, never both).
+   */
+  buildAutomatic(table: CatalogTable, given: (name: string) => boolean): Row {
+    let entry = this.automatic.get(table.key);
+    if (!entry)
+      this.automatic.set(table.key, (entry = { build: automaticRows(table), next: this.sequenceStart }));
+    return entry.build(entry.next++, given);
   }
 
   private answersTo(table: CatalogTable, name: string): boolean {

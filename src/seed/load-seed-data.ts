@@ -1,17 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import type { SeedError } from '../errors.js';
+import { SeedError } from '../errors.js';
 import { resolveSchemas, type SchemaSelection } from '../structure/schema-selection.js';
 import { sortTablesByForeignKeys } from '../structure/sort-tables-by-foreign-keys.js';
 import { queryTableCatalog, quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { createProjectSchemas, dropSchemas } from './create-project-schemas.js';
 import { FactoryRegistry, type UserFactories } from './factory-registry.js';
+import { BulkKeyCheck } from './bulk-key-check.js';
 import { copyRows } from './copy-rows.js';
 import { insertRows } from './insert-rows.js';
 import { toPostgresText } from './postgres-text.js';
 import { parseSeedDocument, type SeedDocument, type SeedRef } from './seed-document.js';
-import { planSeed, type PlannedRow, type ResolvedRef, type SeedPlan } from './seed-plan.js';
+import { planSeed, rowOrdinal, type PlannedRow, type ResolvedRef, type SeedPlan } from './seed-plan.js';
 import { SeedSource } from './seed-source.js';
 import { resolveSeedFiles } from './resolve-seed-files.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -62,7 +63,7 @@ export const DEFAULT_PROJECT_SCHEMA_PATTERN = 'project_*';
  * Rows per INSERT. Parameters are one array per column, so this bounds only statement size and memory; a
  * rejected chunk is retried row by row to find the row to blame, which stays quick at this size.
  */
-const CHUNK_ROWS = 5000;
+const CHUNK_ROWS = 20000;
 const SAVEPOINT = 'pgtwin_seed';
 
 /**
@@ -105,15 +106,11 @@ export async function loadSeedData(
   phase('project schemas');
   await client.query(options.inTransaction ? `SAVEPOINT ${SAVEPOINT}` : 'BEGIN');
   try {
-    // Check deferrable keys per statement, so a violation is blamed on its row rather than on COMMIT.
-    if (!options.inTransaction) await client.query('SET CONSTRAINTS ALL IMMEDIATE');
-    const seeded = documents.flatMap((document) =>
-      document.sections.map((section) => section.table.split('.')[0]!),
-    );
-    const catalog = await readCatalog(client, { schemas: ['public', pattern, ...seeded] });
-    phase('catalog');
-    const plan = planSeed(documents, catalog, new FactoryRegistry(catalog, options.factories));
-    phase('build');
+    // Check deferrable keys per statement, so a violation is blamed on its row rather than on COMMIT. The
+    // commit need not wait for the disk: a test database lost to a machine crash is rebuilt on the next run.
+    if (!options.inTransaction)
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE; SET LOCAL synchronous_commit = off');
+    const plan = await planWithCatalog(client, documents, pattern, options.factories, phase);
     await resolveWhereRefs(client, plan);
     const tables = await insertPlan(client, plan);
     phase('insert');
@@ -131,20 +128,73 @@ export async function loadSeedData(
 }
 
 /**
- * The catalog, read inside the seed's transaction, which may be the caller's (`readTableCatalog` opens one of
- * its own), with the empty `search_path` the catalog query expects; the caller's `search_path` is restored for
- * the inserts, since triggers may rely on it.
+ * Plans the seed against the catalog of just the tables the files name (as sections or `$ref`s), which is all a
+ * plan reads. The whole catalog, every table of `public` and the project schemas, is read when user factories
+ * must be matched to their tables, and when the plan fails, so that its message can suggest the closest names.
  */
-async function readCatalog(client: pg.ClientBase, selection: SchemaSelection): Promise<CatalogTable[]> {
-  const { rows } = await client.query<{ previous: string }>(
-    `SELECT current_setting('search_path') AS previous`,
-  );
-  await client.query(`SELECT set_config('search_path', '', true)`);
+async function planWithCatalog(
+  client: pg.ClientBase,
+  documents: readonly SeedDocument[],
+  pattern: string,
+  factories: UserFactories | undefined,
+  phase: (name: string) => void,
+): Promise<SeedPlan> {
+  const whole = async (): Promise<CatalogTable[]> => {
+    const seeded = documents.flatMap((document) =>
+      document.sections.map((section) => section.table.split('.')[0]!),
+    );
+    return readCatalog(client, { schemas: ['public', pattern, ...seeded] });
+  };
+  const plan = (catalog: CatalogTable[]) => {
+    const result = planSeed(documents, catalog, new FactoryRegistry(catalog, factories));
+    phase('build');
+    return result;
+  };
+  if (factories !== undefined && Object.keys(factories).length > 0) {
+    const catalog = await whole();
+    phase('catalog');
+    return plan(catalog);
+  }
+  const named = new Set<string>();
+  for (const { sections } of documents) {
+    for (const section of sections) {
+      named.add(section.table);
+      for (const row of section.rows) for (const ref of Object.values(row.refs)) named.add(ref.table);
+    }
+  }
+  const catalog = await readCatalog(client, [...named]);
+  phase('catalog');
   try {
-    return await queryTableCatalog(client, await resolveSchemas(client, selection));
+    return plan(catalog);
+  } catch (error) {
+    if (!(error instanceof SeedError)) throw error;
+    return plan(await whole());
+  }
+}
+
+/**
+ * The catalog of a schema selection or of some tables (`schema.table`), read inside the seed's transaction,
+ * which may be the caller's (`readTableCatalog` opens one of its own), with the empty `search_path` the catalog
+ * query expects; the caller's `search_path` is restored for the inserts, since triggers may rely on it.
+ */
+async function readCatalog(
+  client: pg.ClientBase,
+  tables: SchemaSelection | readonly string[],
+): Promise<CatalogTable[]> {
+  const { rows } = await client.query<{ previous: string }>(
+    `SELECT current_setting('search_path') AS previous, set_config('search_path', '', true)`,
+  );
+  try {
+    if (!isTableList(tables)) return await queryTableCatalog(client, await resolveSchemas(client, tables));
+    const schemas = [...new Set(tables.map((key) => key.slice(0, key.indexOf('.'))))];
+    return await queryTableCatalog(client, schemas, tables);
   } finally {
     await client.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.previous]);
   }
+}
+
+function isTableList(tables: SchemaSelection | readonly string[]): tables is readonly string[] {
+  return Array.isArray(tables);
 }
 
 /** Looks up every `where` reference in the data already in the database (each distinct lookup once). */
@@ -221,6 +271,7 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
     else pending.set(row.table, [row]);
   }
   const order = sortTablesByForeignKeys([...pending.keys()]).tables;
+  const bulk = await BulkKeyCheck.for(client, order);
   const counts: Record<string, number> = {};
   const inserted = new Set<PlannedRow>();
   // Inserting only each table's ready prefix keeps file order (and so id order); it can stall when rows of
@@ -248,6 +299,7 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
             table,
             run.slice(start, start + CHUNK_ROWS),
             plan.returning.get(table.key) ?? [],
+            bulk,
           );
         }
       }
@@ -283,24 +335,30 @@ function sameColumnRuns(rows: readonly PlannedRow[]): PlannedRow[][] {
 }
 
 /**
- * Inserts one chunk in a savepoint: with COPY, or with INSERT ... RETURNING when references read its rows
- * (or when it gives no column at all, which COPY cannot take).
+ * Inserts one chunk: with COPY, or with INSERT ... RETURNING when references read its rows (or when it gives no
+ * column at all, which COPY cannot take). Foreign keys are checked once per chunk when the table allows it (see
+ * {@link BulkKeyCheck}), else row by row by PostgreSQL in a savepoint whose failure is blamed on its row.
  */
 async function insertChunk(
   client: pg.ClientBase,
   table: CatalogTable,
   rows: readonly PlannedRow[],
   returning: readonly string[],
+  bulk: BulkKeyCheck,
 ): Promise<void> {
   const texts = rows.map((row) => row.text);
-  await client.query(`SAVEPOINT ${SAVEPOINT}_chunk`);
-  try {
+  const write = async () => {
     if (returning.length > 0 || Object.keys(texts[0]!).length === 0) {
       const result = await insertRows(client, table, texts, returning);
       result.forEach((values, index) => (rows[index]!.inserted = values));
     } else {
       await copyRows(client, table, texts);
     }
+  };
+  if (await bulk.write(table, texts, write)) return;
+  await client.query(`SAVEPOINT ${SAVEPOINT}_chunk`);
+  try {
+    await write();
   } catch (error) {
     await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}_chunk`);
     throw await blameRow(client, table, rows, error);
@@ -350,7 +408,7 @@ function rowError(row: PlannedRow, error: unknown): SeedError {
   const { message, detail, constraint } = error as DatabaseError;
   return row.source.error(
     row.path,
-    `${row.table.key} rejected this row${row.ordinal}: ${message}${detail ? ` (${detail})` : ''}. Fix the row; nothing was loaded.`,
+    `${row.table.key} rejected this row${rowOrdinal(row.index, row.count)}: ${message}${detail ? ` (${detail})` : ''}. Fix the row; nothing was loaded.`,
     { constraint, cause: error },
   );
 }

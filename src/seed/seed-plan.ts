@@ -13,8 +13,9 @@ export interface PlannedRow {
   readonly source: SeedSource;
   /** The row's entry in the file (shared by the rows of one `$count`). */
   readonly path: JsonPath;
-  /** Which of a `$count` entry's rows this is, for messages; empty for a single row. */
-  readonly ordinal: string;
+  /** Which of its entry's rows this is (0-based), and how many the entry builds: see {@link rowOrdinal}. */
+  readonly index: number;
+  readonly count: number;
   /** The row's `$key`, if it has one. */
   readonly key: string | undefined;
   /** Column values as PostgreSQL text; references are filled in before the row is inserted. */
@@ -183,19 +184,46 @@ function planRows(
   const refs = Object.entries(spec.refs);
   const pending = new Set(Object.keys(spec.refs));
   const rows: PlannedRow[] = [];
+  // The automatic factory never alters given values, so they are converted once for all the entry's rows;
+  // a user's factory may derive anything from them and builds each row whole.
+  const automatic = registry.isAutomatic(table);
+  let givenText: Record<string, string | null> | undefined;
+  const set = new Set([...pending, ...Object.keys(spec.values)]);
+  const isSet = (name: string) => set.has(name);
   for (let index = 0; index < spec.count; index++) {
-    const ordinal = spec.count === 1 ? '' : ` (row ${index + 1} of the ${spec.count} "$count" builds)`;
     try {
-      const text = prepareRow(table, factory.build(spec.values), pending);
-      for (const name of pending) delete text[name];
-      rows.push({ table, source, path: spec.path, ordinal, key: spec.key, text, refs, dependencies });
+      let text: Record<string, string | null>;
+      if (automatic) {
+        text = prepareRow(table, registry.buildAutomatic(table, isSet), set);
+        Object.assign(text, (givenText ??= prepareRow(table, spec.values, pending)));
+      } else {
+        text = prepareRow(table, factory.build(spec.values), pending);
+        // A user's factory may fill a column the row gives as a reference; the reference wins.
+        for (const name of pending) delete text[name];
+      }
+      rows.push({
+        table,
+        source,
+        path: spec.path,
+        index,
+        count: spec.count,
+        key: spec.key,
+        text,
+        refs,
+        dependencies,
+      });
     } catch (error) {
       if (!(error instanceof FactoryError)) throw error;
       const at = error.column in spec.values ? [...spec.path, error.column] : spec.path;
-      throw source.error(at, `${error.message}${ordinal}`);
+      throw source.error(at, `${error.message}${rowOrdinal(index, spec.count)}`);
     }
   }
   return rows;
+}
+
+/** ` (row 3 of the 10 "$count" builds)` for messages about a row of a `$count` entry; empty for a single row. */
+export function rowOrdinal(index: number, count: number): string {
+  return count === 1 ? '' : ` (row ${index + 1} of the ${count} "$count" builds)`;
 }
 
 /** Rejects references that lead back to their own row, naming the loop. */
