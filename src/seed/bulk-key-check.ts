@@ -1,5 +1,10 @@
 import type pg from 'pg';
-import { quoteIdent, type CatalogForeignKey, type CatalogTable } from '../structure/table-catalog.js';
+import {
+  quoteIdent,
+  tableKey,
+  type CatalogForeignKey,
+  type CatalogTable,
+} from '../structure/table-catalog.js';
 import type { TextRow } from './insert-rows.js';
 
 /**
@@ -86,8 +91,13 @@ export class BulkKeyCheck {
     const { rows: previous } = await this.client.query<{ role: string }>(
       `SELECT current_setting('session_replication_role') AS role, set_config('session_replication_role', 'replica', true)`,
     );
+    // Keys to other tables are checked first, so a missing row costs no write; keys to the table itself may
+    // point at rows of this very write.
+    const own = (key: CatalogForeignKey) =>
+      tableKey(key.references.schema, key.references.table) === table.key;
+    for (const key of keys) if (!own(key) && !(await this.keyHolds(table, key, rows))) return false;
     await write();
-    for (const key of keys) if (!(await this.keyHolds(table, key, rows))) return false;
+    for (const key of keys) if (own(key) && !(await this.keyHolds(table, key, rows))) return false;
     await this.client.query(`SELECT set_config('session_replication_role', $1, true)`, [previous[0]!.role]);
     return true;
   }
@@ -114,16 +124,28 @@ export class BulkKeyCheck {
         FOR KEY SHARE OF p)
       SELECT (SELECT count(*) FROM wanted) = (SELECT count(*) FROM found) AS holds`;
     // Rows of a `$count` share their references: send each key once.
-    const distinct = new Map<string, (string | null)[]>();
-    for (const row of rows) {
-      const values = key.columns.map((name) => row[name] ?? null);
-      if (values.every((value) => value !== null))
-        distinct.set(values.length === 1 ? values[0]! : JSON.stringify(values), values);
-    }
-    if (distinct.size === 0) return true;
-    const tuples = [...distinct.values()];
-    const params = key.columns.map((_, index) => tuples.map((values) => values[index]!));
+    const params = distinctKeys(key.columns, rows);
+    if (params[0]!.length === 0) return true;
     const { rows: result } = await this.client.query<{ holds: boolean }>(sql, params);
     return result[0]!.holds;
   }
+}
+
+/** The distinct non-NULL values of `columns` in `rows`, one array per column. */
+function distinctKeys(columns: readonly string[], rows: readonly TextRow[]): string[][] {
+  if (columns.length === 1) {
+    const [column] = columns as [string];
+    const values = new Set<string>();
+    for (const row of rows) {
+      const value = row[column];
+      if (value !== null && value !== undefined) values.add(value);
+    }
+    return [[...values]];
+  }
+  const tuples = new Map<string, string[]>();
+  for (const row of rows) {
+    const values = columns.map((name) => row[name] ?? null);
+    if (values.every((value) => value !== null)) tuples.set(JSON.stringify(values), values as string[]);
+  }
+  return columns.map((_, index) => [...tuples.values()].map((values) => values[index]!));
 }

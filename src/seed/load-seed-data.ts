@@ -273,11 +273,13 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
   const order = sortTablesByForeignKeys([...pending.keys()]).tables;
   const bulk = await BulkKeyCheck.for(client, order);
   const counts: Record<string, number> = {};
+  // Only keyed rows can be depended on, so only they are remembered.
   const inserted = new Set<PlannedRow>();
+  let insertedRows = 0;
   // Inserting only each table's ready prefix keeps file order (and so id order); it can stall when rows of
   // two tables reference each other crosswise, and then one round takes every ready row.
   let inFileOrder = true;
-  while (inserted.size < plan.rows.length) {
+  while (insertedRows < plan.rows.length) {
     let progress = false;
     for (const table of order) {
       const ready: PlannedRow[] = [];
@@ -303,7 +305,8 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
           );
         }
       }
-      for (const row of ready) inserted.add(row);
+      for (const row of ready) if (row.key !== undefined) inserted.add(row);
+      insertedRows += ready.length;
       counts[table.key] = (counts[table.key] ?? 0) + ready.length;
     }
     inFileOrder = progress;

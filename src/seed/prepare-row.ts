@@ -19,7 +19,32 @@ export function prepareRow(
   row: Row,
   pending: ReadonlySet<string> = new Set(),
 ): Record<string, string | null> {
+  const text = rowText(table, row);
   const { columns, requiredForeignKeys } = shapeOf(table);
+  for (const fk of requiredForeignKeys) {
+    for (const name of fk.columns) {
+      const column = columns.get(name)!;
+      if (column.nullable || column.hasDefault || name in text || pending.has(name)) continue;
+      const parent = `${fk.references.schema}.${fk.references.table}`;
+      const factory = factoryNames({ schema: fk.references.schema, name: fk.references.table }).at(-1);
+      throw new FactoryError(
+        table.key,
+        name,
+        `${table.key}.${name} references ${parent} and needs a value; pgtwin does not create parent rows. ` +
+          `In a seed give "${name}": { "$ref": "${parent}.<key>" }; in a test pass ${name} from a row you created, ` +
+          `e.g. (await factories["${factory}"].create()).${fk.references.columns[fk.columns.indexOf(name)]}.`,
+      );
+    }
+  }
+  return text;
+}
+
+/**
+ * {@link prepareRow} without the foreign-key check: the row's values as PostgreSQL text, every property
+ * checked to be a writable column. For rows whose keys are known to be given, such as the automatic factory's.
+ */
+export function rowText(table: CatalogTable, row: Row): Record<string, string | null> {
+  const { columns } = shapeOf(table);
   const text: Record<string, string | null> = {};
   for (const name in row) {
     const value = row[name];
@@ -40,21 +65,6 @@ export function prepareRow(
       );
     }
     text[name] = toPostgresText(value, column);
-  }
-  for (const fk of requiredForeignKeys) {
-    for (const name of fk.columns) {
-      const column = columns.get(name)!;
-      if (column.nullable || column.hasDefault || name in text || pending.has(name)) continue;
-      const parent = `${fk.references.schema}.${fk.references.table}`;
-      const factory = factoryNames({ schema: fk.references.schema, name: fk.references.table }).at(-1);
-      throw new FactoryError(
-        table.key,
-        name,
-        `${table.key}.${name} references ${parent} and needs a value; pgtwin does not create parent rows. ` +
-          `In a seed give "${name}": { "$ref": "${parent}.<key>" }; in a test pass ${name} from a row you created, ` +
-          `e.g. (await factories["${factory}"].create()).${fk.references.columns[fk.columns.indexOf(name)]}.`,
-      );
-    }
   }
   return text;
 }

@@ -3,7 +3,7 @@ import type { CatalogTable } from '../structure/table-catalog.js';
 import { didYouMean } from '../util/closest-name.js';
 import type { FactoryRegistry } from './factory-registry.js';
 import type { JsonPath } from './json-path.js';
-import { prepareRow } from './prepare-row.js';
+import { prepareRow, rowText } from './prepare-row.js';
 import type { SeedDocument, SeedRef, SeedRowSpec } from './seed-document.js';
 import type { SeedSource } from './seed-source.js';
 
@@ -194,8 +194,9 @@ function planRows(
     try {
       let text: Record<string, string | null>;
       if (automatic) {
-        text = prepareRow(table, registry.buildAutomatic(table, isSet), set);
-        Object.assign(text, (givenText ??= prepareRow(table, spec.values, pending)));
+        // Checked once for the entry: the automatic factory never builds a foreign key.
+        givenText ??= prepareRow(table, spec.values, pending);
+        text = Object.assign(rowText(table, registry.buildAutomatic(table, isSet)), givenText);
       } else {
         text = prepareRow(table, factory.build(spec.values), pending);
         // A user's factory may fill a column the row gives as a reference; the reference wins.
