@@ -108,8 +108,10 @@ export async function loadSeedData(
   try {
     // Check deferrable keys per statement, so a violation is blamed on its row rather than on COMMIT. The
     // commit need not wait for the disk: a test database lost to a machine crash is rebuilt on the next run.
-    if (!options.inTransaction)
-      await client.query('SET CONSTRAINTS ALL IMMEDIATE; SET LOCAL synchronous_commit = off');
+    if (!options.inTransaction) {
+      await client.query('SET CONSTRAINTS ALL IMMEDIATE');
+      await client.query('SET LOCAL synchronous_commit = off');
+    }
     const plan = await planWithCatalog(client, documents, pattern, options.factories, phase);
     await resolveWhereRefs(client, plan);
     const tables = await insertPlan(client, plan);
