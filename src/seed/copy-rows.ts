@@ -5,6 +5,7 @@ import copyStreams from 'pg-copy-streams';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import type { TextRow } from './insert-rows.js';
 
+const PIECE_ROWS = 1000;
 const SPECIAL = /[\\\n\r\t]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
@@ -24,18 +25,28 @@ export async function copyRows(
 ): Promise<void> {
   const given = new Set(Object.keys(rows[0] ?? {}));
   const columns = table.columns.filter((column) => given.has(column.name)).map((column) => column.name);
-  // Plain loops and one string: a seed sends tens of thousands of rows, and arrays per row cost more than COPY.
-  let data = '';
-  for (const row of rows) {
-    for (let index = 0; index < columns.length; index++) {
-      data += (index === 0 ? '' : '\t') + copyText(row[columns[index]!] ?? null);
-    }
-    data += '\n';
-  }
   const copy = copyStreams.from(
     `COPY ${table.qualifiedName} (${columns.map(quoteIdent).join(', ')}) FROM STDIN`,
   );
-  await pipeline(Readable.from([data]), client.query(copy));
+  await pipeline(Readable.from(copyData(rows, columns)), client.query(copy));
+}
+
+/**
+ * The rows as COPY text, in pieces of {@link PIECE_ROWS} rows, so the server parses one piece while the next is
+ * being built. Plain loops and string concatenation: arrays per row would cost more than the COPY itself.
+ */
+function* copyData(rows: readonly TextRow[], columns: readonly string[]): Generator<string> {
+  for (let start = 0; start < rows.length; start += PIECE_ROWS) {
+    let data = '';
+    for (let index = start; index < Math.min(start + PIECE_ROWS, rows.length); index++) {
+      const row = rows[index]!;
+      for (let column = 0; column < columns.length; column++) {
+        data += (column === 0 ? '' : '\t') + copyText(row[columns[column]!] ?? null);
+      }
+      data += '\n';
+    }
+    yield data;
+  }
 }
 
 function copyText(value: string | null): string {

@@ -18,7 +18,7 @@ export interface PlannedRow {
   readonly count: number;
   /** The row's `$key`, if it has one. */
   readonly key: string | undefined;
-  /** Column values as PostgreSQL text; references are filled in before the row is inserted. */
+  /** Column values as PostgreSQL text; referenced columns are null until filled in before the insert. */
   readonly text: Record<string, string | null>;
   /** Column values given as references (one array shared by the rows of a `$count`). */
   readonly refs: readonly (readonly [column: string, ref: SeedRef])[];
@@ -193,14 +193,14 @@ function planRows(
   for (let index = 0; index < spec.count; index++) {
     try {
       let text: Record<string, string | null>;
+      // Referenced columns hold null until the reference is resolved; a user's factory may have filled one,
+      // and the reference wins.
       if (automatic) {
         // Checked once for the entry: the automatic factory never builds a foreign key.
-        givenText ??= prepareRow(table, spec.values, pending);
+        givenText ??= withNulls(prepareRow(table, spec.values, pending), pending);
         text = Object.assign(rowText(table, registry.buildAutomatic(table, isSet)), givenText);
       } else {
-        text = prepareRow(table, factory.build(spec.values), pending);
-        // A user's factory may fill a column the row gives as a reference; the reference wins.
-        for (const name of pending) delete text[name];
+        text = withNulls(prepareRow(table, factory.build(spec.values), pending), pending);
       }
       rows.push({
         table,
@@ -220,6 +220,14 @@ function planRows(
     }
   }
   return rows;
+}
+
+function withNulls(
+  text: Record<string, string | null>,
+  names: ReadonlySet<string>,
+): Record<string, string | null> {
+  for (const name of names) text[name] = null;
+  return text;
 }
 
 /** ` (row 3 of the 10 "$count" builds)` for messages about a row of a `$count` entry; empty for a single row. */
