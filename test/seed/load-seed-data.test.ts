@@ -259,6 +259,14 @@ describe('loadSeedData errors', () => {
       constraint: 'projects_slug_key',
     },
     {
+      name: 'a factory of another table (whose catalog the load had not read)',
+      file: 'foreign-factory.json',
+      path: '$["public.clients"][0].$factory',
+      line: 3,
+      column: 7,
+      message: /The factory "project" builds rows for public\.projects, not public\.clients/,
+    },
+    {
       name: 'a missing parent reference naming the column',
       file: 'missing-parent.json',
       path: '$["public.projects"][0]',
