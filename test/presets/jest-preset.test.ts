@@ -3,13 +3,14 @@ import { closedPort } from '../helpers/closed-port.js';
 import { exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('jp');
-const jest = (env: Record<string, string>) =>
+const jest = (env: Record<string, string>, options: { maxWorkers?: number } = {}) =>
   runRunner(
     [
       process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
       '--config',
       'examples/jest-knex/jest.config.cjs',
       '--json',
+      ...(options.maxWorkers ? [`--maxWorkers=${options.maxWorkers}`] : []),
     ],
     runnerEnv(env),
   );
@@ -35,6 +36,22 @@ describe("preset: 'pgtwin' on examples/jest-knex", () => {
     expect(run.output).toMatch(/\[pgtwin\] sync \d+ ms \(2 tables, \d+ rows\)/);
     expect(run.output).toMatch(/\[pgtwin\] template \d+ ms \(pgtwin_tpl_[0-9a-f]{12} built\)/);
     expect(run.output).not.toContain('twin-secret-9');
+  });
+
+  it('gives each of two Jest workers its own copy of the twin', async () => {
+    const run = await jest(
+      { DB_NAME: databases.production, TEST_DB_NAME: databases.test, TEST_DB_USER: databases.user },
+      { maxWorkers: 2 },
+    );
+    expect(run.code, run.output).toBe(0);
+    expect(Object.values(run.tests)).toHaveLength(8);
+    expect(
+      Object.values(run.tests).every((status) => status === 'passed'),
+      run.output,
+    ).toBe(true);
+    // Both files ran at once, one committing, the other checking it sees only the seed: on separate copies.
+    expect(run.output).toContain(`[pgtwin] workers`);
+    expect(run.output).toContain(`${databases.test}_w1, ${databases.test}_w2`);
   });
 
   it('stops in the provision phase, naming host, port and setting, when production does not answer', async () => {
