@@ -262,8 +262,8 @@ describe('loadSeedData errors', () => {
       name: 'a factory of another table (whose catalog the load had not read)',
       file: 'foreign-factory.json',
       path: '$["public.clients"][0].$factory',
-      line: 3,
-      column: 7,
+      line: 2,
+      column: 24,
       message: /The factory "project" builds rows for public\.projects, not public\.clients/,
     },
     {
