@@ -730,7 +730,7 @@ ${engineRows}
 | pg_dump --data-only \\| psql, same tables | ${r.mirror.pgDumpPsqlRowsPerSecond} |
 | mirror, 1,000,000 rows (bench/mirror-memory.ts) | ${mem.error ? mem.error : `${mem.rowsPerSecond}, peak RSS ${mem.peakRssMb} MB`} |
 
-A fresh clone starts with every page and catalog entry cold, which costs psql's COPY as much as pgtwin's loader: there the loader reaches ${r.seed.psqlCopyRowsPerSecond ? round(r.seed.freshCloneRowsPerSecond / r.seed.psqlCopyRowsPerSecond, 2) : '–'}× the rate of psql \\copy of the same rows, which parses no JSON, builds no rows and checks no references.
+A fresh clone starts with every page and catalog entry cold, which slows psql's COPY as much as pgtwin's loader. There the loader, which also reads the seed file, builds the rows and resolves the references, reaches ${r.seed.psqlCopyRowsPerSecond ? round(r.seed.freshCloneRowsPerSecond / r.seed.psqlCopyRowsPerSecond, 2) : '–'}× the rate of psql \\copy loading a ready-made file of the same rows (PostgreSQL checks its foreign keys row by row, pgtwin's once per key).
 `;
 }
 
