@@ -337,6 +337,27 @@ describe('loadSeedData errors', () => {
     expect(await counts(client)).toEqual([{ clients: 0, projects: 0, entries: 0, schemas: 0 }]);
   });
 
+  test('in a statement of a thousand rows, blames the second of two duplicates, as a row-by-row load would', async () => {
+    const { client } = await databases.fresh();
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'pgtwin-seed-'));
+    try {
+      const clients = Array.from({ length: 1000 }, (_, index) => ({
+        name: `Client ${index}`,
+        slug: index === 700 ? 'client-300' : `client-${index}`,
+      }));
+      const file = path.join(directory, 'duplicates.json');
+      await writeFile(file, JSON.stringify({ 'public.clients': clients }, null, 1));
+
+      const error = await loadSeedData(client, file).catch((caught: unknown) => caught);
+
+      expect((error as SeedError).path).toBe('$["public.clients"][700]');
+      expect((error as SeedError).constraint).toBe('clients_slug_key');
+      expect((await client.query('SELECT count(*)::int AS n FROM public.clients')).rows[0].n).toBe(0);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
+  });
+
   test('a missing seed file names the path to fix', async () => {
     const { client } = await databases.fresh();
     await expect(loadSeedData(client, 'tests/data/seed_data.json', { rootDir: ROOT })).rejects.toThrow(
