@@ -1,6 +1,6 @@
 import type { Factory } from 'fishery';
 import { ConfigError } from '../errors.js';
-import type { CatalogTable } from '../structure/table-catalog.js';
+import type { CatalogTable, TableName } from '../structure/table-catalog.js';
 import { didYouMean } from '../util/closest-name.js';
 import { automaticFactory, automaticRows, type Row } from './automatic-factory.js';
 import { factoryNames, singular } from './factory-names.js';
@@ -38,12 +38,16 @@ export const DEFAULT_SEQUENCE_START = 1;
 export class FactoryRegistry {
   private readonly userByTable = new Map<string, { name: string; factory: AnyFactory }>();
   private readonly factories = new Map<string, Factory<Row>>();
-  private readonly tableByName = new Map<string, CatalogTable>();
+  private readonly tableByName = new Map<string, TableName>();
   private readonly automatic = new Map<string, { build: ReturnType<typeof automaticRows>; next: number }>();
   private readonly sequenceStart: number;
 
+  /**
+   * `tables`: every table a factory name may refer to, by name. Rows are built only for the tables passed to
+   * {@link forTable}, which must carry their columns.
+   */
   constructor(
-    readonly tables: readonly CatalogTable[],
+    readonly tables: readonly TableName[],
     userFactories: UserFactories = {},
     options: FactoryRegistryOptions = {},
   ) {
@@ -52,9 +56,15 @@ export class FactoryRegistry {
     for (const [name, factory] of Object.entries(userFactories)) {
       const tables = this.tablesNamed(name);
       if (tables.length === 0) {
+        // `public.projects` is the likeliest slip, and too far from `projects` for a suggestion by spelling.
+        const bare = name.startsWith('public.') ? name.slice('public.'.length) : undefined;
+        const hint =
+          bare !== undefined && this.tableByName.has(bare)
+            ? ` (did you mean "${bare}"? tables of public go by their bare name)`
+            : didYouMean(name, this.tableByName.keys());
         throw new ConfigError(
           'factories',
-          `The factory "${name}" matches no table${didYouMean(name, this.tableByName.keys())}. Name each factory after ` +
+          `The factory "${name}" matches no table${hint}. Name each factory after ` +
             `its table: "projects" or "project" for public.projects, "schema.table" elsewhere.`,
         );
       }
@@ -80,7 +90,7 @@ export class FactoryRegistry {
   }
 
   /** The table a factory name builds rows for, when `name` is one of `table`'s or names a table. */
-  tableFor(name: string, table?: CatalogTable): CatalogTable | undefined {
+  tableFor(name: string, table?: TableName): TableName | undefined {
     if (table && this.answersTo(table, name)) return table;
     return this.tableByName.get(name) ?? this.tablesNamed(name)[0];
   }
@@ -100,7 +110,7 @@ export class FactoryRegistry {
   }
 
   /** Whether `table` builds with its automatic factory (no user factory is registered for it). */
-  isAutomatic(table: CatalogTable): boolean {
+  isAutomatic(table: TableName): boolean {
     return !this.userByTable.has(table.key);
   }
 
@@ -116,7 +126,7 @@ export class FactoryRegistry {
     return entry.build(entry.next++, given);
   }
 
-  private answersTo(table: CatalogTable, name: string): boolean {
+  private answersTo(table: TableName, name: string): boolean {
     return (
       factoryNames(table).includes(name) ||
       this.userByTable.get(table.key)?.name === name ||
@@ -125,12 +135,12 @@ export class FactoryRegistry {
   }
 
   /** A bare name of a project schema's table: `content_entry` for `project_alpha.content_entries`. */
-  private bareMatch(table: CatalogTable, name: string): boolean {
+  private bareMatch(table: TableName, name: string): boolean {
     return !name.includes('.') && (table.name === name || singular(table.name) === name);
   }
 
   /** The tables a factory name covers: the one it names, or the same-named table of each project schema. */
-  tablesNamed(name: string): CatalogTable[] {
+  tablesNamed(name: string): TableName[] {
     const exact = this.tableByName.get(name);
     return exact
       ? [exact]

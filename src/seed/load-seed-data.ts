@@ -1,10 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { SeedError } from '../errors.js';
-import { resolveSchemas, type SchemaSelection } from '../structure/schema-selection.js';
+import type { SeedError } from '../errors.js';
 import { sortTablesByForeignKeys } from '../structure/sort-tables-by-foreign-keys.js';
-import { queryTableCatalog, quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
+import {
+  queryTableCatalog,
+  quoteIdent,
+  readTableNames,
+  type CatalogTable,
+} from '../structure/table-catalog.js';
 import { createProjectSchemas, dropSchemas } from './create-project-schemas.js';
 import { FactoryRegistry, type UserFactories } from './factory-registry.js';
 import { BulkKeyCheck } from './bulk-key-check.js';
@@ -130,9 +134,9 @@ export async function loadSeedData(
 }
 
 /**
- * Plans the seed against the catalog of just the tables the files name (as sections or `$ref`s), which is all a
- * plan reads. The whole catalog, every table of `public` and the project schemas, is read when user factories
- * must be matched to their tables, and when the plan fails, so that its message can suggest the closest names.
+ * Plans the seed with the columns and keys of just the tables the files name (as sections or `$ref`s), which
+ * is all a plan reads, and the names of every table of `public` and the project schemas, which factory names
+ * and suggestions need. So a seed costs the same however many project schemas the database has.
  */
 async function planWithCatalog(
   client: pg.ClientBase,
@@ -141,22 +145,11 @@ async function planWithCatalog(
   factories: UserFactories | undefined,
   phase: (name: string) => void,
 ): Promise<SeedPlan> {
-  const whole = async (): Promise<CatalogTable[]> => {
-    const seeded = documents.flatMap((document) =>
-      document.sections.map((section) => section.table.split('.')[0]!),
-    );
-    return readCatalog(client, { schemas: ['public', pattern, ...seeded] });
-  };
-  const plan = (catalog: CatalogTable[]) => {
-    const result = planSeed(documents, catalog, new FactoryRegistry(catalog, factories));
-    phase('build');
-    return result;
-  };
-  if (factories !== undefined && Object.keys(factories).length > 0) {
-    const catalog = await whole();
-    phase('catalog');
-    return plan(catalog);
-  }
+  const seeded = documents.flatMap((document) =>
+    document.sections.map((section) => section.table.split('.')[0]!),
+  );
+  const names = await readTableNames(client, { schemas: ['public', pattern, ...seeded] });
+  const existing = new Set(names.map((table) => table.key));
   const named = new Set<string>();
   for (const { sections } of documents) {
     for (const section of sections) {
@@ -164,39 +157,32 @@ async function planWithCatalog(
       for (const row of section.rows) for (const ref of Object.values(row.refs)) named.add(ref.table);
     }
   }
-  const catalog = await readCatalog(client, [...named]);
+  const catalog = await readCatalog(
+    client,
+    [...named].filter((key) => existing.has(key)),
+  );
   phase('catalog');
-  try {
-    return plan(catalog);
-  } catch (error) {
-    if (!(error instanceof SeedError)) throw error;
-    return plan(await whole());
-  }
+  const plan = planSeed(documents, catalog, new FactoryRegistry(names, factories));
+  phase('build');
+  return plan;
 }
 
 /**
- * The catalog of a schema selection or of some tables (`schema.table`), read inside the seed's transaction,
- * which may be the caller's (`readTableCatalog` opens one of its own), with the empty `search_path` the catalog
- * query expects; the caller's `search_path` is restored for the inserts, since triggers may rely on it.
+ * The catalog of some tables (`schema.table`), read inside the seed's transaction, which may be the caller's
+ * (`readTableCatalog` opens one of its own), with the empty `search_path` the catalog query expects; the
+ * caller's `search_path` is restored for the inserts, since triggers may rely on it.
  */
-async function readCatalog(
-  client: pg.ClientBase,
-  tables: SchemaSelection | readonly string[],
-): Promise<CatalogTable[]> {
+async function readCatalog(client: pg.ClientBase, tables: readonly string[]): Promise<CatalogTable[]> {
+  if (tables.length === 0) return [];
   const { rows } = await client.query<{ previous: string }>(
     `SELECT current_setting('search_path') AS previous, set_config('search_path', '', true)`,
   );
   try {
-    if (!isTableList(tables)) return await queryTableCatalog(client, await resolveSchemas(client, tables));
     const schemas = [...new Set(tables.map((key) => key.slice(0, key.indexOf('.'))))];
     return await queryTableCatalog(client, schemas, tables);
   } finally {
     await client.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.previous]);
   }
-}
-
-function isTableList(tables: SchemaSelection | readonly string[]): tables is readonly string[] {
-  return Array.isArray(tables);
 }
 
 /** Looks up every `where` reference in the data already in the database (each distinct lookup once). */

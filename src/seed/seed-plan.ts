@@ -47,8 +47,10 @@ export interface SeedPlan {
 
 /**
  * Checks the seed documents against the tables and builds every row through its factory: unknown tables,
- * columns and factories, unresolved and cyclic `$ref`s are {@link SeedError}s pointing at the value. Nothing
- * touches the database; `where` lookups are left for the loader.
+ * columns and factories, unresolved and cyclic `$ref`s are {@link SeedError}s pointing at the value. `catalog`
+ * describes the tables the documents name (sections and `$ref` targets); the registry knows every table by
+ * name, for factory names and suggestions. Nothing touches the database; `where` lookups are left for the
+ * loader.
  *
  * @example
  * const plan = planSeed([parseSeedDocument(source)], catalog, new FactoryRegistry(catalog));
@@ -60,6 +62,8 @@ export function planSeed(
   registry: FactoryRegistry,
 ): SeedPlan {
   const tables = new Map(catalog.map((table) => [table.key, table]));
+  // Suggestions for a wrong name come from every table, also those the catalog was not read for.
+  const known = registry.tables.map((table) => table.key);
   const rows: PlannedRow[] = [];
   const entries: { source: SeedSource; refs: PlannedRow['refs']; dependencies: PlannedRow[] }[] = [];
   const keyed = new Map<string, PlannedRow>();
@@ -69,7 +73,7 @@ export function planSeed(
       if (!table) {
         throw source.error(
           section.path,
-          `There is no table ${section.table}${didYouMean(section.table, tables.keys())}. Fix the name or create the table.`,
+          `There is no table ${section.table}${didYouMean(section.table, known)}. Fix the name or create the table.`,
         );
       }
       for (const spec of section.rows) {
@@ -94,7 +98,7 @@ export function planSeed(
   const returning = new Map<string, Set<string>>();
   for (const { source, refs: entryRefs, dependencies } of entries) {
     for (const [, ref] of entryRefs) {
-      const resolved = resolveRef(source, ref, tables, keyed);
+      const resolved = resolveRef(source, ref, tables, known, keyed);
       refs.set(ref, resolved);
       if (!resolved.row) continue;
       dependencies.push(resolved.row);
@@ -110,13 +114,14 @@ function resolveRef(
   source: SeedSource,
   ref: SeedRef,
   tables: ReadonlyMap<string, CatalogTable>,
+  known: readonly string[],
   keyed: ReadonlyMap<string, PlannedRow>,
 ): ResolvedRef {
   const table = tables.get(ref.table);
   if (!table) {
     throw source.error(
       [...ref.path, '$ref'],
-      `"$ref" names no table ${ref.table}${didYouMean(ref.table, tables.keys())}.`,
+      `"$ref" names no table ${ref.table}${didYouMean(ref.table, known)}.`,
     );
   }
   const names = table.columns.map((column) => column.name);
@@ -173,7 +178,7 @@ function planRows(
         `There is no factory "${spec.factory}"${didYouMean(spec.factory, registry.names())}. Register it in the factories module or use a table's name.`,
       );
     }
-    if (builds !== table) {
+    if (builds.key !== table.key) {
       throw source.error(
         [...spec.path, '$factory'],
         `The factory "${spec.factory}" builds rows for ${builds.key}, not ${table.key}. Move the row or pick a factory of ${table.key}.`,

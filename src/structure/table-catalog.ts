@@ -17,7 +17,7 @@
  * position), so two reads of the same structure are deep-equal. The shape is stable: fields are only added.
  */
 import { inCatalogSnapshot, type Queryable } from './queryable.js';
-import { resolveSchemas, type SchemaSelection } from './schema-selection.js';
+import { matchSchemas, resolveSchemas, type SchemaSelection } from './schema-selection.js';
 
 /** `pg_type.typcategory` as a word. Domains take the category of their base type. */
 export type TypeCategory =
@@ -289,6 +289,33 @@ export async function queryTableCatalog(
 ): Promise<CatalogTable[]> {
   const { rows } = await queryable.query<CatalogRow>(CATALOG_SQL, [schemas, only ?? null]);
   return rows.map(toCatalogTable);
+}
+
+/** A table known by name only: what naming and suggestions need, without the cost of a catalog read. */
+export type TableName = Pick<CatalogTable, 'schema' | 'name' | 'key'>;
+
+/**
+ * The ordinary and partitioned tables of the schemas `selection` covers, by name, sorted: one cheap query
+ * where {@link readTableCatalog} describes every column and key.
+ *
+ * @example
+ * await readTableNames(client, { schemas: ['public'] }); // [{ schema: 'public', name: 'clients', key: 'public.clients' }, ...]
+ */
+export async function readTableNames(queryable: Queryable, selection: SchemaSelection): Promise<TableName[]> {
+  const { rows } = await queryable.query<{ schema: string; name: string }>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p')`,
+  );
+  const schemas = new Set(
+    matchSchemas(
+      rows.map((row) => row.schema),
+      selection,
+    ),
+  );
+  return rows
+    .filter((row) => schemas.has(row.schema))
+    .map((row) => ({ schema: row.schema, name: row.name, key: tableKey(row.schema, row.name) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** `schema.name`, the key of a table in {@link CatalogTable.key} and in foreign key references. */

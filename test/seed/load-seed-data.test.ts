@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Factory } from 'fishery';
 import type pg from 'pg';
 import { describe, expect, test } from 'vitest';
 import { SeedError } from '../../src/errors.js';
@@ -137,6 +138,25 @@ describe('loadSeedData', () => {
       { slug: 'custom-3', name: 'Custom project 3', locale: 'de-DE' },
       { slug: 'custom-4', name: 'Custom project 4', locale: 'de-DE' },
     ]);
+  });
+
+  test('factories of tables the seed does not touch are matched by name; a name matching no table is refused', async () => {
+    const { client } = await databases.fresh();
+    const file = 'test/seed/data/clients.json';
+    const row = Factory.define<Record<string, unknown>>(() => ({}));
+
+    const result = await loadSeedData(client, file, {
+      rootDir: ROOT,
+      factories: { content_entry: row, llm_usage: row, prompt: row },
+    });
+    expect(result.rows).toBeGreaterThan(0);
+
+    await expect(
+      loadSeedData(client, file, { rootDir: ROOT, factories: { 'public.llm_usage': row } }),
+    ).rejects.toThrow(/The factory "public\.llm_usage" matches no table \(did you mean "llm_usage"\?/);
+    await expect(loadSeedData(client, file, { rootDir: ROOT, factories: { projcts: row } })).rejects.toThrow(
+      /The factory "projcts" matches no table \(did you mean "projects"\?\)/,
+    );
   });
 
   test('clearing the seeded tables and loading again restores exactly the seeded state after a test changed it', async () => {
