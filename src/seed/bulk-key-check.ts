@@ -28,8 +28,9 @@ WHERE c.relkind = 'r' AND NOT c.relhasrules
                     AND pg_catalog.cardinality(k.conkey) > 1)`;
 
 /**
- * Writes seed rows with PostgreSQL's per-row foreign-key triggers off and checks the keys afterwards with one
- * query per key, which roughly halves the time COPY takes on tables with foreign keys. It is only ever an
+ * Writes seed rows with PostgreSQL's per-row foreign-key triggers off and checks each foreign key once for the
+ * whole statement instead (one query per key, for its distinct values), which roughly halves the time COPY
+ * takes on tables with foreign keys. It is only ever an
  * optimisation: on any doubt (a table that fires other triggers, a value left to a default, a missing key, no
  * right to switch triggers off) {@link BulkKeyCheck.write} reports `false` having changed nothing, and the caller
  * writes the rows the ordinary way, which gives PostgreSQL's own error for a bad row.
@@ -53,8 +54,8 @@ export class BulkKeyCheck {
   }
 
   /**
-   * Runs `write` (which inserts `rows` into `table`) with triggers off, then checks every foreign key of the
-   * rows. Returns `true` when the rows are in and valid; `false` when the fast path does not apply or failed,
+   * Runs `write` (which inserts `rows` into `table`) with triggers off and checks every foreign key of the rows:
+   * keys to other tables before the write, keys to the table itself after it. Returns `true` when the rows are in and valid; `false` when the fast path does not apply or failed,
    * with the database as it was before the call.
    */
   async write(table: CatalogTable, rows: readonly TextRow[], write: () => Promise<void>): Promise<boolean> {
