@@ -4,7 +4,9 @@ import { readStructure } from '../structure/read-structure.js';
 import { matchSchemas } from '../structure/schema-selection.js';
 import type { StructureSnapshot } from '../structure/structure-snapshot.js';
 import { quoteIdent } from '../structure/table-catalog.js';
+import type { JsonPath } from './json-path.js';
 import type { SeedDocument } from './seed-document.js';
+import type { SeedSource } from './seed-source.js';
 
 /**
  * Creates the `$projectSchemas` of the documents that do not exist yet, each a copy of the structure of an
@@ -23,22 +25,12 @@ export async function createProjectSchemas(
   pattern: string,
   inTransaction = false,
 ): Promise<string[]> {
-  const requested = documents.flatMap(({ source, projectSchemas }) =>
-    projectSchemas.map((entry) => ({ source, ...entry })),
-  );
+  const requested = requestedProjectSchemas(documents, pattern);
   if (requested.length === 0) return [];
   const { rows } = await client.query<{ nspname: string }>('SELECT nspname FROM pg_catalog.pg_namespace');
   const existing = new Set(rows.map((row) => row.nspname));
   const missing = new Map<string, (typeof requested)[number]>();
-  for (const entry of requested) {
-    if (matchSchemas([entry.name], { schemas: [pattern] }).length === 0) {
-      throw entry.source.error(
-        entry.path,
-        `"${entry.name}" does not match the project schema pattern ${pattern}; rename it or change "projectSchemas" in the config.`,
-      );
-    }
-    if (!existing.has(entry.name)) missing.set(entry.name, entry);
-  }
+  for (const entry of requested) if (!existing.has(entry.name)) missing.set(entry.name, entry);
   if (missing.size === 0) return [];
   const [first] = missing.values();
   if (inTransaction) {
@@ -66,6 +58,28 @@ export async function createProjectSchemas(
     throw error;
   }
   return created;
+}
+
+/**
+ * The project schemas the documents' `$projectSchemas` ask for, each checked to match `pattern`: a name that
+ * does not is a `SeedError` at its place in the file.
+ */
+export function requestedProjectSchemas(
+  documents: readonly SeedDocument[],
+  pattern: string,
+): { name: string; path: JsonPath; source: SeedSource }[] {
+  const requested = documents.flatMap(({ source, projectSchemas }) =>
+    projectSchemas.map((entry) => ({ source, ...entry })),
+  );
+  for (const entry of requested) {
+    if (matchSchemas([entry.name], { schemas: [pattern] }).length === 0) {
+      throw entry.source.error(
+        entry.path,
+        `"${entry.name}" does not match the project schema pattern ${pattern}; rename it or change "projectSchemas" in the config.`,
+      );
+    }
+  }
+  return requested;
 }
 
 /** Drops schemas {@link createProjectSchemas} created, when the load they were for failed. */

@@ -4,6 +4,8 @@ import type pg from 'pg';
 import { DEFAULT_SEEDS } from '../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import type { Logger } from '../util/logger.js';
+import { checkSeedData, type SeedCheck } from './check-seed-data.js';
+import type { UserFactories } from './factory-registry.js';
 import { loadSeedData, type SeedResult } from './load-seed-data.js';
 import { loadUserFactories } from './load-user-factories.js';
 
@@ -17,19 +19,48 @@ export async function loadConfiguredSeeds(
   config: ResolvedConfig,
   options: { seeds?: string | readonly string[]; logger?: Logger; inTransaction?: boolean } = {},
 ): Promise<SeedResult | undefined> {
-  let seeds = options.seeds ?? config.seeds;
-  if (options.seeds === undefined && config.sources.seeds === 'default') {
+  const configured = await configuredSeeds(config, options.seeds);
+  if (!configured) return undefined;
+  return loadSeedData(client, configured.seeds, {
+    factories: configured.factories,
+    projectSchemas: config.projectSchemas,
+    rootDir: config.rootDir,
+    logger: options.logger,
+    inTransaction: options.inTransaction,
+  });
+}
+
+/**
+ * Plans the configured seeds against production's structure without writing anything (see
+ * {@link checkSeedData}); `where` references into the mirrored tables are looked up, since production holds
+ * the same rows. `undefined` when the project has no seeds.
+ */
+export async function checkConfiguredSeeds(
+  production: pg.ClientBase,
+  config: ResolvedConfig,
+): Promise<SeedCheck | undefined> {
+  const configured = await configuredSeeds(config);
+  if (!configured) return undefined;
+  return checkSeedData(production, configured.seeds, {
+    factories: configured.factories,
+    projectSchemas: config.projectSchemas,
+    rootDir: config.rootDir,
+    sharedTables: config.mirror.full,
+  });
+}
+
+/** The seed files to load (the default one only when it exists) and the user's factories. */
+async function configuredSeeds(
+  config: ResolvedConfig,
+  given?: string | readonly string[],
+): Promise<{ seeds: string | readonly string[]; factories?: UserFactories } | undefined> {
+  let seeds = given ?? config.seeds;
+  if (given === undefined && config.sources.seeds === 'default') {
     seeds = config.seeds.filter(
       (file) => file !== path.resolve(config.rootDir, DEFAULT_SEEDS) || existsSync(file),
     );
     if (seeds.length === 0) return undefined;
   }
   const factories = config.factories ? await loadUserFactories(config.factories, config.rootDir) : undefined;
-  return loadSeedData(client, seeds, {
-    factories,
-    projectSchemas: config.projectSchemas,
-    rootDir: config.rootDir,
-    logger: options.logger,
-    inTransaction: options.inTransaction,
-  });
+  return { seeds, factories };
 }

@@ -1,24 +1,15 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type pg from 'pg';
 import type { SeedError } from '../errors.js';
 import { sortTablesByForeignKeys } from '../structure/sort-tables-by-foreign-keys.js';
-import {
-  queryTableCatalog,
-  quoteIdent,
-  readTableNames,
-  type CatalogTable,
-} from '../structure/table-catalog.js';
-import { createProjectSchemas, dropSchemas } from './create-project-schemas.js';
-import { FactoryRegistry, type UserFactories } from './factory-registry.js';
+import type { CatalogTable } from '../structure/table-catalog.js';
 import { BulkKeyCheck } from './bulk-key-check.js';
 import { copyRows } from './copy-rows.js';
+import { createProjectSchemas, dropSchemas } from './create-project-schemas.js';
+import type { UserFactories } from './factory-registry.js';
 import { insertRows } from './insert-rows.js';
-import { toPostgresText } from './postgres-text.js';
-import { parseSeedDocument, type SeedDocument, type SeedRef } from './seed-document.js';
-import { planSeed, rowOrdinal, type PlannedRow, type ResolvedRef, type SeedPlan } from './seed-plan.js';
-import { SeedSource } from './seed-source.js';
-import { resolveSeedFiles } from './resolve-seed-files.js';
+import { planFromDatabase, readSeedDocuments } from './plan-from-database.js';
+import { resolveWhereRefs } from './resolve-where-refs.js';
+import { rowOrdinal, type PlannedRow, type SeedPlan } from './seed-plan.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 /** Options of {@link loadSeedData}. */
@@ -95,14 +86,7 @@ export async function loadSeedData(
     log.debug(`seed ${name} ${Math.round(now - phaseStart)} ms`);
     phaseStart = now;
   };
-  const files = await resolveSeedFiles(seeds, options.rootDir);
-  const documents: SeedDocument[] = [];
-  for (const file of files) {
-    const text = await readFile(file, 'utf8');
-    documents.push(
-      parseSeedDocument(new SeedSource(path.relative(options.rootDir ?? process.cwd(), file) || file, text)),
-    );
-  }
+  const { files, documents } = await readSeedDocuments(seeds, options.rootDir);
   phase('parse');
   const pattern = options.projectSchemas ?? DEFAULT_PROJECT_SCHEMA_PATTERN;
 
@@ -116,7 +100,11 @@ export async function loadSeedData(
       await client.query('SET CONSTRAINTS ALL IMMEDIATE');
       await client.query('SET LOCAL synchronous_commit = off');
     }
-    const plan = await planWithCatalog(client, documents, pattern, options.factories, phase);
+    const plan = await planFromDatabase(client, documents, {
+      factories: options.factories,
+      projectSchemas: pattern,
+      phase,
+    });
     await resolveWhereRefs(client, plan);
     const tables = await insertPlan(client, plan);
     phase('insert');
@@ -131,119 +119,6 @@ export async function loadSeedData(
     await dropSchemas(client, createdSchemas);
     throw error;
   }
-}
-
-/**
- * Plans the seed with the columns and keys of just the tables the files name (as sections or `$ref`s), which
- * is all a plan reads, and the names of every table of `public` and the project schemas, which factory names
- * and suggestions need. So a seed costs the same however many project schemas the database has.
- */
-async function planWithCatalog(
-  client: pg.ClientBase,
-  documents: readonly SeedDocument[],
-  pattern: string,
-  factories: UserFactories | undefined,
-  phase: (name: string) => void,
-): Promise<SeedPlan> {
-  const seeded = documents.flatMap((document) =>
-    document.sections.map((section) => section.table.split('.')[0]!),
-  );
-  const names = await readTableNames(client, { schemas: ['public', pattern, ...seeded] });
-  const existing = new Set(names.map((table) => table.key));
-  const named = new Set<string>();
-  for (const { sections } of documents) {
-    for (const section of sections) {
-      named.add(section.table);
-      for (const row of section.rows) for (const ref of Object.values(row.refs)) named.add(ref.table);
-    }
-  }
-  const catalog = await readCatalog(
-    client,
-    [...named].filter((key) => existing.has(key)),
-  );
-  phase('catalog');
-  const plan = planSeed(documents, catalog, new FactoryRegistry(names, factories));
-  phase('build');
-  return plan;
-}
-
-/**
- * The catalog of some tables (`schema.table`), read inside the seed's transaction, which may be the caller's
- * (`readTableCatalog` opens one of its own), with the empty `search_path` the catalog query expects; the
- * caller's `search_path` is restored for the inserts, since triggers may rely on it.
- */
-async function readCatalog(client: pg.ClientBase, tables: readonly string[]): Promise<CatalogTable[]> {
-  if (tables.length === 0) return [];
-  const { rows } = await client.query<{ previous: string }>(
-    `SELECT current_setting('search_path') AS previous, set_config('search_path', '', true)`,
-  );
-  try {
-    const schemas = [...new Set(tables.map((key) => key.slice(0, key.indexOf('.'))))];
-    return await queryTableCatalog(client, schemas, tables);
-  } finally {
-    await client.query(`SELECT set_config('search_path', $1, true)`, [rows[0]!.previous]);
-  }
-}
-
-/** Looks up every `where` reference in the data already in the database (each distinct lookup once). */
-async function resolveWhereRefs(client: pg.ClientBase, plan: SeedPlan): Promise<void> {
-  const found = new Map<string, string | null>();
-  const lookups = new Map<SeedRef, string>();
-  for (const row of plan.rows) {
-    for (const [column, ref] of row.refs) {
-      if (ref.where === undefined) continue;
-      let lookup = lookups.get(ref);
-      if (lookup === undefined) {
-        lookup = JSON.stringify([ref.table, ref.where, ref.column]);
-        lookups.set(ref, lookup);
-        if (!found.has(lookup))
-          found.set(lookup, await findOne(client, row.source, ref, plan.refs.get(ref)!));
-      }
-      row.text[column] = found.get(lookup)!;
-    }
-  }
-}
-
-async function findOne(
-  client: pg.ClientBase,
-  source: SeedSource,
-  ref: SeedRef,
-  resolved: ResolvedRef,
-): Promise<string | null> {
-  const { table, column } = resolved;
-  const conditions: string[] = [];
-  const params: (string | null)[] = [];
-  for (const [name, value] of Object.entries(ref.where!)) {
-    const definition = table.columns.find((candidate) => candidate.name === name)!;
-    const text = toPostgresText(value, definition);
-    if (text === null) {
-      conditions.push(`${quoteIdent(name)} IS NULL`);
-      continue;
-    }
-    params.push(text);
-    conditions.push(
-      `${quoteIdent(name)} = $${params.length}::${quoteIdent(definition.udtSchema)}.${quoteIdent(definition.udtName)}`,
-    );
-  }
-  const { rows } = await client.query<{ value: string | null }>(
-    `SELECT ${quoteIdent(column)}::text AS value FROM ${table.qualifiedName} WHERE ${conditions.join(' AND ')} LIMIT 2`,
-    params,
-  );
-  const where = JSON.stringify(ref.where);
-  if (rows.length === 0) {
-    throw source.error(
-      [...ref.path, 'where'],
-      `No row of ${table.key} matches ${where}. "where" looks rows up in data already in the database (such as mirrored tables); ` +
-        `to point at a row of the seed, give it a "$key" and reference that.`,
-    );
-  }
-  if (rows.length > 1) {
-    throw source.error(
-      [...ref.path, 'where'],
-      `More than one row of ${table.key} matches ${where}; add columns to "where" so that exactly one matches.`,
-    );
-  }
-  return rows[0]!.value;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createContentgenProduction } from '../../fixtures/contentgen/index.js';
@@ -26,6 +26,14 @@ beforeAll(async () => {
     TEST_DB_USER: scratch.roleName('user'),
   });
 });
+
+/** A project directory with `document` as its default seed file. */
+function seedDir(document: unknown): string {
+  const cwd = emptyDir();
+  mkdirSync(path.join(cwd, 'tests/data'), { recursive: true });
+  writeFileSync(path.join(cwd, 'tests/data/seed_data.json'), JSON.stringify(document, null, 2));
+  return cwd;
+}
 
 describe('pgtwin doctor', () => {
   test('passes on a working setup, saying where each value came from, passwords masked', async () => {
@@ -57,8 +65,50 @@ describe('pgtwin doctor', () => {
     expect(out).toMatch(/^[✓-] embedded /m);
     expect(out).toMatch(/^[✓-] container /m);
     expect(out).toMatch(/^[✓!] stale /m);
+    expect(out).toMatch(/^- seeds +none \(tests\/data\/seed_data\.json does not exist\)/m);
     expect(out + result.stderr).not.toContain(TEST_PASSWORD);
     expect(out + result.stderr).not.toContain('Adm1n-Secret');
+  });
+
+  test("plans the seed files against production's structure, test-only project schemas included", async () => {
+    const cwd = seedDir({
+      $projectSchemas: ['project_demo'],
+      'public.clients': [{ $key: 'acme', name: 'Acme', slug: 'acme' }],
+      'public.projects': [
+        { $key: 'demo', slug: 'demo', name: 'Demo', client_id: { $ref: 'public.clients.acme' } },
+      ],
+      'project_demo.content_entries': [
+        { $count: 2, project_id: { $ref: 'public.projects.demo' }, object_model_id: 1 },
+      ],
+    });
+    const result = await runCli(['doctor'], { env, cwd });
+    expect(result.stdout).toMatch(
+      /^✓ seeds +tests\/data\/seed_data\.json: 4 rows planned against production's structure/m,
+    );
+    expect(result.stdout).toMatch(/^ +project_demo\.content_entries: 2$/m);
+  });
+
+  test('fails on a seed mistake a load would report, such as a where lookup into a mirrored table', async () => {
+    const cwd = seedDir({
+      'public.clients': [{ $key: 'acme', name: 'Acme', slug: 'acme' }],
+      'public.projects': [
+        { $key: 'demo', slug: 'demo', name: 'Demo', client_id: { $ref: 'public.clients.acme' } },
+      ],
+      'project_alpha.content_entries': [
+        {
+          project_id: { $ref: 'public.projects.demo' },
+          object_model_id: { $ref: 'public.object_models', where: { name: 'Article' } },
+        },
+      ],
+    });
+    const result = await runCli(['doctor', '--json'], { env, cwd });
+    expect(result.code).toBe(1);
+    expect(result.json<DoctorJson>().checks.find((check) => check.name === 'seeds')).toMatchObject({
+      status: 'fail',
+      message: expect.stringMatching(
+        /^tests\/data\/seed_data\.json:\d+:\d+ .*No row of public\.object_models matches \{"name":"Article"\}/,
+      ),
+    });
   });
 
   test('fails the guard check when the test database is production, and reports it in --json', async () => {

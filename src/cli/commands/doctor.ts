@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../../config/database-target.js';
-import { DEFAULT_ENV_FILES } from '../../config/pgtwin-config.js';
+import { DEFAULT_ENV_FILES, DEFAULT_SEEDS } from '../../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { connect, type TargetRole } from '../../connection/connect.js';
 import { ConfigError } from '../../errors.js';
@@ -15,6 +15,7 @@ import { CONTAINER_MODULE } from '../../provider/container-server.js';
 import { locateEmbeddedBinaries } from '../../provider/embedded-binaries.js';
 import { probePostgres } from '../../provider/probe-postgres.js';
 import { gc } from '../../provision/gc.js';
+import { checkConfiguredSeeds } from '../../seed/load-configured-seeds.js';
 import type { Command, CommandContext } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import type { Mark } from '../terminal.js';
@@ -35,7 +36,8 @@ export const doctorCommand: Command = {
   description:
     'Checks what pgtwin needs and explains each result on one line with a mark (✓ pass, ✗ fail, ! warning,\n' +
     '- information): the configuration and where each value came from (passwords masked), whether each\n' +
-    "server answers and its version, the admin and test roles' rights, whether the production guard would\n" +
+    "server answers and its version, the seed files (planned against production's structure, as a load\n" +
+    "would, and nothing written), the admin and test roles' rights, whether the production guard would\n" +
     'allow a destructive operation on the test database, the optional embedded binaries and container\n' +
     'engine, and stale pgtwin databases. Changes nothing. Exit 1 when a check fails, 2 when the\n' +
     'configuration itself is invalid.',
@@ -84,6 +86,17 @@ async function runChecks(
     reason: needsProduction ? undefined : `not needed: the twin is built from source.dump`,
   });
   report(production.check);
+  report(
+    production.client
+      ? await seedsCheck(config, production.client)
+      : {
+          name: 'seeds',
+          status: 'info',
+          message: needsProduction
+            ? 'not checked: they are planned against production, which did not answer'
+            : 'checked when they load: the structure comes from source.dump',
+        },
+  );
 
   // Where the test database will live: the configured server, or one pgtwin starts.
   const probe = await probePostgres(config.test.host, config.test.port);
@@ -156,6 +169,27 @@ async function runChecks(
   } finally {
     await admin?.client?.end().catch(() => undefined);
     await production.client?.end().catch(() => undefined);
+  }
+}
+
+/** The seed files, planned against production's structure: every mistake a load would report, now. */
+async function seedsCheck(config: ResolvedConfig, production: pg.Client): Promise<DoctorCheck> {
+  try {
+    const check = await checkConfiguredSeeds(production, config);
+    if (!check) {
+      return { name: 'seeds', status: 'info', message: `none (${DEFAULT_SEEDS} does not exist)` };
+    }
+    const files = check.files.map((file) => path.relative(config.rootDir, file) || file);
+    return {
+      name: 'seeds',
+      status: 'pass',
+      message:
+        `${files.join(', ')}: ${check.rows} rows planned against production's structure ` +
+        `(where lookups outside the mirrored tables are checked when they load)`,
+      details: Object.entries(check.tables).map(([table, rows]) => `${table}: ${rows}`),
+    };
+  } catch (error) {
+    return { name: 'seeds', status: 'fail', message: (error as Error).message };
   }
 }
 
