@@ -3,7 +3,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot, endTransaction } from './mirror-session.js';
-import { readCatalog, resolveTables } from './resolve-tables.js';
+import { readTables } from './resolve-tables.js';
 import { checksumTable, rowHashSql, type TableChecksum } from './table-checksum.js';
 
 /** How many keys of each kind a drift report names per table. */
@@ -62,8 +62,8 @@ export async function compareMirror(
   try {
     await beginSnapshot(target);
     try {
-      const sourceTables = resolveTables(await readCatalog(source), tables, 'source database');
-      const targetTables = resolveTables(await readCatalog(target), tables, 'target database');
+      const sourceTables = await readTables(source, tables, 'source database');
+      const targetTables = await readTables(target, tables, 'target database');
       const result: TableDrift[] = [];
       for (const [index, sourceTable] of sourceTables.entries()) {
         const targetTable = targetTables[index]!;

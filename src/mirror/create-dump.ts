@@ -23,7 +23,7 @@ import { DigestStream, digestFile } from './file-digest.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
 import { beginSnapshot, endTransaction, MIRROR_SESSION_SETTINGS } from './mirror-session.js';
 import { pgtwinVersion } from './pgtwin-version.js';
-import { readCatalog, resolveTables } from './resolve-tables.js';
+import { readTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';
 import { checksumTable } from './table-checksum.js';
 import { readTableSequences } from './table-sequences.js';
@@ -82,8 +82,8 @@ export async function createDump(options: CreateDumpOptions): Promise<DumpManife
   await beginSnapshot(source);
   let failure: unknown;
   try {
-    const catalog = await readCatalog(source);
-    for (const table of sortTablesByForeignKeys(resolveTables(catalog, names, 'source database')).tables) {
+    const mirrored = await readTables(source, names, 'source database');
+    for (const table of sortTablesByForeignKeys(mirrored).tables) {
       // The structure was read in its own transaction; a change since then would make it disagree with the rows.
       const described = structure.tables.find((t) => t.key === table.key);
       if (described === undefined || !isDeepStrictEqual(described, table)) {

@@ -1,7 +1,12 @@
 import type pg from 'pg';
 import { MirrorError } from '../errors.js';
 import { resolveSchemas } from '../structure/schema-selection.js';
-import { queryTableCatalog, type CatalogTable } from '../structure/table-catalog.js';
+import {
+  queryTableCatalog,
+  readTableNames,
+  type CatalogTable,
+  type TableName,
+} from '../structure/table-catalog.js';
 import { didYouMean } from '../util/closest-name.js';
 
 /**
@@ -14,14 +19,33 @@ export async function readCatalog(client: pg.ClientBase): Promise<CatalogTable[]
 }
 
 /**
- * The catalog entries of `names` (`schema.table`; a bare name means `public`), in the order given.
- * An unknown name throws a {@link MirrorError} naming it and the closest existing table.
+ * The catalog entries of just `names` (`schema.table`; a bare name means `public`), in the order given, read
+ * in the caller's current transaction: every table is listed by name, but only these are described, so the
+ * cost does not grow with the number of other tables (project schemas). An unknown name throws a
+ * {@link MirrorError} naming it and the closest existing table.
  */
-export function resolveTables(
-  catalog: readonly CatalogTable[],
+export async function readTables(
+  client: pg.ClientBase,
   names: readonly string[],
   where: string,
-): CatalogTable[] {
+): Promise<CatalogTable[]> {
+  const keys = resolveTables(await readTableNames(client, { schemas: ['*'] }), names, where).map(
+    (table) => table.key,
+  );
+  const schemas = [...new Set(keys.map((key) => key.slice(0, key.indexOf('.'))))];
+  const byKey = new Map((await queryTableCatalog(client, schemas, keys)).map((table) => [table.key, table]));
+  return keys.map((key) => byKey.get(key)!);
+}
+
+/**
+ * The entries of `names` (`schema.table`; a bare name means `public`) among `catalog`, in the order given.
+ * An unknown name throws a {@link MirrorError} naming it and the closest existing table.
+ */
+export function resolveTables<T extends TableName>(
+  catalog: readonly T[],
+  names: readonly string[],
+  where: string,
+): T[] {
   const byKey = new Map(catalog.map((table) => [table.key, table]));
   return [...new Set(names.map((name) => (name.includes('.') ? name : `public.${name}`)))].map((name) => {
     const table = byKey.get(name);

@@ -6,7 +6,7 @@ import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
 import { applySessionSettings, beginSnapshot, endTransaction } from './mirror-session.js';
 import { replaceTableData } from './replace-table-data.js';
-import { readCatalog, resolveTables } from './resolve-tables.js';
+import { readTables } from './resolve-tables.js';
 import { readTableSequences } from './table-sequences.js';
 
 /** Options of {@link syncTables}. */
@@ -69,7 +69,7 @@ export async function syncTables(
   let failure: unknown;
   let copying: Readable | undefined;
   try {
-    const tables = resolveTables(await readCatalog(source), names, 'source database');
+    const tables = await readTables(source, names, 'source database');
     const loads = [];
     for (const table of tables) {
       const columns = copiedColumns(table);

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot, endTransaction } from './mirror-session.js';
-import { readCatalog, resolveTables } from './resolve-tables.js';
+import { readTables } from './resolve-tables.js';
 
 /** Row count and content checksum of one table. */
 export interface TableChecksum {
@@ -29,7 +29,7 @@ export async function tableChecksums(
   let failure: unknown;
   try {
     const result: Record<string, TableChecksum> = {};
-    for (const table of resolveTables(await readCatalog(client), tables, 'database')) {
+    for (const table of await readTables(client, tables, 'database')) {
       result[table.key] = await checksumTable(client, table);
     }
     return result;
