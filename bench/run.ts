@@ -282,6 +282,12 @@ async function main(): Promise<void> {
     // ---- what the fingerprint's data signal costs: exact checksums vs catalog statistics
     const production = await connect(config.production, 'production');
     const checksumMs = median(
+      await repeat(
+        5,
+        async () => (await timed(() => tableChecksums(production, MIRRORED, { quick: true })))[0],
+      ),
+    );
+    const md5ChecksumMs = median(
       await repeat(5, async () => (await timed(() => tableChecksums(production, MIRRORED)))[0]),
     );
     const structureMs = median(
@@ -483,6 +489,7 @@ async function main(): Promise<void> {
       fingerprint: {
         structureMs: round(structureMs),
         checksumMs: round(checksumMs),
+        md5ChecksumMs: round(md5ChecksumMs),
         statsMs: round(statsMs, 2),
       },
       clone: {
@@ -696,7 +703,7 @@ ${goals.map(([goal, value, ok]) => `| ${goal} | ${value} | ${met(ok)} |`).join('
 | pgtwin cold (fingerprint ${r.setup.coldBreakdownMs.fingerprint} + build & publish ${r.setup.coldBreakdownMs.build} + clone ${r.setup.coldBreakdownMs.clone}) | ${r.setup.coldMs} | ${r.setup.coldVsPgDump}× pg_dump |
 | pgtwin warm (fingerprint ${r.setup.warmBreakdownMs.fingerprint} + lease ${r.setup.warmBreakdownMs.lease} + clone ${r.setup.warmBreakdownMs.clone}) | ${r.setup.warmMs} | ${r.setup.warmVsCold}× cold |
 
-Fingerprint inputs read from production: structure ${r.fingerprint.structureMs} ms, exact checksums of the mirrored tables ${r.fingerprint.checksumMs} ms (pg_stat_user_tables counters would take ${r.fingerprint.statsMs} ms but lag, reset and miss nothing-changed-in-count updates, so the exact checksums are used).
+Fingerprint inputs read from production: structure ${r.fingerprint.structureMs} ms, exact checksums of the mirrored tables ${r.fingerprint.checksumMs} ms${r.fingerprint.md5ChecksumMs ? ` (with md5, as dumps and the drift report take them: ${r.fingerprint.md5ChecksumMs} ms)` : ''} (pg_stat_user_tables counters would take ${r.fingerprint.statsMs} ms but lag, reset and miss nothing-changed-in-count updates, so the exact checksums are used).
 
 ## Clones (template ${r.clone.templateMb} MB)
 

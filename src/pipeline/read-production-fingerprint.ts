@@ -17,7 +17,8 @@ export async function readProductionFingerprint(
   try {
     const [structure, data] = await Promise.all([
       structureFingerprint(production, selectionFromConfig(config)),
-      tableChecksums(second, config.mirror.full),
+      // Compared only with fingerprints taken on this production server, so the quicker hash will do.
+      tableChecksums(second, config.mirror.full, { quick: true }),
     ]);
     return { structure, data };
   } finally {

@@ -80,6 +80,23 @@ describe('syncTables', () => {
     expect(rows[3]).toMatchObject({ body: '\\N', tags: ['\\N'], label: 'Ünïcødé 🚀 ñ 日本語 e\u0301' });
   });
 
+  it('quick checksums agree on equal tables, differ from md5 ones, and see a case-only change', async () => {
+    const target = await freshTarget('quick');
+    await syncTables(source, target, { policy: POLICY });
+    const quick = (client: pg.Client) => tableChecksums(client, MIRRORED, { quick: true });
+    const synced = await quick(target);
+    expect(synced).toEqual(await quick(source));
+    expect(synced['public.object_models']!.checksum).not.toBe(
+      (await tableChecksums(target, MIRRORED))['public.object_models']!.checksum,
+    );
+
+    await target.query(`UPDATE public.object_models SET label = 'ARTICLE' WHERE name = 'article'`);
+    const changed = await quick(target);
+    expect(changed['public.object_models']).toMatchObject({ rowCount: 4 });
+    expect(changed['public.object_models']!.checksum).not.toBe(synced['public.object_models']!.checksum);
+    expect(changed['public.prompts']).toEqual(synced['public.prompts']);
+  });
+
   it('sets every owned sequence to the source value, identity and serial alike', async () => {
     const target = await freshTarget('sequences');
     await syncTables(source, target, { policy: POLICY });
