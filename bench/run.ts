@@ -60,7 +60,7 @@ const SIZE: FixtureSize = {
   seed: 1,
 };
 const MIRRORED = ['public.object_models', 'public.prompts'];
-const RUNS = { cold: 3, warm: 5, clone: 3, seed: 5, mirror: 3 };
+const RUNS = { cold: 3, warm: 5, clone: 3, seed: 7, mirror: 3 };
 const ISOLATION = { tests: 300, statements: 20 };
 
 const median = (values: number[]) => {
@@ -92,6 +92,20 @@ async function admin<R extends pg.QueryResultRow = pg.QueryResultRow>(
     return (await client.query<R>(sql, params)).rows;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Waits (10 s at most) until no autovacuum worker runs: on 2 cores one analysing the tables a step just
+ * loaded takes a third of the CPU from whatever is measured next, at random.
+ */
+async function autovacuumIdle(): Promise<void> {
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    const [{ workers }] = (await admin<{ workers: number }>(
+      `SELECT count(*)::int AS workers FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`,
+    )) as [{ workers: number }];
+    if (workers === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -364,6 +378,7 @@ async function main(): Promise<void> {
         try {
           await cloneStructure(source, target, { selection: selectionFromConfig(config) });
           await syncTables(source, target, { policy: config });
+          await autovacuumIdle();
           const [ms, result] = await timed(() => loadSeedData(target, 'large.json', { rootDir }));
           seed.pipeline.push(result.rows / (ms / 1000));
         } finally {
@@ -374,6 +389,7 @@ async function main(): Promise<void> {
       const target = await cloneTemplate(config, template, names.test);
       const client = new pg.Client(target.clientConfig());
       await client.connect();
+      await autovacuumIdle();
       const [ms, result] = await timed(() => loadSeedData(client, 'large.json', { rootDir }));
       seed.fresh.push(result.rows / (ms / 1000));
       await client.end();
@@ -381,6 +397,7 @@ async function main(): Promise<void> {
         `psql ${databaseUrl(names.test)} -Xqc "\\copy (SELECT project_id, object_model_id, slug, title, body, data, tags, score FROM project_alpha.content_entries WHERE project_id = (SELECT id FROM public.projects WHERE slug = 'large-demo') ORDER BY id) TO '${seedRows}'"`,
       );
       await cloneTemplate(config, template, names.test);
+      await autovacuumIdle();
       // psql's own \timing of each statement: no process start or connection, as on pgtwin's side.
       const { stdout } = await run('psql', [
         databaseUrl(names.test),
@@ -528,6 +545,9 @@ async function main(): Promise<void> {
       seed: {
         rows: 10_000,
         rowsPerSecond: Math.round(median(seed.pipeline)),
+        runs: Object.fromEntries(
+          Object.entries(seed).map(([name, rates]) => [name, rates.map((rate) => Math.round(rate))]),
+        ),
         freshCloneRowsPerSecond: Math.round(median(seed.fresh)),
         psqlCopyRowsPerSecond: Math.round(median(seed.psqlCopy)),
       },
@@ -641,6 +661,11 @@ async function mirrorMemory(): Promise<MirrorMeasurement | { error: string }> {
 
 type Results = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** ` (runs 41000–58000)`: the range behind a median. */
+function spread(runs: number[] | undefined): string {
+  return runs && runs.length > 1 ? ` (runs ${Math.min(...runs)}–${Math.max(...runs)})` : '';
+}
+
 function renderMarkdown(r: Results): string {
   const met = (ok: boolean) => (ok ? 'met' : '**not met**');
   const iso = r.isolation;
@@ -730,9 +755,9 @@ ${engineRows}
 
 | | rows/s |
 | --- | ---: |
-| seed (10,000-row file), as the pipeline loads it: after the structure and the mirror, same connection | ${r.seed.rowsPerSecond} |
-| seed, same file, new connection to a fresh clone of the twin | ${r.seed.freshCloneRowsPerSecond ?? '–'} |
-| psql \\copy of the same rows into a fresh clone (statement time only) | ${r.seed.psqlCopyRowsPerSecond ?? '–'} |
+| seed (10,000-row file), as the pipeline loads it: after the structure and the mirror, same connection | ${r.seed.rowsPerSecond}${spread(r.seed.runs?.pipeline)} |
+| seed, same file, new connection to a fresh clone of the twin | ${r.seed.freshCloneRowsPerSecond ?? '–'}${spread(r.seed.runs?.fresh)} |
+| psql \\copy of the same rows into a fresh clone (statement time only) | ${r.seed.psqlCopyRowsPerSecond ?? '–'}${spread(r.seed.runs?.psqlCopy)} |
 | mirror (${r.mirror.rows.toLocaleString('en')} rows) | ${r.mirror.rowsPerSecond} |
 | pg_dump --data-only \\| psql, same tables | ${r.mirror.pgDumpPsqlRowsPerSecond} |
 | mirror, 1,000,000 rows (bench/mirror-memory.ts) | ${mem.error ? mem.error : `${mem.rowsPerSecond}, peak RSS ${mem.peakRssMb} MB`} |

@@ -156,7 +156,7 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
       if (ready.length === 0) continue;
       progress = true;
       pending.set(table, waiting);
-      for (const row of ready) fillKeyRefs(row, plan);
+      fillKeyRefs(ready, plan);
       for (const run of sameColumnRuns(ready)) {
         for (let start = 0; start < run.length; start += CHUNK_ROWS) {
           await insertChunk(
@@ -177,11 +177,21 @@ async function insertPlan(client: pg.ClientBase, plan: SeedPlan): Promise<Record
   return counts;
 }
 
-/** Sets each `$key` reference of `row` to the referenced row's inserted value. */
-function fillKeyRefs(row: PlannedRow, plan: SeedPlan): void {
-  for (const [column, ref] of row.refs) {
-    const { row: target, column: read } = plan.refs.get(ref)!;
-    if (target) row.text[column] = (target.inserted![read] as string | null) ?? null;
+/** Sets each `$key` reference of `rows` to the referenced row's inserted value. */
+function fillKeyRefs(rows: readonly PlannedRow[], plan: SeedPlan): void {
+  // The rows of one entry share their references, and so the values; look them up once per entry.
+  const byEntry = new Map<PlannedRow['refs'], [string, string | null][]>();
+  for (const row of rows) {
+    let values = byEntry.get(row.refs);
+    if (!values) {
+      values = [];
+      for (const [column, ref] of row.refs) {
+        const { row: target, column: read } = plan.refs.get(ref)!;
+        if (target) values.push([column, (target.inserted![read] as string | null) ?? null]);
+      }
+      byEntry.set(row.refs, values);
+    }
+    for (const [column, value] of values) row.text[column] = value;
   }
 }
 
