@@ -1,7 +1,7 @@
 export { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
 export { MIRROR_SESSION_SETTINGS } from './mirror-session.js';
 export { syncTables, type SyncTablesOptions, type SyncTablesResult } from './sync-tables.js';
-export { tableChecksums, type TableChecksum } from './table-checksum.js';
+export { tableChecksums, type ChecksumOptions, type TableChecksum } from './table-checksum.js';
 export type { SequenceValue } from './table-sequences.js';
 export {
   compareMirror,
