@@ -23,12 +23,8 @@ import { connect } from '../src/connection/connect.js';
 import { enableIsolation } from '../src/isolation/index.js';
 import { syncTables, tableChecksums } from '../src/mirror/index.js';
 import { computeFingerprint } from '../src/provision/fingerprint-inputs.js';
-import {
-  cloneTemplate,
-  dropTemplate,
-  ensureTemplate,
-  type CloneStrategy,
-} from '../src/provision/template-store.js';
+import type { CloneStrategy } from '../src/provision/database-lifecycle.js';
+import { cloneTemplate, dropTemplate, ensureTemplate } from '../src/provision/template-store.js';
 import { prepareWorkerDatabases } from '../src/provision/worker-database.js';
 import { loadSeedData } from '../src/seed/index.js';
 import { cloneStructure, structureFingerprint } from '../src/structure/index.js';

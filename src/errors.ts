@@ -28,8 +28,20 @@ export class ConfigError extends PgtwinError {
 export class ProductionGuardError extends PgtwinError {
   /** The database the operation targeted. */
   readonly database: string;
-  /** Why it was refused: the target is production, or it does not carry pgtwin's test marker. */
-  readonly reason: 'is-production' | 'unmarked' | 'production-connection';
+  /**
+   * Why it was refused: the database reached is production; it carries no pgtwin marker; the connection was
+   * opened to production; production's identity is unknown and the database is unmarked; the connection
+   * landed in another database than the one asked for (a pooler alias); the name is longer than PostgreSQL
+   * keeps; the database does not exist.
+   */
+  readonly reason:
+    | 'is-production'
+    | 'unmarked'
+    | 'production-connection'
+    | 'production-unknown'
+    | 'unexpected-database'
+    | 'name-too-long'
+    | 'missing';
 
   constructor(database: string, reason: ProductionGuardError['reason'], message: string) {
     super('PGTWIN_GUARD', message);

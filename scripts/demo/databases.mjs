@@ -31,12 +31,7 @@ export async function resetDemoDatabases(pgtwin, config) {
       [test, `${test}\\_%`],
     );
     for (const { datname } of rows) {
-      await pgtwin.guardDestructive({
-        config,
-        target: config.test.withDatabase(datname),
-        operation: 'drop',
-        serverClient: admin,
-      });
+      await pgtwin.guardDestructive({ config, admin, database: datname, operation: 'drop' });
       await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(datname)} WITH (FORCE)`);
     }
     const { rows: existing } = await admin.query(

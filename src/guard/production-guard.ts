@@ -3,20 +3,29 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConnectionError, ProductionGuardError } from '../errors.js';
-import { readServerIdentity, sameAddress, sameServer, type ServerIdentity } from './server-identity.js';
-import { readMarker } from './test-marker.js';
+import {
+  readNamedDatabase,
+  readReachedDatabase,
+  sameServerBy,
+  type DatabaseIdentity,
+} from './server-identity.js';
+import { parseMarker, WIP_PREFIX } from './test-marker.js';
 
-/** Proof that the guard cleared `target` for a destructive `operation`; destructive code asks for one. */
+/** PostgreSQL truncates longer identifiers, so a longer name would silently reach another database. */
+export const MAX_DATABASE_NAME_BYTES = 63;
+
+/** Proof that the guard cleared a database for a destructive `operation`; destructive code asks for one. */
 export class GuardedTarget {
   readonly #brand = true;
   private constructor(
-    readonly target: DatabaseTarget,
+    /** The database's name on the server, as the server reported it. */
+    readonly database: string,
     readonly operation: string,
   ) {}
 
   /** @internal */
-  static issue(target: DatabaseTarget, operation: string): GuardedTarget {
-    return new GuardedTarget(target, operation);
+  static issue(database: string, operation: string): GuardedTarget {
+    return new GuardedTarget(database, operation);
   }
 
   /** Always true; lets code assert it holds a real token. */
@@ -25,74 +34,154 @@ export class GuardedTarget {
   }
 }
 
-export interface GuardRequest {
+interface GuardBase {
   config: ResolvedConfig;
-  /** The database the operation will change. */
-  target: DatabaseTarget;
   /** What will be done, for the message: `reset`, `drop`, `seed`, `restore`, ... */
   operation: string;
-  /** A client already connected to the target's server (any database there), to avoid a new connection. */
-  serverClient?: pg.ClientBase;
-  /** The target may not exist yet (provisioning creates it). */
-  creating?: boolean;
 }
 
-const productionIdentities = new WeakMap<ResolvedConfig, Promise<ServerIdentity | undefined>>();
+/**
+ * What the guard judges, in one of three forms:
+ * - `client`: the very connection that will run the destructive statements; the database it reached must be
+ *   `database` (default: the configured test database);
+ * - `admin` + `database`: a database named on the server `admin` is connected to, for statements run from
+ *   another database (`CREATE`, `DROP`, `ALTER DATABASE … RENAME`);
+ * - `target`: connects to `target` as its user and judges where that connection lands (a check ahead of the
+ *   work; the work's own connection is judged again).
+ */
+export type GuardRequest = GuardBase &
+  (
+    | { client: pg.ClientBase; database?: string }
+    | { admin: pg.ClientBase; database: string; creating?: boolean }
+    | { target: DatabaseTarget; creating?: boolean }
+  );
+
+type ProductionIdentity = { known: true; identity: DatabaseIdentity } | { known: false; reason: string };
+
+const productionIdentities = new WeakMap<ResolvedConfig, Promise<ProductionIdentity>>();
 
 /**
- * The one gate every destructive operation passes. Refuses, with a {@link ProductionGuardError} and before
- * anything changes, a target that is the production database (same server by identity, whatever host name
- * reached it, and same database name) and a database that does not carry pgtwin's marker (unless
- * `PGTWIN_ALLOW_UNMARKED=1`).
+ * The one gate every destructive operation passes. It judges the database actually reached, never the
+ * configured names: on the connection given, it reads the server's identity (system identifier, else
+ * postmaster start time and port), the database's name and OID, and compares them with production's, read
+ * through a read-only production session. It refuses, with a {@link ProductionGuardError} and before anything
+ * changes:
+ * - the production database, whatever host names, sockets, ports or poolers lie in between;
+ * - a connection that landed in another database than the one asked for (a pooler alias, a truncated name);
+ * - a database without pgtwin's marker, unless `PGTWIN_ALLOW_UNMARKED=1`; when production's identity cannot
+ *   be read (unreachable, login refused) and production is configured, the marker is required regardless.
  *
  * @example
  * ```ts
- * const cleared = await guardDestructive({ config, target: config.test, operation: 'reset' });
+ * const client = await connect(config.test, 'test');
+ * await guardDestructive({ config, client, operation: 'reset' });
  * ```
  */
 export async function guardDestructive(request: GuardRequest): Promise<GuardedTarget> {
-  const { config, target, operation } = request;
-  const production = config.production;
-  const refuseProduction = (how: string): never => {
-    throw new ProductionGuardError(
-      target.database,
-      'is-production',
-      `Refused to ${operation} ${target.describe()}: it is the production database (${how}). ` +
-        `pgtwin only ever reads production. Point TEST_DB_NAME / TEST_DB_HOST (or TEST_DATABASE_URL) at a separate test database.`,
-    );
-  };
-
-  if (target.database === production.database && (await sameAddress(target, production))) {
-    refuseProduction(`same name "${target.database}" on the same address as DB_HOST:DB_PORT`);
+  const { config, operation } = request;
+  if ('client' in request) {
+    const expected = request.database ?? config.test.database;
+    return judge(config, operation, await readReachedDatabase(request.client), expected);
   }
-
-  const ownClient = request.serverClient
-    ? undefined
-    : await connectToTargetServer(config, target, request.creating);
-  const client = request.serverClient ?? ownClient!;
-  try {
-    if (target.database === production.database) {
-      const productionIdentity = await identityOfProduction(config);
-      if (productionIdentity && sameServer(productionIdentity, await readServerIdentity(client))) {
-        refuseProduction(
-          `same server as ${production.host}:${production.port}, identified by its system identifier`,
-        );
-      }
-    }
-    const marker = await readMarker(client, target.database);
-    if (marker === null && !config.allowUnmarked) {
+  if ('admin' in request) {
+    refuseLongName(request.database, operation);
+    const named = await readNamedDatabase(request.admin, request.database);
+    if (named === undefined) {
+      if (request.creating) return GuardedTarget.issue(request.database, operation);
       throw new ProductionGuardError(
-        target.database,
-        'unmarked',
-        `Refused to ${operation} ${target.describe()}: the database was not created by pgtwin (it carries no pgtwin marker), ` +
-          `so it may hold data that matters. Point TEST_DB_NAME at a database pgtwin creates, drop this one, ` +
-          `or set PGTWIN_ALLOW_UNMARKED=1 if you are sure it is disposable.`,
+        request.database,
+        'missing',
+        `Refused to ${operation} the database "${request.database}": it does not exist on the server.`,
       );
     }
-    return GuardedTarget.issue(target, operation);
-  } finally {
-    await ownClient?.end();
+    return judge(config, operation, named, request.database);
   }
+  const { target } = request;
+  refuseLongName(target.database, operation);
+  let client: pg.Client;
+  try {
+    client = await connect(target, 'test');
+  } catch (error) {
+    // A database or role not created yet: ask the server about the name through the admin connection.
+    if (!(error instanceof ConnectionError) || !request.creating) throw error;
+    const admin = await connect(config.admin, 'admin');
+    try {
+      return await guardDestructive({ config, operation, admin, database: target.database, creating: true });
+    } finally {
+      await admin.end();
+    }
+  }
+  try {
+    return await guardDestructive({ config, operation, client, database: target.database });
+  } finally {
+    await client.end();
+  }
+}
+
+async function judge(
+  config: ResolvedConfig,
+  operation: string,
+  reached: DatabaseIdentity,
+  expected: string,
+): Promise<GuardedTarget> {
+  const production = await productionIdentity(config);
+  const what = `the database "${expected}"`;
+  if (production.known) {
+    const by = sameServerBy(reached.server, production.identity.server);
+    if (by !== undefined && reached.oid === production.identity.oid) {
+      throw new ProductionGuardError(
+        expected,
+        'is-production',
+        `Refused to ${operation} ${what}: the server says it is the production database ` +
+          `"${production.identity.name}" (same server by ${by}, same database OID ${reached.oid})` +
+          (reached.name === expected ? '' : `, reached under the name "${expected}"`) +
+          '. pgtwin only ever reads production. Point TEST_DB_NAME / TEST_DB_HOST (or TEST_DATABASE_URL) at a separate test database.',
+      );
+    }
+  }
+  if (reached.name !== expected) {
+    throw new ProductionGuardError(
+      expected,
+      'unexpected-database',
+      `Refused to ${operation} ${what}: the connection landed in the database "${reached.name}" instead ` +
+        '(a connection pooler alias, or a name the server truncated). pgtwin only changes the database it asked for. ' +
+        'Point TEST_DB_HOST / TEST_DB_PORT at the PostgreSQL server itself, or TEST_DB_NAME at the real database name.',
+    );
+  }
+  const marked = parseMarker(reached.comment) !== null || reached.name.startsWith(WIP_PREFIX);
+  if (!marked) {
+    if (!production.known && productionConfigured(config)) {
+      throw new ProductionGuardError(
+        expected,
+        'production-unknown',
+        `Refused to ${operation} ${what}: it carries no pgtwin marker, and production's identity could not be read ` +
+          `(${production.reason}), so pgtwin cannot tell it is not production. PGTWIN_ALLOW_UNMARKED=1 does not lift this. ` +
+          'Fix the production settings (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASS or DATABASE_URL) so pgtwin can read it, ' +
+          'or let pgtwin create the test database (drop this one, then run pgtwin setup).',
+      );
+    }
+    if (!config.allowUnmarked) {
+      throw new ProductionGuardError(
+        expected,
+        'unmarked',
+        `Refused to ${operation} ${what}: the database was not created by pgtwin (it carries no pgtwin marker), ` +
+          'so it may hold data that matters. Point TEST_DB_NAME at a database pgtwin creates, drop this one, ' +
+          'or set PGTWIN_ALLOW_UNMARKED=1 if you are sure it is disposable.',
+      );
+    }
+  }
+  return GuardedTarget.issue(reached.name, operation);
+}
+
+function refuseLongName(database: string, operation: string): void {
+  const bytes = Buffer.byteLength(database);
+  if (bytes <= MAX_DATABASE_NAME_BYTES) return;
+  throw new ProductionGuardError(
+    database,
+    'name-too-long',
+    `Refused to ${operation} the database "${database}": its name is ${bytes} bytes, and PostgreSQL would truncate it ` +
+      `to ${MAX_DATABASE_NAME_BYTES}, reaching another database. Choose a name of at most ${MAX_DATABASE_NAME_BYTES} bytes.`,
+  );
 }
 
 /** Refuses destructive work on a connection that was opened to production. */
@@ -105,35 +194,30 @@ export function refuseProductionConnection(operation: string, database: string):
   );
 }
 
-async function connectToTargetServer(
-  config: ResolvedConfig,
-  target: DatabaseTarget,
-  creating?: boolean,
-): Promise<pg.Client> {
-  try {
-    return await connect(target, 'test');
-  } catch (error) {
-    // A database that does not exist yet, or a role not created yet: ask the server through the admin connection.
-    if (!(error instanceof ConnectionError) || !creating) throw error;
-    return connect(config.admin, 'admin');
-  }
+/** Whether any production setting was given; with none, an unreachable default production is no evidence. */
+function productionConfigured(config: ResolvedConfig): boolean {
+  return Object.entries(config.sources).some(
+    ([key, source]) => key.startsWith('production.') && source !== 'default',
+  );
 }
 
-function identityOfProduction(config: ResolvedConfig): Promise<ServerIdentity | undefined> {
+/** Production's database as its own server names it, read once per configuration through a read-only session. */
+export function productionIdentity(config: ResolvedConfig): Promise<ProductionIdentity> {
   let identity = productionIdentities.get(config);
   if (!identity) {
-    identity = (async () => {
+    identity = (async (): Promise<ProductionIdentity> => {
       let client: pg.Client;
       try {
         client = await connect(config.production, 'production');
-      } catch {
-        // Unreachable production: the address comparison above is all that can be checked.
-        return undefined;
+      } catch (error) {
+        return { known: false, reason: (error as Error).message };
       }
       try {
-        return await readServerIdentity(client);
+        return { known: true, identity: await readReachedDatabase(client) };
+      } catch (error) {
+        return { known: false, reason: (error as Error).message };
       } finally {
-        await client.end();
+        await client.end().catch(() => undefined);
       }
     })();
     productionIdentities.set(config, identity);

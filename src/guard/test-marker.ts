@@ -3,10 +3,19 @@ import type pg from 'pg';
 
 const PREFIX = 'pgtwin:';
 
+/** Prefix of databases pgtwin is still creating; renamed into place once complete and stamped. */
+export const WIP_PREFIX = 'pgtwin_wip_';
+/** Prefix of databases pgtwin replaced and is about to drop. */
+export const TRASH_PREFIX = 'pgtwin_trash_';
+
 /** What pgtwin stamps on every database it creates, as the database's comment. */
 export interface TestMarker {
-  kind: 'test' | 'template' | 'worker' | 'scratch';
-  /** The run that created it: `host:pid`. */
+  /**
+   * `test`, `worker`, `scratch` and `template` are databases in place; `wip` one still being created
+   * (under a `pgtwin_wip_` name), `trash` one replaced and about to be dropped.
+   */
+  kind: 'test' | 'template' | 'worker' | 'scratch' | 'wip' | 'trash';
+  /** The run that created it: `host:pid` of the process holding the run lock. */
   run: string;
   /** ISO time of creation. */
   created: string;
@@ -14,9 +23,30 @@ export interface TestMarker {
   scripts?: string;
 }
 
-/** A marker for a database this process is about to create. */
-export function newMarker(kind: TestMarker['kind']): TestMarker {
-  return { kind, run: `${hostname()}:${process.pid}`, created: new Date().toISOString() };
+/** A marker for a database this process is about to create; `run` defaults to this process. */
+export function newMarker(kind: TestMarker['kind'], run = currentRun()): TestMarker {
+  return { kind, run, created: new Date().toISOString() };
+}
+
+/** This process's run id, as markers record it: `host:pid`. */
+export function currentRun(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/** The comment text that stamps a database with `marker`. */
+export function markerComment(marker: TestMarker): string {
+  return PREFIX + JSON.stringify(marker);
+}
+
+/** The marker a database comment carries: `null` for no comment, another comment or a damaged marker. */
+export function parseMarker(comment: string | null | undefined): TestMarker | null {
+  if (!comment?.startsWith(PREFIX)) return null;
+  try {
+    const marker = JSON.parse(comment.slice(PREFIX.length)) as TestMarker;
+    return marker && typeof marker === 'object' && typeof marker.kind === 'string' ? marker : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Stamps `database` as a pgtwin database (`COMMENT ON DATABASE`, readable without connecting to it). */
@@ -25,9 +55,8 @@ export async function writeMarker(
   database: string,
   marker: TestMarker,
 ): Promise<void> {
-  const text = PREFIX + JSON.stringify(marker);
   await client.query(
-    `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(text)}`,
+    `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}`,
   );
 }
 
@@ -43,12 +72,22 @@ export async function readMarker(
     `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
     [database],
   );
-  if (rows.length === 0) return undefined;
-  const comment = rows[0]!.comment;
-  if (!comment?.startsWith(PREFIX)) return null;
-  try {
-    return JSON.parse(comment.slice(PREFIX.length)) as TestMarker;
-  } catch {
-    return null;
+  return rows.length === 0 ? undefined : parseMarker(rows[0]!.comment);
+}
+
+/** Every database on the server `client` is connected to that carries pgtwin's marker. */
+export async function listStamped(
+  client: pg.ClientBase,
+): Promise<{ name: string; marker: TestMarker; isTemplate: boolean }[]> {
+  const { rows } = await client.query<{ name: string; comment: string; is_template: boolean }>(
+    `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment, datistemplate AS is_template
+       FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'pgtwin:%' ORDER BY datname`,
+  );
+  const stamped = [];
+  for (const row of rows) {
+    const marker = parseMarker(row.comment);
+    // A damaged marker counts as none: never touched.
+    if (marker) stamped.push({ name: row.name, marker, isTemplate: row.is_template });
   }
+  return stamped;
 }

@@ -93,9 +93,9 @@ export class DatabaseSyncManager {
   /** Rebuilds the test database's structure and mirrored data from a snapshot `createDump` wrote. */
   async restoreDump(options: { dir: string }): Promise<RestoreDumpResult> {
     const config = await this.#config;
-    await guardDestructive({ config, target: config.test, operation: 'restore a dump into' });
     const test = await this.#connect(config, 'test');
     try {
+      await guardDestructive({ config, client: test, operation: 'restore a dump into' });
       return await restoreDump({ dir: options.dir, target: test, policy: config, replace: true });
     } finally {
       await this.#close(test);
@@ -132,11 +132,11 @@ export class DatabaseSyncManager {
     fn: (production: pg.Client, test: pg.Client) => Promise<T>,
   ): Promise<T> {
     const config = await this.#config;
-    if (operation) await guardDestructive({ config, target: config.test, operation });
     const production = await this.#connect(config, 'production');
     try {
       const test = await this.#connect(config, 'test');
       try {
+        if (operation) await guardDestructive({ config, client: test, operation });
         return await fn(production, test);
       } finally {
         await this.#close(test);

@@ -1,45 +1,35 @@
 import { randomBytes } from 'node:crypto';
-import { DatabaseTarget } from '../config/database-target.js';
 import { connect } from '../connection/connect.js';
-import { guardDestructive } from '../guard/production-guard.js';
-import { newMarker, writeMarker } from '../guard/test-marker.js';
+import { currentRun, newMarker } from '../guard/test-marker.js';
+import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
 import { targetFields, workerConfig, type TargetFields, type TwinHandoff } from './worker-handoff.js';
 
 /**
  * Creates a fresh copy of the prepared test database (from the run's template), for tests whose writes must
- * commit. Named after the test database, unique to this process; stamped as a pgtwin scratch database.
+ * commit. Named after the test database, unique to this process; stamped as a scratch database of the run
+ * that prepared the template, so its run lock keeps it from other runs' cleanup and `gc` on any host.
  */
 export async function createDatabaseCopy(handoff: TwinHandoff): Promise<TargetFields> {
   const config = await workerConfig(handoff);
   const name = `${config.test.database.slice(0, 40)}_copy_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const copy = config.test.withDatabase(name);
   const admin = await connect(config.admin, 'admin');
   try {
-    await guardDestructive({
-      config,
-      target: copy,
-      operation: 'create',
-      serverClient: admin,
-      creating: true,
+    const copy = await createDatabase(config, admin, name, {
+      template: handoff.template,
+      marker: newMarker('scratch', handoff.run ?? currentRun()),
     });
-    await admin.query(
-      `CREATE DATABASE ${admin.escapeIdentifier(name)} TEMPLATE ${admin.escapeIdentifier(handoff.template)} OWNER ${admin.escapeIdentifier(config.test.user)}`,
-    );
-    await writeMarker(admin, name, newMarker('scratch'));
+    return targetFields(copy);
   } finally {
     await admin.end();
   }
-  return targetFields(copy);
 }
 
 /** Drops a copy made by {@link createDatabaseCopy}, through the production guard. */
 export async function dropDatabaseCopy(handoff: TwinHandoff, copy: TargetFields): Promise<void> {
   const config = await workerConfig(handoff);
-  const target = new DatabaseTarget(copy);
   const admin = await connect(config.admin, 'admin');
   try {
-    await guardDestructive({ config, target, operation: 'drop', serverClient: admin });
-    await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(copy.database)} WITH (FORCE)`);
+    await dropDatabase(config, admin, copy.database);
   } finally {
     await admin.end();
   }

@@ -1,13 +1,14 @@
 import type pg from 'pg';
 import { connect } from '../connection/connect.js';
 import { DBConnector, type DBConnectorOptions } from '../connection/db-connector.js';
+import { SetupError } from '../errors.js';
 import { guardDestructive, refuseProductionConnection } from '../guard/production-guard.js';
-import { syncTables } from '../mirror/sync-tables.js';
+import { newMarker, readMarker } from '../guard/test-marker.js';
+import { cleanLeftovers, createDatabase } from '../provision/database-lifecycle.js';
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import type { SeedResult } from '../seed/load-seed-data.js';
-import { cloneStructure } from '../structure/clone-structure.js';
-import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
-import { SchemaSetup } from '../structure/schema-setup.js';
+import { silentLogger } from '../util/logger.js';
+import { buildTwin, twinSource } from './build-twin.js';
 
 /**
  * Query helpers over a {@link DBConnector}: `DBOperator({ testMode: 'e2e' })` works on the test database,
@@ -108,9 +109,9 @@ export class DBOperator {
   async loadSeedData(seeds?: string | readonly string[]): Promise<SeedResult | undefined> {
     const config = await this.connector.config();
     if (this.connector.isProduction) refuseProductionConnection('load seed data', config.production.database);
-    await guardDestructive({ config, target: config.test, operation: 'load seed data into' });
     const client = await this.connector.connect();
     try {
+      await guardDestructive({ config, client, operation: 'load seed data into' });
       return await loadConfiguredSeeds(client, config, { seeds });
     } finally {
       client.release();
@@ -118,41 +119,41 @@ export class DBOperator {
   }
 
   /**
-   * Returns the test database to its known state: production's structure (or the schema scripts), the
-   * mirrored tables' data, the seeds, and nothing else (test-only project schemas a test created are dropped).
-   * Refuses production.
+   * Returns the test database to its known state: production's structure (or the schema scripts, or the
+   * dump), the mirrored tables' data, the seeds, and nothing else (test-only project schemas a test created
+   * are gone). Atomic: the fresh state is built in a new database beside the old one and swapped in by a
+   * rename, so a failure (a refused seed, a lost connection, a killed process) leaves the previous state.
+   * Sessions still connected to the test database are closed. Needs the admin role (`TEST_DB_ADMIN_URL`),
+   * which creates the new database. Refuses production.
    */
   async resetTestDatabase(): Promise<void> {
     const config = await this.connector.config();
     if (this.connector.isProduction)
       refuseProductionConnection('reset the database', config.production.database);
-    await guardDestructive({ config, target: config.test, operation: 'reset' });
-    // Sessions the application left open would hold locks on the schemas being replaced.
     await this.connector.end();
-    const test = await connect(config.test, 'test');
+    await guardDestructive({ config, target: config.test, operation: 'reset' });
+    const admin = await connect(config.admin, 'admin');
     try {
-      if (config.schema.scripts !== undefined) {
-        for (const schema of await resolveSchemas(test, selectionFromConfig(config))) {
-          await test.query(`DROP SCHEMA ${test.escapeIdentifier(schema)} CASCADE`);
-        }
-        await new SchemaSetup({ testMode: 'e2e', config }).ensurePublicSchema();
-      } else {
-        const production = await connect(config.production, 'production');
-        try {
-          const selection = selectionFromConfig(config);
-          const kept = new Set(await resolveSchemas(production, selection));
-          for (const schema of await resolveSchemas(test, selection)) {
-            if (!kept.has(schema)) await test.query(`DROP SCHEMA ${test.escapeIdentifier(schema)} CASCADE`);
-          }
-          await cloneStructure(production, test, { selection, replace: true });
-          await syncTables(production, test, { policy: config });
-        } finally {
-          await production.end();
-        }
+      await cleanLeftovers(config, admin);
+      const { scripts: _scripts, ...marker } =
+        (await readMarker(admin, config.test.database)) ?? newMarker('test');
+      const source = twinSource(config);
+      const production = source === 'production' ? await connect(config.production, 'production') : undefined;
+      try {
+        await createDatabase(config, admin, config.test.database, {
+          marker,
+          replaceLive: true,
+          fill: (target) =>
+            buildTwin(config, target, { production, source, context: { logger: silentLogger, phases: [] } }),
+        });
+      } finally {
+        await production?.end();
       }
-      await loadConfiguredSeeds(test, config);
+    } catch (error) {
+      // The build's phases wrap errors for the global setup's messages; a reset reports the error itself.
+      throw error instanceof SetupError && error.cause !== undefined ? error.cause : error;
     } finally {
-      await test.end();
+      await admin.end();
     }
   }
 

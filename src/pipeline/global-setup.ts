@@ -1,14 +1,12 @@
-import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
+import { currentRun } from '../guard/test-marker.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
-import { restoreDump } from '../mirror/restore-dump.js';
-import { syncTables } from '../mirror/sync-tables.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
@@ -17,20 +15,17 @@ import {
   fingerprintOf,
   type FingerprintSources,
 } from '../provision/fingerprint-inputs.js';
+import { dropDatabase } from '../provision/database-lifecycle.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
 import {
   cloneTemplate,
-  dropDatabase,
   ensureTemplate,
   rebuildRequested,
   type TemplateLease,
 } from '../provision/template-store.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
-import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
-import { applySqlScripts } from '../structure/apply-sql-scripts.js';
-import { cloneStructure } from '../structure/clone-structure.js';
-import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
 import { createLogger, type Logger } from '../util/logger.js';
+import { buildTwin, twinSource, type TwinSource } from './build-twin.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { readSetupInputs, type SetupInputs } from './setup-inputs.js';
 import { readProductionFingerprint } from './read-production-fingerprint.js';
@@ -51,9 +46,6 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
   /** Build the template again although its fingerprint is unchanged. @default PGTWIN_REBUILD=1 in the environment */
   rebuild?: boolean;
 }
-
-/** What the structure and data were built from. */
-export type TwinSource = 'production' | 'dump' | 'scripts';
 
 /** A prepared test database, from {@link runGlobalSetup}; close it when the run ends. */
 export interface TwinSetup extends AsyncDisposable {
@@ -130,7 +122,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     });
   const context = { logger, phases };
   const dumpDir = resolved.source.dump;
-  const source: TwinSource = dumpDir ? 'dump' : resolved.schema.scripts ? 'scripts' : 'production';
+  const source = twinSource(resolved);
   const rebuild = rebuildOption ?? rebuildRequested();
 
   const closers: Array<() => Promise<unknown>> = [];
@@ -217,6 +209,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
         test: targetFields(config.test),
         admin: targetFields(config.admin),
         template: state.lease.template,
+        run: currentRun(),
         workers: state.workers.map((worker) => worker.database),
       }),
       async refresh() {
@@ -282,11 +275,13 @@ async function prepareTwin(
     const lease = await ensureTemplate(
       config,
       fingerprintOf(inputs),
-      (target) => buildTwin(config, target, options),
+      (target) =>
+        buildTwin(config, target, { production: options.production, source: options.source, context }),
       { rebuild: options.rebuild, logger: context.logger },
     );
     try {
       await cloneTemplate(config, lease.template, config.test.database, { kind: 'test', admin });
+      await landsWhereAsked(config, config.test);
     } catch (error) {
       await lease.release();
       throw error;
@@ -322,64 +317,6 @@ async function readFingerprintSources(
   return { sources: { ...common, structure, data }, structure };
 }
 
-/** Builds the twin into `target`, the template store's empty build database: clone, sync, seed. */
-async function buildTwin(
-  config: ResolvedConfig,
-  target: DatabaseTarget,
-  options: PrepareOptions,
-): Promise<void> {
-  const { admin, production, dumpDir, source, context } = options;
-  const selection = selectionFromConfig(config);
-
-  const test = await runPhase('clone', context, async (note) => {
-    await guardDestructive({ config, target, operation: 'build', serverClient: admin });
-    const test = await connect(target, 'test');
-    try {
-      if (source === 'dump') {
-        const restored = await restoreDump({ dir: dumpDir!, target: test, policy: config, replace: true });
-        const rows = restored.tables.reduce((sum, table) => sum + table.rowCount, 0);
-        note(`from dump ${dumpDir}: ${restored.tables.length} tables, ${rows} rows`);
-      } else if (source === 'scripts') {
-        const existing = await resolveSchemas(test, selection);
-        const files = await applySqlScripts(test, config.schema.scripts!, {
-          replaceSchemas: [...new Set(['public', ...existing])],
-        });
-        note(`${files.length} scripts from ${config.schema.scripts}`);
-      } else {
-        const snapshot = await cloneStructure(production!, test, { selection, replace: true });
-        note(`${snapshot.objects.length} objects`);
-      }
-      return test;
-    } catch (error) {
-      await test.end();
-      throw error;
-    }
-  });
-
-  try {
-    if (source === 'production') {
-      await runPhase('sync', context, async (note) => {
-        const { tables } = await syncTables(production!, test, { policy: config });
-        for (const table of tables) context.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
-        note(`${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows`);
-      });
-    }
-    await runPhase('seed', context, async (note) => {
-      const seeded = await loadConfiguredSeeds(test, config, { logger: context.logger });
-      if (!seeded) note('no seed file');
-      else {
-        for (const [table, rows] of Object.entries(seeded.tables))
-          context.logger.debug(`seed ${table}: ${rows} rows`);
-        note(
-          `${seeded.rows} rows from ${seeded.files.map((file) => path.relative(config.rootDir, file)).join(', ')}`,
-        );
-      }
-    });
-  } finally {
-    await test.end();
-  }
-}
-
 /** The `workers` phase: with more than one worker, a copy of the template per worker, made in parallel. */
 async function prepareWorkers(
   config: ResolvedConfig,
@@ -390,10 +327,19 @@ async function prepareWorkers(
   if (count <= 1) return [];
   return runPhase('workers', context, async (note) => {
     const workers = await prepareWorkerDatabases(config, template, count);
+    for (const worker of workers) await landsWhereAsked(config, worker.target);
     const names = workers.map((worker) => worker.target.database);
     note(names.length <= 4 ? names.join(', ') : `${names[0]} … ${names.at(-1)}`);
     return workers.map((worker) => worker.target);
   });
+}
+
+/**
+ * The tests connect by name, maybe through a pooler that maps names elsewhere: checks that a connection to
+ * `target` lands in the database just created there, and that it is not production, before any test runs.
+ */
+async function landsWhereAsked(config: ResolvedConfig, target: DatabaseTarget): Promise<void> {
+  await guardDestructive({ config, target, operation: 'run tests in' });
 }
 
 function handoffOptions(options: ResolveConfigOptions): ResolveConfigOptions {

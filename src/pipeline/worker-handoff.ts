@@ -26,6 +26,8 @@ export interface TwinHandoff {
   admin: TargetFields;
   /** The fingerprinted template that fresh copies for tests opting out of isolation are created from. */
   template: string;
+  /** The run (`host:pid` of the global setup) whose run lock covers the databases its workers create. */
+  run?: string;
   /**
    * The workers' own databases, worker 1 first (`<test>_w1`, ...); empty or absent when the run has one
    * worker, which uses {@link test}.

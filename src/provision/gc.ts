@@ -1,18 +1,10 @@
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
-import type { TestMarker } from '../guard/test-marker.js';
+import { listStamped, readMarker, type TestMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import {
-  BUILD_PREFIX,
-  buildLock,
-  fingerprintOfName,
-  leaseLock,
-  runIsAlive,
-  tryLock,
-  unlock,
-  type LockName,
-} from './template-locks.js';
-import { dropDatabase, listStamped, type TemplateMarker } from './template-store.js';
+import { cleanLeftovers, dropDatabase, findLeftovers } from './database-lifecycle.js';
+import { leaseLock, runIsAlive, tryLock, unlock } from './template-locks.js';
+import type { TemplateMarker } from './template-store.js';
 
 /** Databases younger than this are kept by {@link gc}: one day. */
 export const DEFAULT_GC_AGE_MS = 24 * 60 * 60 * 1000;
@@ -34,12 +26,12 @@ export interface GcOptions {
 /** One database {@link gc} looked at. */
 export interface GcEntry {
   name: string;
-  kind: TestMarker['kind'];
+  kind: TestMarker['kind'] | 'unmarked';
   run: string;
   /** Milliseconds since creation (templates: last use). */
   ageMs: number;
   /** Why it was kept; absent for dropped ones. */
-  kept?: 'recent' | 'run alive' | 'leased' | 'building' | 'bad marker';
+  kept?: 'recent' | 'run alive' | 'leased' | 'bad marker';
 }
 
 /** What {@link gc} dropped (or, with `dryRun`, would drop) and what it kept. */
@@ -69,8 +61,22 @@ export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promi
   const result: GcResult = { dropped: [], kept: [], dryRun };
   try {
     const now = Date.now();
+    // Leftovers of crashed runs go whatever their age: nothing can use a database that never got in place.
+    const leftovers = dryRun ? await findLeftovers(admin) : await cleanLeftovers(config, admin, logger);
+    for (const name of leftovers) {
+      if (options.names && !options.names.test(name)) continue;
+      const marker = await readMarker(admin, name);
+      result.dropped.push({
+        name,
+        kind: marker?.kind ?? 'unmarked',
+        run: marker?.run ?? 'unknown',
+        ageMs: 0,
+      });
+      if (dryRun) logger.info(`would drop ${name}, left by a pgtwin run that did not finish`);
+    }
     for (const { name, marker } of await listStamped(admin)) {
       if (options.names && !options.names.test(name)) continue;
+      if (marker.kind === 'wip' || marker.kind === 'trash') continue;
       const since = Date.parse((marker as TemplateMarker).used ?? marker.created);
       const entry: GcEntry = { name, kind: marker.kind, run: String(marker.run), ageMs: now - since };
       const keep = (reason: NonNullable<GcEntry['kept']>) => result.kept.push({ ...entry, kept: reason });
@@ -86,9 +92,10 @@ export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promi
         keep('run alive');
         continue;
       }
-      const guardLock = lockFor(name, marker);
+      // A template is in use while a run leases it, whoever built it.
+      const guardLock = marker.kind === 'template' ? leaseLock(name) : undefined;
       if (guardLock && !(await tryLock(admin, guardLock, 'exclusive'))) {
-        keep(marker.kind === 'template' ? 'leased' : 'building');
+        keep('leased');
         continue;
       }
       try {
@@ -105,14 +112,6 @@ export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promi
   } finally {
     await admin.end();
   }
-}
-
-/** The lock a run holds while it needs the database: a template's lease, a build's build lock. */
-function lockFor(name: string, marker: TestMarker): LockName | undefined {
-  if (marker.kind === 'template') return leaseLock(name);
-  const fingerprint = fingerprintOfName(name);
-  if (name.startsWith(BUILD_PREFIX) && fingerprint !== undefined) return buildLock(fingerprint);
-  return undefined;
 }
 
 function describeAge(ms: number): string {

@@ -3,8 +3,9 @@ import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { newMarker, readMarker, writeMarker } from '../guard/test-marker.js';
+import { newMarker, readMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { cleanLeftovers, createDatabase, dropDatabase } from './database-lifecycle.js';
 
 /** What {@link provisionTestDatabase} changed; empty `changes` means everything was already in place. */
 export interface ProvisionResult {
@@ -37,11 +38,13 @@ export async function provisionTestDatabase(
   try {
     await guardDestructive({
       config,
-      target: test,
+      admin,
+      database: test.database,
       operation: 'provision',
-      serverClient: admin,
       creating: true,
     });
+    for (const name of await cleanLeftovers(config, admin, logger))
+      changes.push(`dropped ${name}, left by a run that did not finish`);
     const rights = await adminRights(admin);
     const role = admin.escapeIdentifier(test.user);
 
@@ -68,8 +71,7 @@ export async function provisionTestDatabase(
     const marker = await readMarker(admin, test.database);
     if (marker === undefined) {
       requireRight(rights.createdb, 'CREATEDB', config, `create the database "${test.database}"`);
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(test.database)} OWNER ${role}`);
-      await writeMarker(admin, test.database, newMarker('test'));
+      await createDatabase(config, admin, test.database, { marker: newMarker('test') });
       result.databaseCreated = true;
       changes.push(`created database ${test.database} owned by ${test.user}`);
     } else {
@@ -167,10 +169,8 @@ function requireRight(has: boolean, privilege: string, config: ResolvedConfig, p
 export async function dropTestDatabase(config: ResolvedConfig): Promise<boolean> {
   const admin = await connect(config.admin, 'admin');
   try {
-    await guardDestructive({ config, target: config.test, operation: 'drop', serverClient: admin });
     const exists = (await readMarker(admin, config.test.database)) !== undefined;
-    if (exists)
-      await admin.query(`DROP DATABASE ${admin.escapeIdentifier(config.test.database)} WITH (FORCE)`);
+    await dropDatabase(config, admin, config.test.database);
     return exists;
   } finally {
     await admin.end();

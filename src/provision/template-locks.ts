@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
+import { currentRun } from '../guard/test-marker.js';
 
 /** Prefix of published templates: `pgtwin_tpl_<12 hex of the fingerprint>`. */
 export const TEMPLATE_PREFIX = 'pgtwin_tpl_';
-/** Prefix of templates being built: `pgtwin_build_<12 hex>_<pid>`; never trusted, never cloned. */
-export const BUILD_PREFIX = 'pgtwin_build_';
 
 /** First advisory-lock key of every lock pgtwin takes ('pgtw'), so its locks never collide with the application's. */
 const LOCK_CLASS = 0x70677477;
@@ -15,30 +14,15 @@ export function templateName(fingerprint: string): string {
   return TEMPLATE_PREFIX + fingerprint.slice(0, 12);
 }
 
-/** The temporary name this process builds the template for `fingerprint` under. */
-export function buildName(fingerprint: string, pid = process.pid): string {
-  return `${BUILD_PREFIX}${fingerprint.slice(0, 12)}_${pid}`;
-}
-
-/** The 12-hex fingerprint prefix a template or build name carries, if it is one. */
-export function fingerprintOfName(name: string): string | undefined {
-  const match = /^pgtwin_(?:tpl|build)_([0-9a-f]{12})(?:_\d+)?$/.exec(name);
-  return match?.[1];
-}
-
-/** This process's run id, as markers record it: `host:pid`. */
-export function currentRun(): string {
-  return `${hostname()}:${process.pid}`;
-}
-
 /**
  * Advisory-lock keys. All of them are taken on the admin connection's database (advisory locks are per
  * database), so every run on a server that uses the same admin database sees the others' locks.
  * - `lease`: shared by each run using the template; dropping it needs it exclusively.
  * - `build`: exclusive while a template for the fingerprint is built.
- * - `run`: shared by a live run for its whole life; taking it exclusively proves the run is gone, on any host.
+ * - `run`: shared by a live run for its whole life; nobody holding it proves the run is gone, on any host.
+ * - `wip`: exclusive while a database is created under its work-in-progress name and until it is in place.
  */
-export type LockName = `lease:${string}` | `build:${string}` | `run:${string}`;
+export type LockName = `lease:${string}` | `build:${string}` | `run:${string}` | `wip:${string}`;
 
 /** The second advisory-lock key for `name`. */
 export function lockKey(name: LockName): number {
@@ -55,6 +39,10 @@ export function buildLock(fingerprint: string): LockName {
 
 export function runLock(run: string): LockName {
   return `run:${run}`;
+}
+
+export function wipLock(database: string): LockName {
+  return `wip:${database}`;
 }
 
 /** Waits for the lock (session-level); released by {@link unlock} or when the session ends. */
@@ -90,12 +78,25 @@ export async function unlock(
   await client.query(`SELECT ${fn}($1, $2)`, [LOCK_CLASS, lockKey(name)]);
 }
 
+/**
+ * Whether any session holds `name`, read from `pg_locks` rather than probed with a try-lock: a probe takes
+ * the lock for a moment, and parallel probes of one dead run would each see the other's as a live holder.
+ */
+export async function lockHeld(client: pg.ClientBase, name: LockName): Promise<boolean> {
+  const { rows } = await client.query<{ held: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 2
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = $1::int4::oid AND objid = $2::int4::oid) AS held`,
+    [LOCK_CLASS, lockKey(name)],
+  );
+  return rows[0]!.held;
+}
+
 /** Whether a session holds the run lock of `run` (`host:pid`): proof, on any host, that the run is alive. */
 export async function runHoldsLock(client: pg.ClientBase, run: string): Promise<boolean> {
-  if (run === currentRun()) return true;
-  if (!(await tryLock(client, runLock(run), 'exclusive'))) return true;
-  await unlock(client, runLock(run), 'exclusive');
-  return false;
+  return run === currentRun() || lockHeld(client, runLock(run));
 }
 
 /**

@@ -3,34 +3,27 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
-import { ConfigError, ProvisionError } from '../errors.js';
-import { guardDestructive } from '../guard/production-guard.js';
-import { newMarker, readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
-import { silentLogger, type Logger } from '../util/logger.js';
+import { ConfigError } from '../errors.js';
 import {
-  BUILD_PREFIX,
-  buildLock,
-  buildName,
   currentRun,
-  fingerprintOfName,
+  listStamped,
+  newMarker,
+  readMarker,
+  writeMarker,
+  type TestMarker,
+} from '../guard/test-marker.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { cleanLeftovers, createDatabase, dropDatabase, type CloneStrategy } from './database-lifecycle.js';
+import {
+  buildLock,
   leaseLock,
   lock,
-  runHoldsLock,
   runLock,
   TEMPLATE_PREFIX,
   templateName,
   tryLock,
   unlock,
 } from './template-locks.js';
-
-/** How `CREATE DATABASE ... TEMPLATE` copies (PostgreSQL 15 and later; older servers always copy files). */
-export type CloneStrategy = 'FILE_COPY' | 'WAL_LOG';
-
-/**
- * FILE_COPY copies the template's files and checkpoints; WAL_LOG (PostgreSQL 15's default) writes every
- * block to the WAL. On the benchmark fixture FILE_COPY is the faster one (see bench/RESULTS.md).
- */
-export const DEFAULT_CLONE_STRATEGY: CloneStrategy = 'FILE_COPY';
 
 /** The marker of a published template: which fingerprint it holds and when a run last used it. */
 export interface TemplateMarker extends TestMarker {
@@ -115,11 +108,11 @@ export async function findTemplate(
 
 /**
  * Builds the template for `fingerprint` unless it is already published: under the build lock (a concurrent
- * run building the same fingerprint is waited for, then its template reused), into `pgtwin_build_<fp>_<pid>`
- * created empty and owned by the test user, then published in one transaction: renamed to
- * `pgtwin_tpl_<fp>`, flagged `IS_TEMPLATE` and closed to connections, stamped `template`. A failing `build`
- * drops its database; a killed process leaves it to the next build or `gc`, which drop it once no session
- * holds its build lock. Leftover builds of dead runs are cleaned first.
+ * run building the same fingerprint is waited for, then its template reused), into a new database created
+ * empty under a work-in-progress name and owned by the test user, then published in one transaction: renamed
+ * to `pgtwin_tpl_<fp>`, flagged `IS_TEMPLATE` and closed to connections, stamped `template` (see
+ * {@link createDatabase}). A failing `build` drops its database; a killed process leaves it to the next
+ * run's cleanup or `gc`, which drop it once no session holds its lock. Leftovers of dead runs are cleaned first.
  *
  * The test role must exist (`provisionTestDatabase` creates it).
  *
@@ -142,83 +135,45 @@ export async function buildTemplate(
   const session = options.session ?? own!;
   const template = templateName(fingerprint);
   try {
-    await cleanBuildLeftovers(config, session, logger);
+    await cleanLeftovers(config, session, logger);
     await lock(session, buildLock(fingerprint), 'exclusive');
+    let leased = false;
     try {
       if (!rebuild && (await findTemplate(session, fingerprint)))
         return { template, fingerprint, built: false };
-      // Whatever holds the name is replaced: a template being rebuilt, or a stamped database that is not one.
-      const existing = (await readMarker(session, template)) !== undefined;
-
-      const temporary = buildName(fingerprint);
-      if ((await readMarker(session, temporary)) !== undefined)
-        await dropDatabase(config, session, temporary);
-      await session.query(
-        `CREATE DATABASE ${session.escapeIdentifier(temporary)} OWNER ${session.escapeIdentifier(config.test.user)}`,
-      );
-      await writeMarker(session, temporary, newMarker('scratch'));
       const started = performance.now();
-      try {
-        await build(config.test.withDatabase(temporary));
-      } catch (error) {
-        await dropDatabase(config, session, temporary).catch(() => undefined);
-        throw error;
-      }
-      logger.debug(`template build ${Math.round(performance.now() - started)} ms`);
-
-      if (existing) {
-        if (!(await tryLock(session, leaseLock(template), 'exclusive'))) {
-          logger.info(`waiting for the runs using ${template} to end before replacing it (PGTWIN_REBUILD)`);
-          await lock(session, leaseLock(template), 'exclusive');
-        }
-      }
-      try {
-        if (existing) await dropDatabase(config, session, template);
-        await publish(session, temporary, template, {
+      await createDatabase(config, session, template, {
+        fill: async (target) => {
+          await build(target);
+          logger.debug(`template build ${Math.round(performance.now() - started)} ms`);
+        },
+        marker: {
           ...newMarker('template'),
           kind: 'template',
           fingerprint,
           lineage: lineageOf(config),
-        });
-      } finally {
-        if (existing) await unlock(session, leaseLock(template), 'exclusive');
-      }
+        } as TemplateMarker,
+        isTemplate: true,
+        // Templates are shared by runs: the lease, not the run that built it, says whether one is in use.
+        replaceLive: true,
+        beforePlace: async () => {
+          // Whatever holds the name is replaced (a template being rebuilt), once no other run leases it.
+          if ((await readMarker(session, template)) === undefined) return;
+          if (!(await tryLock(session, leaseLock(template), 'exclusive'))) {
+            logger.info(`waiting for the runs using ${template} to end before replacing it (PGTWIN_REBUILD)`);
+            await lock(session, leaseLock(template), 'exclusive');
+          }
+          leased = true;
+        },
+      });
       await dropSuperseded(config, session, template, logger);
       return { template, fingerprint, built: true };
     } finally {
+      if (leased) await unlock(session, leaseLock(template), 'exclusive').catch(() => undefined);
       await unlock(session, buildLock(fingerprint), 'exclusive').catch(() => undefined);
     }
   } finally {
     await own?.end();
-  }
-}
-
-async function publish(
-  session: pg.ClientBase,
-  temporary: string,
-  template: string,
-  marker: TemplateMarker,
-): Promise<void> {
-  const from = session.escapeIdentifier(temporary);
-  const to = session.escapeIdentifier(template);
-  for (let attempt = 0; ; attempt++) {
-    // The builder's connections may still be closing; renaming needs none left.
-    await session.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-      [temporary],
-    );
-    await session.query('BEGIN');
-    try {
-      await session.query(`ALTER DATABASE ${from} RENAME TO ${to}`);
-      await session.query(`ALTER DATABASE ${to} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
-      await writeMarker(session, template, marker);
-      await session.query('COMMIT');
-      return;
-    } catch (error) {
-      await session.query('ROLLBACK').catch(() => undefined);
-      if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
   }
 }
 
@@ -251,40 +206,16 @@ async function dropSuperseded(
   }
 }
 
-/**
- * Drops build databases whose builder is gone: nobody holds their fingerprint's build lock (a live builder
- * always does, on any host). Returns the names dropped.
- */
-export async function cleanBuildLeftovers(
-  config: ResolvedConfig,
-  admin: pg.ClientBase,
-  logger: Logger = silentLogger,
-): Promise<string[]> {
-  const dropped: string[] = [];
-  for (const { name } of await listStamped(admin)) {
-    const fingerprint = fingerprintOfName(name);
-    if (!name.startsWith(BUILD_PREFIX) || fingerprint === undefined || name === buildName(fingerprint))
-      continue;
-    if (!(await tryLock(admin, buildLock(fingerprint), 'exclusive'))) continue;
-    try {
-      await dropDatabase(config, admin, name);
-      dropped.push(name);
-      logger.info(`dropped ${name}, left by a template build that did not finish`);
-    } finally {
-      await unlock(admin, buildLock(fingerprint), 'exclusive');
-    }
-  }
-  return dropped;
-}
-
 /** Options of {@link cloneTemplate}. */
 export interface CloneTemplateOptions {
   /** Marker kind of the clone. @default 'test' */
-  kind?: 'test' | 'worker';
+  kind?: 'test' | 'worker' | 'scratch';
   /** @default DEFAULT_CLONE_STRATEGY */
   strategy?: CloneStrategy;
   /** An admin connection to reuse; one is opened otherwise. */
   admin?: pg.ClientBase;
+  /** The run its marker names (whose run lock keeps it from other runs and `gc`). @default this process */
+  run?: string;
 }
 
 /**
@@ -303,25 +234,11 @@ export async function cloneTemplate(
 ): Promise<DatabaseTarget> {
   const admin = options.admin ?? (await connect(config.admin, 'admin'));
   try {
-    const marker = await readMarker(admin, name);
-    if (marker !== undefined) {
-      if (marker && marker.run !== currentRun() && (await runHoldsLock(admin, marker.run))) {
-        throw new ProvisionError(
-          'clone',
-          `Cannot recreate ${name}: the pgtwin run ${marker.run} is still using it. ` +
-            `Wait for that run to end, or give this run another TEST_DB_NAME.`,
-        );
-      }
-      await dropDatabase(config, admin, name);
-    }
-    const strategy =
-      (await serverVersion(admin)) >= 150000 ? ` STRATEGY ${options.strategy ?? DEFAULT_CLONE_STRATEGY}` : '';
-    await admin.query(
-      `CREATE DATABASE ${admin.escapeIdentifier(name)} TEMPLATE ${admin.escapeIdentifier(template)} ` +
-        `OWNER ${admin.escapeIdentifier(config.test.user)}${strategy}`,
-    );
-    await writeMarker(admin, name, newMarker(options.kind ?? 'test'));
-    return config.test.withDatabase(name);
+    return await createDatabase(config, admin, name, {
+      template,
+      strategy: options.strategy,
+      marker: newMarker(options.kind ?? 'test', options.run),
+    });
   } finally {
     if (!options.admin) await (admin as pg.Client).end();
   }
@@ -405,56 +322,4 @@ export async function ensureTemplate(
     await session.end().catch(() => undefined);
     throw error;
   }
-}
-
-/** Every database on the server stamped with pgtwin's marker. */
-export async function listStamped(
-  admin: pg.ClientBase,
-): Promise<{ name: string; marker: TestMarker; isTemplate: boolean }[]> {
-  const { rows } = await admin.query<{ name: string; comment: string; is_template: boolean }>(
-    `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment, datistemplate AS is_template
-       FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE 'pgtwin:%' ORDER BY datname`,
-  );
-  const stamped = [];
-  for (const row of rows) {
-    try {
-      stamped.push({
-        name: row.name,
-        marker: JSON.parse(row.comment.slice('pgtwin:'.length)) as TestMarker,
-        isTemplate: row.is_template,
-      });
-    } catch {
-      // A damaged marker counts as none: never touched.
-    }
-  }
-  return stamped;
-}
-
-/** Drops a pgtwin database through the guard, closing its connections; templates are unflagged first. */
-export async function dropDatabase(
-  config: ResolvedConfig,
-  admin: pg.ClientBase,
-  name: string,
-): Promise<void> {
-  await guardDestructive({
-    config,
-    target: config.test.withDatabase(name),
-    operation: 'drop',
-    serverClient: admin,
-  });
-  const id = admin.escapeIdentifier(name);
-  await admin.query(`ALTER DATABASE ${id} WITH IS_TEMPLATE false`);
-  await admin.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`);
-}
-
-const versions = new WeakMap<pg.ClientBase, number>();
-
-async function serverVersion(client: pg.ClientBase): Promise<number> {
-  let version = versions.get(client);
-  if (version === undefined) {
-    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    version = Number(rows[0]!.v);
-    versions.set(client, version);
-  }
-  return version;
 }

@@ -2,7 +2,9 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConfigError } from '../errors.js';
-import { cloneTemplate, type CloneStrategy } from './template-store.js';
+import { MAX_DATABASE_NAME_BYTES } from '../guard/production-guard.js';
+import type { CloneStrategy } from './database-lifecycle.js';
+import { cloneTemplate } from './template-store.js';
 
 /** One test worker's own copy of the template. */
 export interface WorkerDatabase {
@@ -50,7 +52,15 @@ export function currentWorkerId(env: Record<string, string | undefined> = proces
 export function workerDatabaseName(config: ResolvedConfig, workerId: number): string {
   if (!Number.isInteger(workerId) || workerId < 1)
     throw new RangeError(`workerId must be a positive integer, got ${workerId}.`);
-  return `${config.test.database}_w${workerId}`;
+  const name = `${config.test.database}_w${workerId}`;
+  if (Buffer.byteLength(name) > MAX_DATABASE_NAME_BYTES) {
+    throw new ConfigError(
+      'TEST_DB_NAME',
+      `The test database name "${config.test.database}" is too long for worker copies: "${name}" is ${Buffer.byteLength(name)} bytes, ` +
+        `and PostgreSQL keeps ${MAX_DATABASE_NAME_BYTES}. Shorten TEST_DB_NAME to at most ${MAX_DATABASE_NAME_BYTES - 2 - String(workerId).length} bytes.`,
+    );
+  }
+  return name;
 }
 
 /** The worker's target and environment, without touching the server (for the worker process itself). */

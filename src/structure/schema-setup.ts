@@ -49,12 +49,12 @@ export class SchemaSetup {
     const selection = selectionFromConfig(config);
 
     if (config.schema.scripts === undefined) {
-      await guardDestructive({ config, target: config.test, operation: 'set up the schema of' });
       const [production, test] = [
         await connect(config.production, 'production'),
         await connect(config.test, 'test'),
       ];
       try {
+        await guardDestructive({ config, client: test, operation: 'set up the schema of' });
         await cloneStructure(production, test, { selection, replace: true });
         return { source: 'production', files: [] };
       } finally {
@@ -84,9 +84,9 @@ export class SchemaSetup {
         .update('\0');
     const digest = hash.digest('hex');
 
-    await guardDestructive({ config, target: config.test, operation: 'set up the schema of' });
     const test = await connect(config.test, 'test');
     try {
+      await guardDestructive({ config, client: test, operation: 'set up the schema of' });
       const marker = await readMarker(test, config.test.database);
       if (marker?.scripts === digest) return { source: 'unchanged', files: [] };
       const replaceSchemas = await resolveSchemas(test, selection);

@@ -87,7 +87,8 @@ describe('the production guard', () => {
       admin: { host: '/var/run/postgresql' },
     });
     const error = await refusal(dropTestDatabase(config));
-    expect(error.message).toContain('identified by its system identifier');
+    expect(error.reason).toBe('is-production');
+    expect(error.message).toMatch(/same server by system identifier \d+, same database OID \d+/);
     expect(await databaseExists(prod.name)).toBe(true);
   });
 
@@ -120,6 +121,6 @@ describe('the production guard', () => {
       test: { database: test.name, host: 'localhost' },
     });
     const cleared = await guardDestructive({ config, target: config.test, operation: 'reset' });
-    expect(cleared.target.database).toBe(test.name);
+    expect(cleared.database).toBe(test.name);
   });
 });

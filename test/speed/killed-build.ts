@@ -6,7 +6,7 @@ import { resolveConfig, type ResolveConfigOptions } from '../../src/config/index
 import { buildTemplate } from '../../src/provision/template-store.js';
 
 const config = await resolveConfig(JSON.parse(process.env.SPEED_CONFIG!) as ResolveConfigOptions);
-await buildTemplate(config, process.env.SPEED_FINGERPRINT!, async () => {
-  process.stdout.write('building\n');
+await buildTemplate(config, process.env.SPEED_FINGERPRINT!, async (target) => {
+  process.stdout.write(`building ${target.database}\n`);
   await new Promise(() => undefined);
 });

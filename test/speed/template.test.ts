@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseTarget, ResolvedConfig } from '../../src/config/index.js';
 import { connect } from '../../src/connection/connect.js';
 import { computeFingerprint } from '../../src/provision/fingerprint-inputs.js';
-import { buildName, templateName } from '../../src/provision/template-locks.js';
+import { templateName } from '../../src/provision/template-locks.js';
 import {
   buildTemplate,
   cloneTemplate,
@@ -114,12 +114,15 @@ describe('template cache', () => {
 
   it('publishes nothing and leaves nothing behind when the build throws half-way', async () => {
     const fp = freshFingerprint('throws');
-    const failing = async () => {
+    let building = '';
+    const failing = async (target: DatabaseTarget) => {
+      building = target.database;
       throw new Error('build broke');
     };
     await expect(buildTemplate(config, fp, failing)).rejects.toThrow('build broke');
+    expect(building).toMatch(/^pgtwin_wip_[0-9a-f]{16}$/);
     expect(await databaseState(templateName(fp))).toBe('missing');
-    expect(await databaseState(buildName(fp))).toBe('missing');
+    expect(await databaseState(building)).toBe('missing');
   });
 
   it('a build killed half-way publishes nothing, and the next run drops its leftover and builds', async () => {
@@ -135,9 +138,13 @@ describe('template cache', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
-    const leftover = buildName(fp, child.pid);
+    let leftover = '';
+    for await (const line of createInterface({ input: child.stdout! })) {
+      if (!line.startsWith('building ')) continue;
+      leftover = line.slice('building '.length);
+      break;
+    }
     created.add(leftover);
-    for await (const line of createInterface({ input: child.stdout! })) if (line === 'building') break;
     expect(await databaseState(leftover)).toBe('database');
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');

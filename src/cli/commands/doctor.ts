@@ -407,7 +407,7 @@ function versionCheck(production: string | undefined, test: string | undefined):
 async function guardCheck(config: ResolvedConfig, admin: pg.Client): Promise<DoctorCheck> {
   const { test } = config;
   try {
-    await guardDestructive({ config, target: test, operation: 'reset', serverClient: admin, creating: true });
+    await guardDestructive({ config, target: test, operation: 'reset', creating: true });
   } catch (error) {
     return { name: 'guard', status: 'fail', message: (error as Error).message };
   }

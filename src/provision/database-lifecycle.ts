@@ -1,0 +1,284 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { DatabaseTarget } from '../config/database-target.js';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { ProvisionError } from '../errors.js';
+import { guardDestructive } from '../guard/production-guard.js';
+import {
+  newMarker,
+  parseMarker,
+  readMarker,
+  TRASH_PREFIX,
+  WIP_PREFIX,
+  writeMarker,
+  type TestMarker,
+} from '../guard/test-marker.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { lock, lockHeld, runHoldsLock, tryLock, unlock, wipLock } from './template-locks.js';
+
+/** How `CREATE DATABASE ... TEMPLATE` copies (PostgreSQL 15 and later; older servers always copy files). */
+export type CloneStrategy = 'FILE_COPY' | 'WAL_LOG';
+
+/**
+ * FILE_COPY copies the template's files and checkpoints; WAL_LOG (PostgreSQL 15's default) writes every
+ * block to the WAL. On the benchmark fixture FILE_COPY is the faster one (see bench/RESULTS.md).
+ */
+export const DEFAULT_CLONE_STRATEGY: CloneStrategy = 'FILE_COPY';
+
+/** A database being created under a work-in-progress name, not yet in place. */
+export interface WipDatabase {
+  /** `pgtwin_wip_<16 hex>`. */
+  readonly name: string;
+  /** The database as the test user reaches it, to fill it. */
+  readonly target: DatabaseTarget;
+}
+
+/** Options of {@link createDatabase}. */
+export interface CreateDatabaseOptions {
+  /** Copy this database (a template); empty (the server's default template) when absent. */
+  template?: string;
+  /** @default DEFAULT_CLONE_STRATEGY */
+  strategy?: CloneStrategy;
+  /** Builds the content into the new database before it is put in place; a failure drops it. */
+  fill?: (target: DatabaseTarget) => Promise<void>;
+  /** The marker the database gets once in place. */
+  marker: TestMarker;
+  /** Flag the database `IS_TEMPLATE` and closed to connections once in place. @default false */
+  isTemplate?: boolean;
+  /**
+   * Replace a pgtwin database of that name even while the run named in its marker is alive. @default false:
+   * a live run's database is left alone (a ProvisionError).
+   */
+  replaceLive?: boolean;
+  /** Runs after the database is complete and before it is put in place (e.g. to take a lock). */
+  beforePlace?: () => Promise<void>;
+}
+
+/**
+ * Creates the pgtwin database `name` so that it appears complete or not at all: under a work-in-progress
+ * name (`pgtwin_wip_…`, held by an advisory lock while this session works on it), stamped, filled, and only
+ * then renamed into place in one transaction that also moves a database it replaces aside
+ * (`pgtwin_trash_…`, dropped right after). A crash at any moment leaves the previous database in place, or a
+ * leftover that {@link cleanLeftovers} removes on the next run of any kind and in `gc`. Every statement that
+ * changes a database goes through the production guard first. Returns the database's target.
+ *
+ * @example
+ * ```ts
+ * await createDatabase(config, admin, 'app_test_w2', { template: lease.template, marker: newMarker('worker') });
+ * ```
+ */
+export async function createDatabase(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  name: string,
+  options: CreateDatabaseOptions,
+): Promise<DatabaseTarget> {
+  await guardDestructive({ config, admin, database: name, operation: 'create', creating: true });
+  await refuseLiveDatabase(admin, name, options);
+  const wip = await createWip(config, admin, options);
+  try {
+    try {
+      await options.fill?.(wip.target);
+    } catch (error) {
+      await dropDatabase(config, admin, wip.name).catch(() => undefined);
+      throw error;
+    }
+    await options.beforePlace?.();
+    await placeWip(config, admin, wip.name, name, options);
+  } finally {
+    await unlock(admin, wipLock(wip.name), 'exclusive').catch(() => undefined);
+  }
+  return config.test.withDatabase(name);
+}
+
+async function refuseLiveDatabase(
+  admin: pg.ClientBase,
+  name: string,
+  options: CreateDatabaseOptions,
+): Promise<void> {
+  if (options.replaceLive) return;
+  const existing = await readMarker(admin, name);
+  if (!existing || existing.run === options.marker.run) return;
+  if (await runHoldsLock(admin, existing.run)) {
+    throw new ProvisionError(
+      'clone',
+      `Cannot recreate ${name}: the pgtwin run ${existing.run} is still using it. ` +
+        'Wait for that run to end, or give this run another TEST_DB_NAME.',
+    );
+  }
+}
+
+async function createWip(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  options: CreateDatabaseOptions,
+): Promise<WipDatabase> {
+  const name = `${WIP_PREFIX}${randomBytes(8).toString('hex')}`;
+  await lock(admin, wipLock(name), 'exclusive');
+  try {
+    const template = options.template ? ` TEMPLATE ${admin.escapeIdentifier(options.template)}` : '';
+    const strategy =
+      options.template && (await serverVersion(admin)) >= 150000
+        ? ` STRATEGY ${options.strategy ?? DEFAULT_CLONE_STRATEGY}`
+        : '';
+    await admin.query(
+      `CREATE DATABASE ${admin.escapeIdentifier(name)}${template} OWNER ${admin.escapeIdentifier(config.test.user)}${strategy}`,
+    );
+    await writeMarker(admin, name, newMarker('wip', options.marker.run));
+  } catch (error) {
+    await unlock(admin, wipLock(name), 'exclusive').catch(() => undefined);
+    throw error;
+  }
+  return { name, target: config.test.withDatabase(name) };
+}
+
+/** Puts `wip` in place as `name`; a database already called `name` is moved aside and dropped. */
+async function placeWip(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  wip: string,
+  name: string,
+  options: CreateDatabaseOptions,
+): Promise<void> {
+  if ((await readMarker(admin, name)) === undefined) {
+    await renameIntoPlace(admin, wip, name, undefined, options);
+    return;
+  }
+  await guardDestructive({ config, admin, database: name, operation: 'replace' });
+  const trash = `${TRASH_PREFIX}${randomBytes(8).toString('hex')}`;
+  // Held until the replaced database is dropped, so other runs' cleanup leaves it to this session.
+  await lock(admin, wipLock(trash), 'exclusive');
+  try {
+    await renameIntoPlace(admin, wip, name, trash, options);
+    await dropDatabase(config, admin, trash).catch(() => undefined);
+  } finally {
+    await unlock(admin, wipLock(trash), 'exclusive').catch(() => undefined);
+  }
+}
+
+/** One transaction: `name` (if any) becomes `trash`, `wip` becomes `name`, both stamped. */
+async function renameIntoPlace(
+  admin: pg.ClientBase,
+  wip: string,
+  name: string,
+  trash: string | undefined,
+  options: CreateDatabaseOptions,
+): Promise<void> {
+  const id = (database: string) => admin.escapeIdentifier(database);
+  for (let attempt = 0; ; attempt++) {
+    // Renaming needs no other session on either database: the filler's connections may still be closing,
+    // and the replaced database's users are done with it (a live run's are refused before).
+    await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()',
+      [[wip, name]],
+    );
+    await admin.query('BEGIN');
+    try {
+      if (trash) {
+        await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(trash)}`);
+        await writeMarker(admin, trash, newMarker('trash'));
+      }
+      await admin.query(`ALTER DATABASE ${id(wip)} RENAME TO ${id(name)}`);
+      if (options.isTemplate)
+        await admin.query(`ALTER DATABASE ${id(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+      await writeMarker(admin, name, options.marker);
+      await admin.query('COMMIT');
+      return;
+    } catch (error) {
+      await admin.query('ROLLBACK').catch(() => undefined);
+      if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * Drops a pgtwin database through the guard, closing its connections; a template is unflagged first.
+ *
+ * @example
+ * await dropDatabase(config, admin, 'app_test_w2');
+ */
+export async function dropDatabase(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  name: string,
+): Promise<void> {
+  const { rows } = await admin.query<{ is_template: boolean; invalid: boolean }>(
+    'SELECT datistemplate AS is_template, datconnlimit = -2 AS invalid FROM pg_database WHERE datname = $1',
+    [name],
+  );
+  if (rows.length === 0) return;
+  await guardDestructive({ config, admin, database: name, operation: 'drop' });
+  const id = admin.escapeIdentifier(name);
+  // ALTER on a database another session is dropping (or failed to drop) ends this session with a FATAL error.
+  if (rows[0]!.is_template && !rows[0]!.invalid)
+    await admin.query(`ALTER DATABASE ${id} WITH IS_TEMPLATE false`);
+  await admin.query(`DROP DATABASE IF EXISTS ${id} WITH (FORCE)`);
+}
+
+/**
+ * What crashed runs left: databases still under a work-in-progress name whose creator is gone (nobody holds
+ * its lock, on any host) and replaced databases not yet dropped.
+ */
+export async function findLeftovers(admin: pg.ClientBase): Promise<string[]> {
+  const { rows } = await admin.query<{ name: string; comment: string | null }>(
+    `SELECT datname AS name, shobj_description(oid, 'pg_database') AS comment
+       FROM pg_database WHERE datname LIKE $1 OR datname LIKE $2 ORDER BY datname`,
+    [likePrefix(WIP_PREFIX), likePrefix(TRASH_PREFIX)],
+  );
+  const found: string[] = [];
+  for (const { name, comment } of rows) {
+    if (
+      name.startsWith(WIP_PREFIX)
+        ? !(await lockHeld(admin, wipLock(name)))
+        : parseMarker(comment)?.kind === 'trash'
+    )
+      found.push(name);
+  }
+  return found;
+}
+
+/**
+ * Drops what {@link findLeftovers} finds. Every run calls it before creating databases, and so does `gc`.
+ * Returns the names dropped.
+ */
+export async function cleanLeftovers(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  logger: Logger = silentLogger,
+): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const name of await findLeftovers(admin)) {
+    // Held while dropping, so two cleanups never drop the same database at once.
+    if (!(await tryLock(admin, wipLock(name), 'exclusive'))) continue;
+    try {
+      await dropDatabase(config, admin, name);
+      dropped.push(name);
+      logger.info(`dropped ${name}, left by a pgtwin run that did not finish`);
+    } catch (error) {
+      // Another run cleaning at the same moment, or a drop still in progress: the next cleanup retries.
+      logger.debug(`could not drop ${name}: ${(error as Error).message}`);
+    } finally {
+      await unlock(admin, wipLock(name), 'exclusive').catch(() => undefined);
+    }
+  }
+  return dropped;
+}
+
+/** A LIKE pattern for names starting with `prefix` (its `_` taken literally). */
+function likePrefix(prefix: string): string {
+  return `${prefix.replaceAll('_', '\\_')}%`;
+}
+
+const versions = new WeakMap<pg.ClientBase, number>();
+
+/** The server's `server_version_num`, asked once per connection. */
+export async function serverVersion(client: pg.ClientBase): Promise<number> {
+  let version = versions.get(client);
+  if (version === undefined) {
+    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+    version = Number(rows[0]!.v);
+    versions.set(client, version);
+  }
+  return version;
+}
