@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import type { ClientConfig } from 'pg';
+import { MASK } from './mask-secrets.js';
 
 const passwords = new WeakMap<DatabaseTarget, string>();
 
@@ -44,8 +45,7 @@ export class DatabaseTarget {
     url.port = String(this.port);
     url.pathname = `/${encodeURIComponent(this.database)}`;
     url.username = encodeURIComponent(this.user);
-    if (this.password !== '')
-      url.password = options.withPassword ? encodeURIComponent(this.password) : '*****';
+    if (this.password !== '') url.password = options.withPassword ? encodeURIComponent(this.password) : MASK;
     return url.toString();
   }
 
@@ -64,7 +64,7 @@ export class DatabaseTarget {
       port: this.port,
       database: this.database,
       user: this.user,
-      password: this.password ? '*****' : '',
+      password: this.password ? MASK : '',
     };
   }
 

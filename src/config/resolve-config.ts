@@ -347,7 +347,7 @@ export function parseDatabaseUrl(
   } catch {
     throw new ConfigError(
       key,
-      `${key} (from ${source}) is not a valid URL: "${maskSecrets(value).replace(/:[^:@/]*@/g, ':*****@')}". Expected postgres://user:password@host:5432/database.`,
+      `${key} (from ${source}) is not a valid URL: "${maskSecrets(value)}". Expected postgres://user:password@host:5432/database.`,
     );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { DatabaseTarget } from '../config/database-target.js';
+import { MASK } from '../config/mask-secrets.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { ConfigError } from '../errors.js';
@@ -71,7 +72,7 @@ export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnecti
   const describe = () => `PgtwinConnection(${masked})`;
   Object.defineProperties(details, {
     toString: { value: () => masked },
-    toJSON: { value: () => ({ ...details, password: details.password ? '*****' : '', url: masked }) },
+    toJSON: { value: () => ({ ...details, password: details.password ? MASK : '', url: masked }) },
     [inspect.custom]: { value: describe },
   });
   return details;

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../../config/database-target.js';
+import { MASK } from '../../config/mask-secrets.js';
 import { DEFAULT_ENV_FILES, DEFAULT_SEEDS } from '../../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { connect, type TargetRole } from '../../connection/connect.js';
@@ -218,7 +219,7 @@ function configCheck(config: ResolvedConfig, context: CommandContext): DoctorChe
 function describeValue(config: ResolvedConfig, key: string): string {
   if (key.endsWith('.password')) {
     const target = (config as unknown as Record<string, DatabaseTarget>)[key.split('.')[0]!];
-    return target?.password ? '*****' : '(empty)';
+    return target?.password ? MASK : '(empty)';
   }
   if (key === 'PGTWIN_ALLOW_UNMARKED') return String(config.allowUnmarked);
   let value: unknown = config;
