@@ -28,8 +28,12 @@ export class ConfigError extends PgtwinError {
 export class ProductionGuardError extends PgtwinError {
   /** The database the operation targeted. */
   readonly database: string;
-  /** Why it was refused: the target is production, or it does not carry pgtwin's test marker. */
-  readonly reason: 'is-production' | 'unmarked' | 'production-connection';
+  /**
+   * Why it was refused: the target is production, it does not carry pgtwin's test marker, the operation was
+   * asked of a production connection, or a production session turned out writable
+   * (`default_transaction_read_only` off).
+   */
+  readonly reason: 'is-production' | 'unmarked' | 'production-connection' | 'production-writable';
 
   constructor(database: string, reason: ProductionGuardError['reason'], message: string) {
     super('PGTWIN_GUARD', message);
