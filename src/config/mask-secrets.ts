@@ -9,6 +9,28 @@ const KEY_VALUE_PASSWORD =
   /((["']?)\b(?:\w*_|pg)?pass(?:word|wd)?\2\s*[=:]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s"']+)/gi;
 
 /**
+ * Hides the password of a value meant as a connection URL, even one too broken to parse (`not a url:pw@`):
+ * everything after the first `:` of the userinfo, which ends at the last `@`.
+ *
+ * @example
+ * maskUrl('postgres://user:p@ss@#:/?%@127.0.0.1/db') // 'postgres://user:*****@127.0.0.1/db'
+ */
+export function maskUrl(value: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? '';
+  return maskSecrets(scheme + maskUserinfo(value.slice(scheme.length)));
+}
+
+/** `user:password@rest` → `user:*****@rest`, the userinfo ending at the last `@`. */
+function maskUserinfo(rest: string): string {
+  const at = rest.lastIndexOf('@');
+  if (at === -1) return rest;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon === -1) return rest;
+  return `${userinfo.slice(0, colon)}:${MASK}${rest.slice(at)}`;
+}
+
+/**
  * Hides passwords in free text: the password part of connection URLs (however it is spelled, raw `@`, `:` or
  * `/` included, valid URL or not), `password=...` / `PGPASSWORD=...` / `DB_PASS=...` pairs, JSON
  * `"password": "..."` and YAML-style `password: '...'`, and every literal secret given. Applied to every line
@@ -19,14 +41,7 @@ const KEY_VALUE_PASSWORD =
  * maskSecrets('postgres://app:p@ss:w/rd@db/x') // 'postgres://app:*****@db/x'
  */
 export function maskSecrets(text: string, secrets: Iterable<string> = []): string {
-  let out = text.replace(URL_TOKEN, (_match, scheme: string, rest: string) => {
-    const at = rest.lastIndexOf('@');
-    if (at === -1) return scheme + rest;
-    const userinfo = rest.slice(0, at);
-    const colon = userinfo.indexOf(':');
-    if (colon === -1) return scheme + rest;
-    return `${scheme}${userinfo.slice(0, colon)}:${MASK}${rest.slice(at)}`;
-  });
+  let out = text.replace(URL_TOKEN, (_match, scheme: string, rest: string) => scheme + maskUserinfo(rest));
   out = out.replace(KEY_VALUE_PASSWORD, (_match, key: string, _quote: string, value: string) => {
     const quote = value.startsWith('"') || value.startsWith("'") ? value[0] : '';
     return `${key}${quote}${MASK}${quote}`;
