@@ -29,15 +29,17 @@ export class ProductionGuardError extends PgtwinError {
   /** The database the operation targeted. */
   readonly database: string;
   /**
-   * Why it was refused: the database reached is production; it carries no pgtwin marker; the connection was
-   * opened to production; production's identity is unknown and the database is unmarked; the connection
-   * landed in another database than the one asked for (a pooler alias); the name is longer than PostgreSQL
-   * keeps; the database does not exist.
+   * Why it was refused: the database reached is production; it carries no pgtwin marker; the operation was
+   * asked of a production connection; a production session turned out writable
+   * (`default_transaction_read_only` off); production's identity is unknown and the database is unmarked;
+   * the connection landed in another database than the one asked for (a pooler alias); the name is longer
+   * than PostgreSQL keeps; the database does not exist.
    */
   readonly reason:
     | 'is-production'
     | 'unmarked'
     | 'production-connection'
+    | 'production-writable'
     | 'production-unknown'
     | 'unexpected-database'
     | 'name-too-long'

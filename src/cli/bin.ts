@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
+// `node --`: Node 20 reads `--env-file` even after the script name and exits 9 when the file is missing,
+// before pgtwin runs; `--` leaves every argument to pgtwin's own --env-file.
 import { main } from './main.js';
 
 void main(process.argv.slice(2)).then((code) => {

@@ -1,15 +1,60 @@
+import type { SslMode } from './database-target.js';
+
+export type { SslMode } from './database-target.js';
+
+/**
+ * TLS for one database, as libpq's `sslmode` and files:
+ * - `'disable'` (or `false`): unencrypted; `'allow'` is taken as `'disable'` (node-postgres cannot retry with TLS);
+ * - `'prefer'`: TLS without verification when the server offers it, else unencrypted;
+ * - `'require'` (or node-postgres's `'no-verify'`): encrypted, the certificate not verified (verified against
+ *   `rootCert` when one is given, as libpq does);
+ * - `'verify-ca'`: encrypted, the certificate must chain to `rootCert` (or Node's CAs); the host name is not checked;
+ * - `'verify-full'` (or `true`): `verify-ca` and the certificate must name the host.
+ *
+ * Relative file paths are resolved against the project root. In the object form `mode` defaults to `'verify-full'`.
+ */
+export type SslConfig =
+  | boolean
+  | SslMode
+  | {
+      mode?: SslMode;
+      /** CA certificate file the server's certificate must chain to (libpq's `sslrootcert`). */
+      rootCert?: string;
+      /** Client certificate file (libpq's `sslcert`). */
+      cert?: string;
+      /** Client private key file (libpq's `sslkey`). */
+      key?: string;
+    };
+
 /**
  * Connection settings for one database. Any field left out is taken from the next layer
  * (config file, then environment, then defaults).
  */
 export interface DatabaseConfig {
-  /** A `postgres://user:password@host:port/database` URL; discrete fields given beside it win over its parts. */
+  /**
+   * A `postgres://user:password@host:port/database` URL; discrete fields given beside it win over its parts.
+   * Its `sslmode`, `sslrootcert`, `sslcert`, `sslkey` and `options` parameters are read; others are ignored.
+   */
   url?: string;
   host?: string;
   port?: number;
+  /** At most 63 bytes (PostgreSQL cuts longer names). */
   database?: string;
+  /** At most 63 bytes (PostgreSQL cuts longer names). */
   user?: string;
   password?: string;
+  /**
+   * TLS settings; environment: the URL's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, then `PGSSLMODE`.
+   * The admin connection defaults to the test database's.
+   * @default DEFAULT_SSL_MODE (unencrypted)
+   */
+  ssl?: SslConfig;
+  /**
+   * PostgreSQL startup options (libpq's `options`), e.g. `-c statement_timeout=5000`. Production sessions
+   * always get `-c default_transaction_read_only=on` after them, which nothing can switch off.
+   * @default none
+   */
+  options?: string;
 }
 
 /** Which tables pgtwin copies with their data and which only with their structure. */
@@ -161,6 +206,9 @@ export const DEFAULT_TEST = Object.freeze({
   user: 'test_runner_user',
   password: 'test123',
 });
+
+/** TLS mode when nothing sets one: unencrypted, as pgtwin always did (libpq's own default is `prefer`). */
+export const DEFAULT_SSL_MODE: SslMode = 'disable';
 
 /** The admin connection opens this database on the test server. */
 export const DEFAULT_ADMIN_DATABASE = 'postgres';

@@ -9,8 +9,23 @@ export interface EnvValue {
   source: string;
 }
 
-/** Looks a variable up: the real environment first, then each `.env` file in order. Empty values count as unset. */
-export type EnvLookup = (name: string) => EnvValue | undefined;
+/** One layer of the environment: the real environment, or one `.env` file. */
+export interface EnvLayer {
+  /** `environment`, or the `.env` file's path relative to the root. */
+  source: string;
+  /** The variable's value in this layer alone; empty values count as unset. */
+  get(name: string): string | undefined;
+}
+
+/**
+ * Looks a variable up: the real environment first, then each `.env` file in order. Empty values count as unset.
+ * `layers` lists the same layers, highest first, for values that must be resolved layer by layer (a target's
+ * URL and its fields).
+ */
+export interface EnvLookup {
+  (name: string): EnvValue | undefined;
+  readonly layers: readonly EnvLayer[];
+}
 
 /**
  * Reads the real environment and the `.env` files below it, without touching `process.env`.
@@ -31,18 +46,23 @@ export function readEnvironment(options: {
       if (options.explicitFiles) {
         throw new ConfigError(
           'envFiles',
-          `The env file ${full} does not exist. Create it or remove it from envFiles.`,
+          `The env file ${full} does not exist. Create it, or fix the path given to --env-file (or envFiles).`,
         );
       }
       continue;
     }
     layers.push({ source: path.relative(options.rootDir, full) || full, values: parse(readFileSync(full)) });
   }
-  return (name) => {
-    for (const layer of layers) {
-      const value = layer.values[name];
-      if (value !== undefined && value !== '') return { value, source: layer.source };
+  const envLayers: EnvLayer[] = layers.map(({ source, values }) => ({
+    source,
+    get: (name) => (values[name] === '' ? undefined : values[name]),
+  }));
+  const lookup = (name: string): EnvValue | undefined => {
+    for (const layer of envLayers) {
+      const value = layer.get(name);
+      if (value !== undefined) return { value, source: layer.source };
     }
     return undefined;
   };
+  return Object.assign(lookup, { layers: envLayers });
 }

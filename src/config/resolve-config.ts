@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { didYouMean } from '../util/closest-name.js';
-import { DatabaseTarget } from './database-target.js';
+import { DatabaseTarget, SSL_MODES, type SslMode, type TlsSettings } from './database-target.js';
 import { loadConfigFile } from './load-config-file.js';
-import { maskSecrets } from './mask-secrets.js';
+import { maskUrl } from './mask-secrets.js';
 import {
   DEFAULT_ADMIN_DATABASE,
   DEFAULT_ENV_FILES,
@@ -16,6 +17,7 @@ import {
   DEFAULT_PROVIDER,
   DEFAULT_EMBEDDED_DATA_DIR,
   DEFAULT_CONTAINER_IMAGE,
+  DEFAULT_SSL_MODE,
   type ProviderName,
   type DatabaseConfig,
   type PgtwinConfig,
@@ -56,6 +58,7 @@ type Check =
   | 'boolean'
   | 'provider'
   | 'url'
+  | 'ssl'
   | 'strings'
   | 'stringOrStrings'
   | { [key: string]: Check };
@@ -67,6 +70,8 @@ const DATABASE_SHAPE: Check = {
   database: 'string',
   user: 'string',
   password: 'string',
+  options: 'string',
+  ssl: 'ssl',
 };
 
 const CONFIG_SHAPE: { [key: string]: Check } = {
@@ -108,8 +113,29 @@ const ENV_NAMES = {
   admin: { url: 'TEST_DB_ADMIN_URL' },
 } as const;
 
-type Field = 'host' | 'port' | 'database' | 'user' | 'password';
-const FIELDS: readonly Field[] = ['host', 'port', 'database', 'user', 'password'];
+type Field =
+  | 'host'
+  | 'port'
+  | 'database'
+  | 'user'
+  | 'password'
+  | 'options'
+  | 'sslmode'
+  | 'sslrootcert'
+  | 'sslcert'
+  | 'sslkey';
+const FIELDS: readonly Field[] = [
+  'host',
+  'port',
+  'database',
+  'user',
+  'password',
+  'options',
+  'sslmode',
+  'sslrootcert',
+  'sslcert',
+  'sslkey',
+];
 
 /**
  * Resolves pgtwin's configuration from, highest first: explicit options, the config file
@@ -145,19 +171,29 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     { name: file ? path.relative(rootDir, file.file) || file.file : 'config file', config: fileConfig },
   ];
 
-  const production = resolveDatabase('production', layers, env, DEFAULT_PRODUCTION, sources);
-  const test = resolveDatabase('test', layers, env, DEFAULT_TEST, sources);
+  const noTls: TlsSettings = { mode: DEFAULT_SSL_MODE };
+  const production = resolveDatabase(
+    'production',
+    layers,
+    env,
+    rootDir,
+    { ...DEFAULT_PRODUCTION, ssl: noTls },
+    sources,
+  );
+  const test = resolveDatabase('test', layers, env, rootDir, { ...DEFAULT_TEST, ssl: noTls }, sources);
   const admin = resolveDatabase(
     'admin',
     layers,
     env,
-    // Provisioning happens on the test server, as the production user unless told otherwise.
+    rootDir,
+    // Provisioning happens on the test server (with its TLS settings), as the production user unless told otherwise.
     {
       host: test.host,
       port: test.port,
       database: DEFAULT_ADMIN_DATABASE,
       user: production.user,
       password: production.password,
+      ssl: { ...test.ssl },
     },
     sources,
   );
@@ -279,63 +315,222 @@ interface Layer {
   config: PgtwinConfig;
 }
 
+/** What one layer says about a target: each field's value, where it came from, and the key that set it. */
+interface Contribution {
+  values: Partial<Record<Field, string | number>>;
+  sources: Partial<Record<Field, string>>;
+  keys: Partial<Record<Field, string>>;
+}
+
+/** The `sources` / doctor key of each field under its target, e.g. `production.ssl.mode`. */
+const FIELD_KEYS: Record<Field, string> = {
+  host: 'host',
+  port: 'port',
+  database: 'database',
+  user: 'user',
+  password: 'password',
+  options: 'options',
+  sslmode: 'ssl.mode',
+  sslrootcert: 'ssl.rootCert',
+  sslcert: 'ssl.cert',
+  sslkey: 'ssl.key',
+};
+
+/** Fields recorded in `sources` even when nothing set them. */
+const ALWAYS_RECORDED: readonly Field[] = ['host', 'port', 'database', 'user', 'password', 'sslmode'];
+
+/** PostgreSQL cuts identifiers (database and role names) at this many bytes. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+type TargetDefaults = {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  ssl: TlsSettings;
+};
+
+/**
+ * One target from every layer. Layers, highest first: explicit options, the config file, the real
+ * environment, each `.env` file, then defaults. Within a layer its discrete fields win over the parts of its
+ * own URL; across layers each field comes from the highest layer that sets it, through its URL or directly, so
+ * a lower layer never overrides any part a higher layer set (a real DATABASE_URL's host beats `.env`'s DB_HOST).
+ * `PGSSLMODE` is below every layer's own sslmode, as in libpq.
+ */
 function resolveDatabase(
   which: 'production' | 'test' | 'admin',
   layers: Layer[],
   env: EnvLookup,
-  defaults: { host: string; port: number; database: string; user: string; password: string },
+  rootDir: string,
+  defaults: TargetDefaults,
   sources: Record<string, string>,
 ): DatabaseTarget {
-  // Each layer offers discrete fields over the parts of its URL; the first layer offering a field wins.
-  const candidates: { name: string; fields: Partial<Record<Field, string | number>> }[] = [];
+  const contributions: Contribution[] = [];
   for (const layer of layers) {
     const config: DatabaseConfig | undefined = layer.config[which];
     if (!config) continue;
-    const fromUrl = config.url ? parseDatabaseUrl(config.url, `${which}.url`, layer.name) : {};
-    candidates.push({ name: layer.name, fields: { ...fromUrl, ...definedFields(config) } });
-  }
-  const names: Partial<Record<'url' | Field, string>> = ENV_NAMES[which];
-  const envUrl = names.url ? env(names.url) : undefined;
-  const envFields: Partial<Record<Field, string | number>> = {};
-  const envSources: Partial<Record<Field, string>> = {};
-  if (envUrl) {
-    for (const [field, value] of Object.entries(parseDatabaseUrl(envUrl.value, names.url!, envUrl.source))) {
-      envFields[field as Field] = value;
-      envSources[field as Field] = `${names.url} (${envUrl.source})`;
+    const contribution: Contribution = { values: {}, sources: {}, keys: {} };
+    const put = (values: Partial<Record<Field, string | number>>, key: string) => {
+      for (const [field, value] of Object.entries(values) as [Field, string | number][]) {
+        contribution.values[field] = value;
+        contribution.sources[field] = layer.name;
+        contribution.keys[field] = key;
+      }
+    };
+    if (config.url) put(parseDatabaseUrl(config.url, `${which}.url`, layer.name), `${which}.url`);
+    for (const field of ['host', 'port', 'database', 'user', 'password', 'options'] as const) {
+      if (config[field] !== undefined) put({ [field]: config[field] }, `${which}.${field}`);
     }
-  }
-  for (const field of FIELDS) {
-    const name = names[field];
-    const found = name ? env(name) : undefined;
-    if (!name || !found) continue;
-    envFields[field] = field === 'port' ? parsePort(found.value, name, found.source) : found.value;
-    envSources[field] = `${name} (${found.source})`;
+    if (config.ssl !== undefined) put(sslFields(config.ssl), `${which}.ssl`);
+    contributions.push(contribution);
   }
 
-  const resolved = { ...defaults };
+  const names: Partial<Record<'url' | Field, string>> = ENV_NAMES[which];
+  for (const layer of env.layers) {
+    const contribution: Contribution = { values: {}, sources: {}, keys: {} };
+    const url = names.url ? layer.get(names.url) : undefined;
+    if (url !== undefined) {
+      for (const [field, value] of Object.entries(parseDatabaseUrl(url, names.url!, layer.source))) {
+        contribution.values[field as Field] = value;
+        contribution.sources[field as Field] = `${names.url} (${layer.source})`;
+        contribution.keys[field as Field] = names.url!;
+      }
+    }
+    for (const field of FIELDS) {
+      const name = names[field];
+      const value = name ? layer.get(name) : undefined;
+      if (!name || value === undefined) continue;
+      contribution.values[field] = field === 'port' ? parsePort(value, name, layer.source) : value;
+      contribution.sources[field] = `${name} (${layer.source})`;
+      contribution.keys[field] = name;
+    }
+    contributions.push(contribution);
+  }
+
+  const sslMode = env('PGSSLMODE');
+  if (sslMode) {
+    contributions.push({
+      values: { sslmode: parseSslMode(sslMode.value, 'PGSSLMODE', sslMode.source) },
+      sources: { sslmode: `PGSSLMODE (${sslMode.source})` },
+      keys: { sslmode: 'PGSSLMODE' },
+    });
+  }
+
+  const fallback: Record<Field, string | number | undefined> = {
+    host: defaults.host,
+    port: defaults.port,
+    database: defaults.database,
+    user: defaults.user,
+    password: defaults.password,
+    options: undefined,
+    sslmode: defaults.ssl.mode,
+    sslrootcert: defaults.ssl.rootCert,
+    sslcert: defaults.ssl.cert,
+    sslkey: defaults.ssl.key,
+  };
+  const resolved = { ...fallback };
+  const keys: Partial<Record<Field, string>> = {};
   for (const field of FIELDS) {
-    const layer = candidates.find((candidate) => candidate.fields[field] !== undefined);
-    const key = `${which}.${field}`;
-    if (layer) {
-      (resolved as Record<Field, string | number>)[field] = layer.fields[field]!;
-      sources[key] = layer.name;
-    } else if (envFields[field] !== undefined) {
-      (resolved as Record<Field, string | number>)[field] = envFields[field]!;
-      sources[key] = envSources[field]!;
-    } else {
+    const from = contributions.find((contribution) => contribution.values[field] !== undefined);
+    const key = `${which}.${FIELD_KEYS[field]}`;
+    if (from) {
+      resolved[field] = from.values[field];
+      sources[key] = from.sources[field]!;
+      keys[field] = from.keys[field];
+    } else if (ALWAYS_RECORDED.includes(field) || fallback[field] !== undefined) {
       sources[key] = 'default';
     }
   }
-  return new DatabaseTarget(resolved);
+
+  for (const field of ['database', 'user'] as const) {
+    checkIdentifierLength(
+      String(resolved[field]),
+      keys[field] ?? `${which}.${field}`,
+      sources[`${which}.${field}`]!,
+    );
+  }
+  const ssl: TlsSettings = { mode: resolved.sslmode as SslMode };
+  for (const [field, prop] of [
+    ['sslrootcert', 'rootCert'],
+    ['sslcert', 'cert'],
+    ['sslkey', 'key'],
+  ] as const) {
+    const file = resolved[field];
+    if (file === undefined || file === '') continue;
+    const full = path.resolve(rootDir, String(file));
+    const key = keys[field] ?? `${which}.ssl.${prop}`;
+    if (!existsSync(full)) {
+      throw new ConfigError(
+        key,
+        `${origin(key, sources[`${which}.${FIELD_KEYS[field]}`]!)} names the TLS file ${full} (${field}), which does not exist. Fix the path.`,
+      );
+    }
+    ssl[prop] = full;
+  }
+
+  return new DatabaseTarget({
+    host: String(resolved.host),
+    port: Number(resolved.port),
+    database: String(resolved.database),
+    user: String(resolved.user),
+    password: String(resolved.password),
+    ssl,
+    ...(resolved.options !== undefined ? { options: String(resolved.options) } : {}),
+  });
 }
 
-function definedFields(config: DatabaseConfig): Partial<Record<Field, string | number>> {
-  const out: Partial<Record<Field, string | number>> = {};
-  for (const field of FIELDS) if (config[field] !== undefined) out[field] = config[field];
-  return out;
+/** `TEST_DB_NAME (from .env)` from the key and its recorded source `TEST_DB_NAME (.env)`. */
+function origin(key: string, source: string): string {
+  const recorded = /^(\S+) \((.*)\)$/.exec(source);
+  if (recorded && recorded[1] === key) return `${key} (from ${recorded[2]})`;
+  return `${key} (from ${source})`;
 }
 
-/** Splits a `postgres://` URL into fields; the message shows the URL with its password masked. */
+/** A database or role name PostgreSQL would silently cut to 63 bytes is refused. */
+function checkIdentifierLength(name: string, key: string, source: string): void {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes <= MAX_IDENTIFIER_BYTES) return;
+  const cut = Buffer.from(name, 'utf8')
+    .subarray(0, MAX_IDENTIFIER_BYTES)
+    .toString('utf8')
+    .replace(/\uFFFD$/, '');
+  throw new ConfigError(
+    key,
+    `${origin(key, source)} is ${bytes} bytes long ("${name}"); PostgreSQL cuts names at ${MAX_IDENTIFIER_BYTES} bytes, ` +
+      `so it would reach "${cut}" instead, which may be another database (production's own name, when a suffix was added to it). ` +
+      `Choose a name of at most ${MAX_IDENTIFIER_BYTES} bytes.`,
+  );
+}
+
+/** The TLS fields a config `ssl` value sets (validated by {@link validateShape} already). */
+function sslFields(value: DatabaseConfig['ssl']): Partial<Record<Field, string>> {
+  // The option sets TLS as a whole: files it does not name are none ('') rather than a lower layer's.
+  const none = { sslrootcert: '', sslcert: '', sslkey: '' };
+  if (value === true) return { ...none, sslmode: 'verify-full' };
+  if (value === false) return { ...none, sslmode: 'disable' };
+  if (typeof value === 'string') return { ...none, sslmode: value };
+  if (!value) return {};
+  return {
+    sslmode: value.mode ?? 'verify-full',
+    sslrootcert: value.rootCert ?? '',
+    sslcert: value.cert ?? '',
+    sslkey: value.key ?? '',
+  };
+}
+
+function parseSslMode(value: string, key: string, source: string): SslMode {
+  if (SSL_MODES.includes(value as SslMode)) return value as SslMode;
+  throw new ConfigError(
+    key,
+    `${key} (from ${source}) must be one of ${SSL_MODES.join(', ')}, got "${value}".`,
+  );
+}
+
+/**
+ * Splits a `postgres://` URL into fields; the message shows the URL with its password masked. Of the query
+ * parameters, `sslmode`, `sslrootcert`, `sslcert`, `sslkey` and `options` are read; others are ignored.
+ */
 export function parseDatabaseUrl(
   value: string,
   key: string,
@@ -347,7 +542,7 @@ export function parseDatabaseUrl(
   } catch {
     throw new ConfigError(
       key,
-      `${key} (from ${source}) is not a valid URL: "${maskSecrets(value).replace(/:[^:@/]*@/g, ':*****@')}". Expected postgres://user:password@host:5432/database.`,
+      `${key} (from ${source}) is not a valid URL: "${maskUrl(value)}". Expected postgres://user:password@host:5432/database (percent-encode @, : and / in the password).`,
     );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
@@ -363,6 +558,12 @@ export function parseDatabaseUrl(
   if (database) fields.database = database;
   if (url.username) fields.user = decodeURIComponent(url.username);
   if (url.password) fields.password = decodeURIComponent(url.password);
+  const sslmode = url.searchParams.get('sslmode');
+  if (sslmode) fields.sslmode = parseSslMode(sslmode, `${key}'s sslmode`, source);
+  for (const name of ['sslrootcert', 'sslcert', 'sslkey', 'options'] as const) {
+    const param = url.searchParams.get(name);
+    if (param) fields[name] = param;
+  }
   return fields;
 }
 
@@ -425,6 +626,8 @@ function validateShape(
     else if (check === 'string' || check === 'url') {
       if (typeof item !== 'string') fail('a string');
       if (check === 'url') parseDatabaseUrl(item as string, keyPath, source);
+    } else if (check === 'ssl') {
+      validateSsl(item, keyPath, source);
     } else if (check === 'boolean') {
       if (typeof item !== 'boolean') fail('true or false');
     } else if (check === 'provider') {
@@ -447,6 +650,42 @@ function validateShape(
       (!Array.isArray(item) || item.some((entry) => typeof entry !== 'string'))
     ) {
       fail('a path or a list of paths');
+    }
+  }
+}
+
+const SSL_KEYS = ['mode', 'rootCert', 'cert', 'key'];
+
+function validateSsl(item: unknown, keyPath: string, source: string): void {
+  const modes = SSL_MODES.map((mode) => `'${mode}'`).join(', ');
+  if (typeof item === 'boolean') return;
+  if (typeof item === 'string') {
+    if (!SSL_MODES.includes(item as SslMode))
+      throw new ConfigError(
+        keyPath,
+        `${keyPath} in ${source} must be true, false or one of ${modes}, got ${JSON.stringify(item)}.`,
+      );
+    return;
+  }
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+    throw new ConfigError(
+      keyPath,
+      `${keyPath} in ${source} must be true, false, one of ${modes}, or { mode, rootCert, cert, key }, got ${JSON.stringify(item)}.`,
+    );
+  }
+  for (const [key, value] of Object.entries(item)) {
+    if (!SSL_KEYS.includes(key)) {
+      throw new ConfigError(
+        `${keyPath}.${key}`,
+        `Unknown key "${keyPath}.${key}" in ${source}${didYouMean(key, SSL_KEYS)}. Known keys: ${SSL_KEYS.join(', ')}.`,
+      );
+    }
+    if (value === undefined) continue;
+    if (key === 'mode' ? !SSL_MODES.includes(value as SslMode) : typeof value !== 'string') {
+      throw new ConfigError(
+        `${keyPath}.${key}`,
+        `${keyPath}.${key} in ${source} must be ${key === 'mode' ? `one of ${modes}` : 'a file path'}, got ${JSON.stringify(value)}.`,
+      );
     }
   }
 }

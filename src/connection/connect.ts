@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { maskSecrets } from '../config/mask-secrets.js';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError, ProductionGuardError } from '../errors.js';
 
 /** Which configured database a connection is for; production connections are always read-only. */
 export type TargetRole = 'production' | 'test' | 'admin';
@@ -22,9 +22,13 @@ const SETTINGS: Record<TargetRole, { server: string; database: string; user: str
   },
 };
 
+/** The startup option that makes every transaction of a production session read-only. */
+export const READ_ONLY_OPTION = '-c default_transaction_read_only=on';
+
 /**
- * Settings for a pg client or pool on `target`. Production sessions start with
- * `default_transaction_read_only = on`, so nothing pgtwin runs there can write.
+ * Settings for a pg client or pool on `target`. `extra.options` are added to the target's own, never put in
+ * their place, and production sessions get {@link READ_ONLY_OPTION} last, so no option given before it
+ * (`-c default_transaction_read_only=off` included) can switch it off.
  */
 export function connectionConfig(
   target: DatabaseTarget,
@@ -32,24 +36,80 @@ export function connectionConfig(
   extra: pg.ClientConfig = {},
 ): pg.ClientConfig {
   const config = target.clientConfig({ connectionTimeoutMillis: 10_000, ...extra });
-  if (role === 'production') {
-    config.options = `${config.options ?? ''} -c default_transaction_read_only=on`.trim();
-  }
+  if (role === 'production') config.options = `${config.options ?? ''} ${READ_ONLY_OPTION}`.trim();
   return config;
 }
 
-/** Opens one client to `target`; failures become a {@link ConnectionError} naming the setting to change. */
+/**
+ * Refuses a production session that can write: asks the server (`SHOW default_transaction_read_only`) rather
+ * than trusting the settings sent, since a pooler or proxy may drop startup options.
+ */
+export async function assertReadOnly(client: pg.ClientBase, target: DatabaseTarget): Promise<void> {
+  const { rows } = await client.query<{ default_transaction_read_only: string }>(
+    'SHOW default_transaction_read_only',
+  );
+  const setting = rows[0]?.default_transaction_read_only;
+  if (setting === 'on') return;
+  throw new ProductionGuardError(
+    target.database,
+    'production-writable',
+    `Refused a writable session to the production database ${target.describe()}: default_transaction_read_only is ` +
+      `${setting ?? 'unknown'} although pgtwin asked for on. Something between pgtwin and the server dropped or ` +
+      'overrode the startup option (a pooler such as PgBouncer that ignores startup parameters, or a proxy). ' +
+      'Connect to production directly, or configure the pooler to pass options through.',
+  );
+}
+
+/**
+ * Opens one client to `target`; failures become a {@link ConnectionError} naming the setting to change.
+ * Production sessions are checked to be read-only. With `sslmode=prefer`, a server without TLS is reached
+ * unencrypted, as libpq does.
+ */
 export async function connect(
   target: DatabaseTarget,
   role: TargetRole,
   extra: pg.ClientConfig = {},
 ): Promise<pg.Client> {
+  try {
+    return await open(target, role, extra);
+  } catch (error) {
+    if (target.ssl.mode !== 'prefer' || !serverHasNoTls(error)) throw error;
+    return open(target.withSsl({ mode: 'disable' }), role, extra);
+  }
+}
+
+/** `target` with `sslmode=prefer` settled: TLS when the server offers it, else none (for pools). */
+export async function settlePreferredTls(target: DatabaseTarget, role: TargetRole): Promise<DatabaseTarget> {
+  if (target.ssl.mode !== 'prefer') return target;
+  try {
+    await (await open(target, role, {})).end();
+    return target;
+  } catch (error) {
+    if (serverHasNoTls(error)) return target.withSsl({ mode: 'disable' });
+    return target;
+  }
+}
+
+function serverHasNoTls(error: unknown): boolean {
+  const cause = error instanceof ConnectionError ? error.cause : error;
+  return /does not support SSL/i.test((cause as Error | undefined)?.message ?? '');
+}
+
+async function open(target: DatabaseTarget, role: TargetRole, extra: pg.ClientConfig): Promise<pg.Client> {
   const client = new pg.Client(connectionConfig(target, role, extra));
   try {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
     throw connectionError(error, target, role);
+  }
+  if (role === 'production') {
+    try {
+      await assertReadOnly(client, target);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
   }
   return client;
 }
@@ -78,8 +138,20 @@ export function connectionError(error: unknown, target: DatabaseTarget, role: Ta
     case '3D000':
       advice = `The database "${target.database}" does not exist. Create it or change ${settings.database}.`;
       break;
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      advice = `The server's TLS certificate is not issued for "${target.host}" (sslmode=${target.ssl.mode} checks the host name). Connect by a name the certificate lists, or use sslmode=verify-ca to check the chain only.`;
+      break;
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+      advice = `The server's TLS certificate could not be verified (sslmode=${target.ssl.mode}). Point sslrootcert (or ssl.rootCert) at the CA that signed it, or use sslmode=require to encrypt without verifying.`;
+      break;
     default:
-      advice = `Check ${settings.server} and the credentials.`;
+      advice = /does not support SSL/i.test(err.message ?? '')
+        ? `The server does not offer TLS but sslmode=${target.ssl.mode} requires it. Enable ssl on the server, or set sslmode=prefer or disable.`
+        : `Check ${settings.server} and the credentials.`;
   }
   const message = err.message?.includes('timeout')
     ? `Cannot connect to the ${where}: timed out. Start PostgreSQL there or change ${settings.server}.`

@@ -2,8 +2,14 @@ import pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
-import { ConfigError } from '../errors.js';
-import { connectionConfig, connectionError, type TargetRole } from './connect.js';
+import { ConfigError, ProductionGuardError } from '../errors.js';
+import {
+  assertReadOnly,
+  connectionConfig,
+  connectionError,
+  settlePreferredTls,
+  type TargetRole,
+} from './connect.js';
 
 /** `'e2e'` selects the test database; leaving it out selects production, read-only. */
 export type TestMode = 'e2e';
@@ -16,7 +22,10 @@ export interface DBConnectorOptions {
   testMode?: TestMode;
   /** A resolved configuration, or options for {@link resolveConfig}. @default resolveConfig() */
   config?: ResolvedConfig | ResolveConfigOptions;
-  /** Extra pool settings (`max`, `idleTimeoutMillis`, ...). */
+  /**
+   * Extra pool settings (`max`, `idleTimeoutMillis`, `options`, ...). `options` are added to the configured ones;
+   * on production they can never switch off `default_transaction_read_only`, and each new client is checked.
+   */
   pool?: Omit<pg.PoolConfig, 'host' | 'port' | 'database' | 'user' | 'password' | 'connectionString'>;
 }
 
@@ -71,8 +80,19 @@ export class DBConnector {
 
   /** The pool, created on first use. */
   pool(): Promise<pg.Pool> {
-    this.#pool ??= this.target().then((target) => {
-      const pool = new pg.Pool({ ...connectionConfig(target, this.role), ...this.#options.pool });
+    this.#pool ??= this.target().then(async (configured) => {
+      const target = await settlePreferredTls(configured, this.role);
+      const { onConnect, ...settings } = this.#options.pool ?? {};
+      const production = this.isProduction;
+      // The pool's settings go through connectionConfig, so their `options` join the target's and production's
+      // read-only option still comes last; every new production client is checked before anyone gets it.
+      const pool = new pg.Pool({
+        ...connectionConfig(target, this.role, settings),
+        onConnect: async (client: pg.ClientBase) => {
+          if (production) await assertReadOnly(client, target);
+          await onConnect?.(client);
+        },
+      });
       // An idle client's connection dropping must not crash the process; the next query reconnects.
       pool.on('error', () => undefined);
       return pool;
@@ -86,6 +106,7 @@ export class DBConnector {
     try {
       return await pool.connect();
     } catch (error) {
+      if (error instanceof ProductionGuardError) throw error;
       throw connectionError(error, await this.target(), this.role);
     }
   }

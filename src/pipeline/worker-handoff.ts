@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
-import { DatabaseTarget } from '../config/database-target.js';
+import { DatabaseTarget, type TlsSettings } from '../config/database-target.js';
+import { MASK } from '../config/mask-secrets.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { ConfigError } from '../errors.js';
@@ -12,6 +13,10 @@ export interface TargetFields {
   database: string;
   user: string;
   password: string;
+  /** TLS settings (mode and absolute certificate paths); unencrypted when absent. */
+  ssl?: TlsSettings;
+  /** PostgreSQL startup options, when configured. */
+  options?: string;
 }
 
 /**
@@ -46,13 +51,19 @@ export interface PgtwinConnection {
   readonly user: string;
   /** The password; not shown when the object is printed. */
   readonly password: string;
-  /** `postgres://user:password@host:port/database`; not shown when the object is printed. */
+  /** TLS settings, as configured. */
+  readonly ssl?: TlsSettings;
+  /** PostgreSQL startup options, when configured. */
+  readonly options?: string;
+  /**
+   * `postgres://user:password@host:port/database`, with `sslmode` (and `sslrootcert`, ...) when TLS is set;
+   * not shown when the object is printed.
+   */
   readonly url: string;
 }
 
 export function targetFields(target: DatabaseTarget): TargetFields {
-  const { host, port, database, user, password } = target;
-  return { host, port, database, user, password };
+  return target.fields();
 }
 
 /** The plain connection details of `target`, for `provide`. */
@@ -73,7 +84,7 @@ export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnecti
   const describe = () => `PgtwinConnection(${masked})`;
   Object.defineProperties(details, {
     toString: { value: () => masked },
-    toJSON: { value: () => ({ ...details, password: details.password ? '*****' : '', url: masked }) },
+    toJSON: { value: () => ({ ...details, password: details.password ? MASK : '', url: masked }) },
     [inspect.custom]: { value: describe },
   });
   return details;
@@ -81,7 +92,8 @@ export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnecti
 
 /**
  * The variables a worker gets so application code reading its usual configuration reaches `target`:
- * `TEST_DB_HOST`, `TEST_DB_PORT`, `TEST_DB_NAME`, `TEST_DB_USER`, `TEST_DB_PASS` and `TEST_DATABASE_URL`.
+ * `TEST_DB_HOST`, `TEST_DB_PORT`, `TEST_DB_NAME`, `TEST_DB_USER`, `TEST_DB_PASS` and `TEST_DATABASE_URL`
+ * (which carries `sslmode`, `sslrootcert`, `sslcert` and `sslkey` when TLS is set).
  */
 export function workerEnvironment(target: TargetFields): Record<string, string> {
   return {

@@ -54,9 +54,13 @@ describe('pgtwin doctor', () => {
     expect(out).toMatch(/admin\.user +postgres +← pgtwin\.config\.json/);
     expect(out).toMatch(/projectSchemas +project_\* +← pgtwin\.config\.json/);
     expect(out).toMatch(/test\.password +\*{5} +← TEST_DB_PASS \(environment\)/);
-    expect(out).toMatch(/^✓ production +postgres@127\.0\.0\.1:5432\/\S+ answers: PostgreSQL \d+/m);
+    expect(out).toMatch(
+      /^✓ production +postgres@127\.0\.0\.1:5432\/\S+ answers: PostgreSQL \S+, not encrypted \(sslmode=disable\)/m,
+    );
     expect(out).toMatch(/^✓ test server +PostgreSQL answers at 127\.0\.0\.1:5432/m);
-    expect(out).toMatch(/^✓ admin +postgres@127\.0\.0\.1:5432\/postgres answers: PostgreSQL \S+, superuser/m);
+    expect(out).toMatch(
+      /^✓ admin +postgres@127\.0\.0\.1:5432\/postgres answers: PostgreSQL \S+, not encrypted \(sslmode=disable\), superuser/m,
+    );
     expect(out).toMatch(
       /^✓ test role +role \S+ and database \S+ do not exist yet; pgtwin setup creates them/m,
     );

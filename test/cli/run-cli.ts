@@ -50,16 +50,16 @@ export function cliEnv(settings: Record<string, string>): Record<string, string>
   };
 }
 
-/** Runs `node dist/cli.js ...args`. */
+/** Runs `node dist/cli.js ...args`, or with `asCommand` `dist/cli.js ...args` through its `#!` line, as `npx pgtwin` does. */
 export function runCli(
   args: string[],
-  options: { env: Record<string, string>; cwd?: string },
+  options: { env: Record<string, string>; cwd?: string; asCommand?: boolean },
 ): Promise<CliResult> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first.`);
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [CLI, ...args],
+      options.asCommand ? CLI : process.execPath,
+      options.asCommand ? args : [CLI, ...args],
       { cwd: options.cwd ?? emptyDir(), env: options.env, timeout: 30_000 },
       (error, stdout, stderr) => {
         resolve({

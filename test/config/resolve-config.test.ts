@@ -158,4 +158,173 @@ describe('resolveConfig', () => {
     expect(printed).not.toContain('test-secret-2');
     expect(config.test.url({ withPassword: true })).toContain('test-secret-2');
   });
+
+  describe('layers: a lower layer never overrides any part of a target a higher layer set', () => {
+    const cases: {
+      name: string;
+      env?: Record<string, string>;
+      dotenv?: string;
+      file?: Record<string, unknown>;
+      options?: Record<string, unknown>;
+      expect: Record<string, string | number>;
+      sources?: Record<string, string>;
+    }[] = [
+      {
+        name: 'in one layer, fields win over the parts of its URL',
+        env: { DATABASE_URL: 'postgres://u:p@url-host:6000/url_db', DB_HOST: 'field-host' },
+        expect: { 'production.host': 'field-host', 'production.port': 6000, 'production.database': 'url_db' },
+        sources: {
+          'production.host': 'DB_HOST (environment)',
+          'production.port': 'DATABASE_URL (environment)',
+        },
+      },
+      {
+        name: "a real DATABASE_URL beats .env's DB_HOST, DB_PORT and DB_NAME",
+        env: { DATABASE_URL: 'postgres://u:p@real-host:6000/real_db' },
+        dotenv: 'DB_HOST=dotenv-host\nDB_PORT=7000\nDB_NAME=dotenv_db\nDB_PASS=dotenv-pass\n',
+        expect: {
+          'production.host': 'real-host',
+          'production.port': 6000,
+          'production.database': 'real_db',
+          'production.password': 'p',
+        },
+        sources: { 'production.database': 'DATABASE_URL (environment)' },
+      },
+      {
+        name: "a real TEST_DATABASE_URL's database beats .env's TEST_DB_NAME; parts it lacks still come from .env",
+        env: { TEST_DATABASE_URL: 'postgres://real_user@real-host/real_db' },
+        dotenv: 'TEST_DB_NAME=dotenv_db\nTEST_DB_USER=dotenv_user\nTEST_DB_PASS=dotenv-pass\n',
+        expect: {
+          'test.user': 'real_user',
+          'test.database': 'real_db',
+          'test.password': 'dotenv-pass',
+        },
+        sources: { 'test.password': 'TEST_DB_PASS (.env)', 'test.user': 'TEST_DATABASE_URL (environment)' },
+      },
+      {
+        name: "real DB_HOST beats .env's DATABASE_URL host, the URL's other parts still count",
+        env: { DB_HOST: 'real-host' },
+        dotenv: 'DATABASE_URL=postgres://u:p@dotenv-host:6100/dotenv_db\n',
+        expect: {
+          'production.host': 'real-host',
+          'production.port': 6100,
+          'production.database': 'dotenv_db',
+        },
+      },
+      {
+        name: 'the config file URL beats the real environment fields',
+        env: { DB_HOST: 'env-host', DB_NAME: 'env_db', DB_USER: 'env_user' },
+        file: { production: { url: 'postgres://file_user@file-host/file_db' } },
+        expect: {
+          'production.host': 'file-host',
+          'production.database': 'file_db',
+          'production.user': 'file_user',
+        },
+        sources: { 'production.host': 'pgtwin.config.json' },
+      },
+      {
+        name: 'explicit options beat the config file, field by field, URL or not',
+        file: { test: { url: 'postgres://file_user@file-host:6200/file_db', ssl: 'require' } },
+        options: { test: { url: 'postgres://opt-host/opt_db' } },
+        expect: {
+          'test.host': 'opt-host',
+          'test.database': 'opt_db',
+          'test.port': 6200,
+          'test.user': 'file_user',
+          'test.ssl.mode': 'require',
+        },
+        sources: { 'test.host': 'options', 'test.port': 'pgtwin.config.json' },
+      },
+      {
+        name: "a real URL's sslmode beats PGSSLMODE and .env's URL",
+        env: { DATABASE_URL: 'postgres://h/db?sslmode=verify-ca', PGSSLMODE: 'require' },
+        dotenv: 'DATABASE_URL=postgres://h/db?sslmode=disable\n',
+        expect: {
+          'production.ssl.mode': 'verify-ca',
+          'test.ssl.mode': 'require',
+          'admin.ssl.mode': 'require',
+        },
+        sources: { 'test.ssl.mode': 'PGSSLMODE (environment)' },
+      },
+    ];
+    it.each(cases)('$name', async (c) => {
+      const rootDir = project({
+        ...(c.dotenv ? { '.env': c.dotenv } : {}),
+        ...(c.file ? { 'pgtwin.config.json': JSON.stringify(c.file) } : {}),
+      });
+      const config = await resolveConfig({ rootDir, env: c.env ?? {}, ...c.options });
+      for (const [key, value] of Object.entries(c.expect)) {
+        let actual: unknown = config;
+        for (const part of key.split('.')) actual = (actual as Record<string, unknown>)[part];
+        expect(actual, key).toBe(value);
+      }
+      for (const [key, value] of Object.entries(c.sources ?? {}))
+        expect(config.sources[key], key).toBe(value);
+    });
+  });
+
+  it('refuses a database or user name over 63 bytes, naming the variable, the byte count and the fix', async () => {
+    const production = 'p'.repeat(63);
+    const error = await configError(
+      resolveConfig({ rootDir: project({ '.env': `TEST_DB_NAME=${production}_test\n` }), env: {} }),
+    );
+    expect(error.key).toBe('TEST_DB_NAME');
+    expect(error.message).toContain('TEST_DB_NAME (from .env) is 68 bytes long');
+    expect(error.message).toContain('at most 63 bytes');
+    // 32 two-byte characters: 32 characters, 64 bytes.
+    const wide = await configError(
+      resolveConfig({ rootDir: project({}), env: {}, test: { user: 'é'.repeat(32) } }),
+    );
+    expect(wide.key).toBe('test.user');
+    expect(wide.message).toContain('64 bytes');
+    const url = await configError(
+      resolveConfig({ rootDir: project({}), env: { DATABASE_URL: `postgres://h/${'d'.repeat(64)}` } }),
+    );
+    expect(url.key).toBe('DATABASE_URL');
+    const fits = await resolveConfig({ rootDir: project({}), env: { TEST_DB_NAME: 'é'.repeat(31) + 'x' } });
+    expect(fits.test.database).toHaveLength(32);
+  });
+
+  it('reads TLS settings from URLs, PGSSLMODE and the ssl option, and rejects unknown ones', async () => {
+    const rootDir = project({
+      'ca.pem': 'not checked until a connection',
+      'client.pem': '',
+      'client.key': '',
+    });
+    const config = await resolveConfig({
+      rootDir,
+      env: { DATABASE_URL: 'postgres://h/db?sslmode=verify-full&sslrootcert=ca.pem&application_name=x' },
+      test: { ssl: { rootCert: 'ca.pem', cert: 'client.pem', key: 'client.key' } },
+      admin: { ssl: false },
+    });
+    expect(config.production.ssl).toEqual({ mode: 'verify-full', rootCert: path.join(rootDir, 'ca.pem') });
+    expect(config.test.ssl.mode).toBe('verify-full');
+    expect(config.test.ssl.key).toBe(path.join(rootDir, 'client.key'));
+    expect(config.admin.ssl).toEqual({ mode: 'disable' });
+    expect(config.production.url()).toContain('sslmode=verify-full');
+    expect(config.sources['production.ssl.rootCert']).toBe('DATABASE_URL (environment)');
+
+    const bad = await configError(
+      resolveConfig({ rootDir, env: { DATABASE_URL: 'postgres://h/db?sslmode=maybe' } }),
+    );
+    expect(bad.key).toBe("DATABASE_URL's sslmode");
+    expect(bad.message).toContain('must be one of disable, allow, prefer, require, verify-ca, verify-full');
+    const env = await configError(resolveConfig({ rootDir, env: { PGSSLMODE: 'on' } }));
+    expect(env.key).toBe('PGSSLMODE');
+    const option = await configError(
+      resolveConfig({ rootDir, env: {}, production: { ssl: 'strict' as never } }),
+    );
+    expect(option.key).toBe('production.ssl');
+    const key = await configError(
+      resolveConfig({ rootDir, env: {}, production: { ssl: { rootcert: 'x' } as never } }),
+    );
+    expect(key.message).toContain(
+      'Unknown key "production.ssl.rootcert" in options (did you mean "rootCert"?)',
+    );
+    const missing = await configError(
+      resolveConfig({ rootDir, env: {}, test: { ssl: { rootCert: 'nope.pem' } } }),
+    );
+    expect(missing.key).toBe('test.ssl');
+    expect(missing.message).toContain('does not exist');
+  });
 });

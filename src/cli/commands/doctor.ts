@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../../config/database-target.js';
+import { MASK } from '../../config/mask-secrets.js';
 import { DEFAULT_ENV_FILES, DEFAULT_SEEDS } from '../../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { connect, type TargetRole } from '../../connection/connect.js';
@@ -153,6 +154,7 @@ async function runChecks(
   try {
     if (admin?.client && admin.rights && testReachable) {
       report(await testRoleCheck(config, admin.client, admin.rights));
+      report(await testSessionTls(config));
       report(versionCheck(production.version, admin.version));
       report(await guardCheck(config, admin.client));
     } else if (!started && testReachable) {
@@ -218,7 +220,7 @@ function configCheck(config: ResolvedConfig, context: CommandContext): DoctorChe
 function describeValue(config: ResolvedConfig, key: string): string {
   if (key.endsWith('.password')) {
     const target = (config as unknown as Record<string, DatabaseTarget>)[key.split('.')[0]!];
-    return target?.password ? '*****' : '(empty)';
+    return target?.password ? MASK : '(empty)';
   }
   if (key === 'PGTWIN_ALLOW_UNMARKED') return String(config.allowUnmarked);
   let value: unknown = config;
@@ -271,10 +273,40 @@ async function serverCheck(
     return { check: { name, status: missing, message: (error as Error).message } };
   }
   return {
-    check: { name, status: 'pass', message: `${target.describe()} answers: PostgreSQL ${version}` },
+    check: {
+      name,
+      status: 'pass',
+      message: `${target.describe()} answers: PostgreSQL ${version}, ${await sessionTls(client, target)}`,
+    },
     client,
     version,
   };
+}
+
+/** Whether the session is encrypted, as the server sees it (`pg_stat_ssl`), and the configured sslmode. */
+async function sessionTls(client: pg.Client, target: DatabaseTarget): Promise<string> {
+  const { rows } = await client.query<{ ssl: boolean | null; version: string | null }>(
+    'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+  );
+  const row = rows[0];
+  return row?.ssl
+    ? `encrypted (${row.version ?? 'TLS'}, sslmode=${target.ssl.mode})`
+    : `not encrypted (sslmode=${target.ssl.mode})`;
+}
+
+/** Whether a session to the test database is encrypted; an info line when it cannot be opened yet. */
+async function testSessionTls(config: ResolvedConfig): Promise<DoctorCheck> {
+  try {
+    const client = await connect(config.test, 'test', { connectionTimeoutMillis: 5000 });
+    const tls = await sessionTls(client, config.test).finally(() => client.end());
+    return { name: 'test tls', status: 'info', message: `the test session is ${tls}` };
+  } catch {
+    return {
+      name: 'test tls',
+      status: 'info',
+      message: `not checked: the test database cannot be opened yet (sslmode=${config.test.ssl.mode})`,
+    };
+  }
 }
 
 interface AdminRights {
@@ -369,8 +401,8 @@ async function testRoleCheck(
 async function directTestLogin(config: ResolvedConfig): Promise<DoctorCheck> {
   try {
     const client = await connect(config.test, 'test', { connectionTimeoutMillis: 5000 });
-    await client.end();
-    return { name: 'test role', status: 'pass', message: `${config.test.describe()} logs in` };
+    const tls = await sessionTls(client, config.test).finally(() => client.end());
+    return { name: 'test role', status: 'pass', message: `${config.test.describe()} logs in, ${tls}` };
   } catch (error) {
     return { name: 'test role', status: 'fail', message: (error as Error).message };
   }
