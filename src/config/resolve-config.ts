@@ -340,7 +340,7 @@ const FIELD_KEYS: Record<Field, string> = {
 const ALWAYS_RECORDED: readonly Field[] = ['host', 'port', 'database', 'user', 'password', 'sslmode'];
 
 /** PostgreSQL cuts identifiers (database and role names) at this many bytes. */
-const MAX_IDENTIFIER_BYTES = 63;
+export const MAX_IDENTIFIER_BYTES = 63;
 
 type TargetDefaults = {
   host: string;

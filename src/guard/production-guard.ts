@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConnectionError, ProductionGuardError } from '../errors.js';
 import {
@@ -10,9 +10,6 @@ import {
   type DatabaseIdentity,
 } from './server-identity.js';
 import { parseMarker, WIP_PREFIX } from './test-marker.js';
-
-/** PostgreSQL truncates longer identifiers, so a longer name would silently reach another database. */
-export const MAX_DATABASE_NAME_BYTES = 63;
 
 /** Proof that the guard cleared a database for a destructive `operation`; destructive code asks for one. */
 export class GuardedTarget {
@@ -175,12 +172,12 @@ async function judge(
 
 function refuseLongName(database: string, operation: string): void {
   const bytes = Buffer.byteLength(database);
-  if (bytes <= MAX_DATABASE_NAME_BYTES) return;
+  if (bytes <= MAX_IDENTIFIER_BYTES) return;
   throw new ProductionGuardError(
     database,
     'name-too-long',
     `Refused to ${operation} the database "${database}": its name is ${bytes} bytes, and PostgreSQL would truncate it ` +
-      `to ${MAX_DATABASE_NAME_BYTES}, reaching another database. Choose a name of at most ${MAX_DATABASE_NAME_BYTES} bytes.`,
+      `to ${MAX_IDENTIFIER_BYTES}, reaching another database. Choose a name of at most ${MAX_IDENTIFIER_BYTES} bytes.`,
   );
 }
 

@@ -1,8 +1,7 @@
 import type { DatabaseTarget } from '../config/database-target.js';
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConfigError } from '../errors.js';
-import { MAX_DATABASE_NAME_BYTES } from '../guard/production-guard.js';
 import type { CloneStrategy } from './database-lifecycle.js';
 import { cloneTemplate } from './template-store.js';
 
@@ -53,11 +52,11 @@ export function workerDatabaseName(config: ResolvedConfig, workerId: number): st
   if (!Number.isInteger(workerId) || workerId < 1)
     throw new RangeError(`workerId must be a positive integer, got ${workerId}.`);
   const name = `${config.test.database}_w${workerId}`;
-  if (Buffer.byteLength(name) > MAX_DATABASE_NAME_BYTES) {
+  if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
     throw new ConfigError(
       'TEST_DB_NAME',
       `The test database name "${config.test.database}" is too long for worker copies: "${name}" is ${Buffer.byteLength(name)} bytes, ` +
-        `and PostgreSQL keeps ${MAX_DATABASE_NAME_BYTES}. Shorten TEST_DB_NAME to at most ${MAX_DATABASE_NAME_BYTES - 2 - String(workerId).length} bytes.`,
+        `and PostgreSQL keeps ${MAX_IDENTIFIER_BYTES}. Shorten TEST_DB_NAME to at most ${MAX_IDENTIFIER_BYTES - 2 - String(workerId).length} bytes.`,
     );
   }
   return name;
