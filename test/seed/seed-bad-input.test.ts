@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -9,15 +9,17 @@ import { checkSeedData } from '../../src/seed/check-seed-data.js';
 import { loadSeedData } from '../../src/seed/index.js';
 import { MAX_SEED_DEPTH } from '../../src/seed/seed-source.js';
 import type { SeedLimitsConfig } from '../../src/config/pgtwin-config.js';
+import { cliEnv, emptyDir, runCli } from '../cli/run-cli.js';
 import { useContentgenDatabases } from './contentgen-database.js';
 
 const databases = useContentgenDatabases('seedbad');
 let directory: string;
 let client: pg.Client;
+let production: string;
 
 beforeAll(async () => {
   directory = await mkdtemp(path.join(os.tmpdir(), 'pgtwin-seed-bad-'));
-  ({ client } = await databases.fresh());
+  ({ client, name: production } = await databases.fresh());
 });
 
 afterAll(async () => {
@@ -298,5 +300,46 @@ describe('JSON objects and arrays given to columns that do not hold JSON', () =>
       (await own.query(`SELECT p.settings, p.tags, u.tokens FROM public.projects p, public.llm_usage u`))
         .rows,
     ).toEqual([{ settings: { a: [1, { b: null }] }, tags: ['x', 'y'], tokens: '(1,2)' }]);
+  });
+});
+
+describe('pgtwin doctor', () => {
+  test.each([
+    [
+      'nesting 5,000 levels deep',
+      `{"public.projects": [{ "settings": ${'['.repeat(5000)}${']'.repeat(5000)} }]}`,
+      /^tests\/data\/seed_data\.json:1:\d+ \$\["public\.projects"\]\[0\]\.settings(\[0\])+: Objects and arrays nest more than 100 levels/,
+    ],
+    [
+      '"$count": 1000000000',
+      '{"public.projects": [{ "$count": 1000000000, "client_id": 1 }]}',
+      /^tests\/data\/seed_data\.json:1:24 \$\["public\.projects"\]\[0\]\.\$count: "\$count": 1000000000 is more than the 100,000 rows/,
+    ],
+    [
+      'a "__proto__" row key',
+      '{"public.clients": [{ "name": "a", "slug": "a", "__proto__": {} }]}',
+      /^tests\/data\/seed_data\.json:1:49 \$\["public\.clients"\]\[0\]\.__proto__: "__proto__" cannot be a key/,
+    ],
+    [
+      'an object for a text column',
+      '{"public.clients": [{ "name": { "a": 1 }, "slug": "a" }]}',
+      /^tests\/data\/seed_data\.json:1:23 \$\["public\.clients"\]\[0\]\.name: public\.clients\.name is text; got an object/,
+    ],
+  ])('fails the seeds check on %s with the SeedError message, not a crash', async (_name, text, message) => {
+    const cwd = emptyDir();
+    await mkdir(path.join(cwd, 'tests/data'), { recursive: true });
+    await writeFile(path.join(cwd, 'tests/data/seed_data.json'), text);
+    const env = cliEnv({
+      DB_NAME: production,
+      TEST_DB_NAME: `${production}_never`,
+      TEST_DB_USER: `${production}_never`,
+    });
+    const result = await runCli(['doctor', '--json'], { env, cwd });
+    expect(result.code, result.stderr).toBe(1);
+    const { checks } = result.json<{ checks: { name: string; status: string; message: string }[] }>();
+    expect(checks.find((check) => check.name === 'seeds')).toMatchObject({
+      status: 'fail',
+      message: expect.stringMatching(message) as unknown,
+    });
   });
 });
