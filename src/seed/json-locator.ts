@@ -89,21 +89,24 @@ export class JsonLocator {
     const steps: (string | number)[] = [];
     const isObject: boolean[] = [];
     let expectKey = false;
+    // Strings are skipped with indexOf: seeds run to megabytes, most of it inside strings.
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       if (code === 0x22) {
-        const start = i;
-        let escaped = false;
-        for (i++; i < text.length; i++) {
-          const inner = text.charCodeAt(i);
-          if (inner === 0x5c) {
-            escaped = true;
-            i++;
-          } else if (inner === 0x22) break;
+        let end = i + 1;
+        for (;;) {
+          end = text.indexOf('"', end);
+          if (end === -1) return undefined; // unterminated: a syntax error, not ours to report
+          let backslashes = 0;
+          while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+          if (backslashes % 2 === 0) break;
+          end++;
         }
+        const start = i;
+        i = end;
         if (!expectKey) continue;
-        const raw = text.slice(start + 1, i);
-        const key = escaped ? decodeKey(text.slice(start, i + 1)) : raw;
+        const raw = text.slice(start + 1, end);
+        const key = raw.includes('\\') ? decodeKey(text.slice(start, end + 1)) : raw;
         steps[steps.length - 1] = key;
         expectKey = false;
         if (forbiddenKeys.has(key))
