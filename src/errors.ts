@@ -99,14 +99,21 @@ export class MirrorError extends PgtwinError {
   }
 }
 
-/** A dump directory is missing a file, is corrupted or truncated, or was written by an incompatible version. */
+/**
+ * A dump directory is missing a file, is corrupted or truncated, was written by an incompatible version, or
+ * its manifest does not match the dump format (a field of the wrong type, a data file outside the directory,
+ * a sequence value the sequence cannot take).
+ */
 export class DumpError extends PgtwinError {
   /** The offending file, relative to the dump directory (e.g. `manifest.json`). */
   readonly file: string;
+  /** The offending field of `manifest.json`, e.g. `tables[2].file`, when a field is to blame. */
+  readonly field: string | undefined;
 
-  constructor(file: string, message: string, options?: { cause?: unknown }) {
+  constructor(file: string, message: string, options?: { cause?: unknown; field?: string }) {
     super('PGTWIN_DUMP', message, options);
     this.file = file;
+    this.field = options?.field;
   }
 }
 

@@ -10,6 +10,8 @@ export {
   DEFAULT_MIRROR_STRUCTURE_ONLY,
   DEFAULT_PROJECT_SCHEMAS,
   DEFAULT_SEEDS,
+  DEFAULT_SEED_MAX_COUNT,
+  DEFAULT_SEED_MAX_ROWS,
   DEFAULT_ENV_FILES,
   DEFAULT_PROVIDER,
   DEFAULT_EMBEDDED_DATA_DIR,
@@ -22,6 +24,7 @@ export {
   type MirrorConfig,
   type SchemaConfig,
   type SourceConfig,
+  type SeedLimitsConfig,
   type ResolveConfigOptions,
   type ResolvedConfig,
 } from './config/index.js';

@@ -83,6 +83,20 @@ export interface SourceConfig {
   dump?: string;
 }
 
+/** Bounds on what seed files may ask for, so a typo such as `"$count": 1000000000` fails with a message, not out of memory. */
+export interface SeedLimitsConfig {
+  /**
+   * Most rows one `"$count"` entry may build.
+   * @default DEFAULT_SEED_MAX_COUNT
+   */
+  maxCount?: number;
+  /**
+   * Most rows one load may insert: all seed files together, `$count` expanded.
+   * @default DEFAULT_SEED_MAX_ROWS
+   */
+  maxRows?: number;
+}
+
 /** Where the test database's server comes from. */
 export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
 
@@ -149,6 +163,8 @@ export interface PgtwinConfig {
    * @default DEFAULT_SEEDS
    */
   seeds?: string | string[];
+  /** Bounds on seed files' `$count` and total rows. */
+  seedLimits?: SeedLimitsConfig;
   /** Module exporting the user's fishery factories, which override the automatic ones. */
   factories?: string;
   /** The application's own schema scripts. */
@@ -223,6 +239,8 @@ export const DEFAULT_MIRROR_STRUCTURE_ONLY: readonly string[] = Object.freeze([
 ]);
 export const DEFAULT_PROJECT_SCHEMAS = 'project_*';
 export const DEFAULT_SEEDS = 'tests/data/seed_data.json';
+export const DEFAULT_SEED_MAX_COUNT = 100_000;
+export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
 export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';

@@ -13,6 +13,8 @@ import {
   DEFAULT_PRODUCTION,
   DEFAULT_PROJECT_SCHEMAS,
   DEFAULT_SEEDS,
+  DEFAULT_SEED_MAX_COUNT,
+  DEFAULT_SEED_MAX_ROWS,
   DEFAULT_TEST,
   DEFAULT_PROVIDER,
   DEFAULT_EMBEDDED_DATA_DIR,
@@ -37,6 +39,7 @@ export interface ResolvedConfig {
   readonly projectSchemas: string;
   /** Seed paths, absolute. */
   readonly seeds: readonly string[];
+  readonly seedLimits: { readonly maxCount: number; readonly maxRows: number };
   /** Factories module, absolute. */
   readonly factories: string | undefined;
   readonly schema: { readonly scripts: string | undefined };
@@ -55,6 +58,7 @@ type Check =
   | 'string'
   | 'port'
   | 'portOrZero'
+  | 'positiveInteger'
   | 'boolean'
   | 'provider'
   | 'url'
@@ -81,6 +85,7 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   mirror: { full: 'strings', structureOnly: 'strings' },
   projectSchemas: 'string',
   seeds: 'stringOrStrings',
+  seedLimits: { maxCount: 'positiveInteger', maxRows: 'positiveInteger' },
   factories: 'string',
   schema: { scripts: 'string' },
   source: { dump: 'string' },
@@ -209,7 +214,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     return undefined;
   };
   const pickNested = <T>(
-    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container',
+    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container' | 'seedLimits',
     field: string,
     fallback: T,
   ): T => {
@@ -244,6 +249,10 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     );
   }
   const seeds = pick('seeds') ?? DEFAULT_SEEDS;
+  const seedLimits = {
+    maxCount: pickNested('seedLimits', 'maxCount', DEFAULT_SEED_MAX_COUNT),
+    maxRows: pickNested('seedLimits', 'maxRows', DEFAULT_SEED_MAX_ROWS),
+  };
   const factories = pick('factories');
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
@@ -283,6 +292,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     mirror: { full, structureOnly },
     projectSchemas,
     seeds: (Array.isArray(seeds) ? seeds : [seeds]).map((seed) => path.resolve(rootDir, seed)),
+    seedLimits,
     factories: factories === undefined ? undefined : path.resolve(rootDir, factories),
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },
@@ -640,6 +650,8 @@ function validateShape(
     } else if (check === 'portOrZero') {
       if (!Number.isInteger(item) || (item as number) < 0 || (item as number) > 65535)
         fail('0 (any free port) or a port number up to 65535');
+    } else if (check === 'positiveInteger') {
+      if (!Number.isSafeInteger(item) || (item as number) < 1) fail('a whole number, 1 or more');
     } else if (check === 'port') {
       if (!Number.isInteger(item) || (item as number) < 1 || (item as number) > 65535)
         fail('a port number from 1 to 65535');

@@ -55,6 +55,25 @@ export async function writeTableSequences(
   }
 }
 
+/**
+ * The sequence each of `table`'s columns draws from, with the range of values `setval` accepts for it
+ * (`MINVALUE` to `MAXVALUE`, as decimal text), keyed by column.
+ */
+export async function sequenceBounds(
+  client: pg.ClientBase,
+  table: CatalogTable,
+): Promise<Map<string, { sequence: string; min: string; max: string }>> {
+  const bounds = new Map<string, { sequence: string; min: string; max: string }>();
+  for (const { column, sequence } of await columnSequences(client, table)) {
+    const { rows } = await client.query<{ min: string; max: string }>(
+      `SELECT seqmin::text AS min, seqmax::text AS max FROM pg_catalog.pg_sequence WHERE seqrelid = $1::regclass`,
+      [sequence],
+    );
+    bounds.set(column, { sequence, min: rows[0]!.min, max: rows[0]!.max });
+  }
+  return bounds;
+}
+
 // A default's text names its sequence (`nextval('public.revision_seq'::regclass)`, qualified because the
 // catalog is read without the table's schema on the search path); an identity column's sequence is only
 // known to pg_get_serial_sequence.

@@ -3,6 +3,7 @@ import type { UserFactories } from './factory-registry.js';
 import { DEFAULT_PROJECT_SCHEMA_PATTERN } from './load-seed-data.js';
 import { planFromDatabase, readSeedDocuments } from './plan-from-database.js';
 import { resolveWhereRefs } from './resolve-where-refs.js';
+import type { SeedLimitsConfig } from '../config/pgtwin-config.js';
 
 /** Options of {@link checkSeedData}. */
 export interface CheckSeedOptions {
@@ -12,6 +13,11 @@ export interface CheckSeedOptions {
   projectSchemas?: string;
   /** @default process.cwd() */
   rootDir?: string;
+  /**
+   * Bounds on `$count` and total rows; a seed over them is a `SeedError`.
+   * @default { maxCount: DEFAULT_SEED_MAX_COUNT, maxRows: DEFAULT_SEED_MAX_ROWS }
+   */
+  limits?: SeedLimitsConfig;
   /**
    * Tables (`schema.table`) whose rows the checked database shares with the test database, such as the
    * mirrored tables in production: `where` references into them are looked up; others are left for the load.
@@ -45,7 +51,7 @@ export async function checkSeedData(
   seeds: string | readonly string[],
   options: CheckSeedOptions = {},
 ): Promise<SeedCheck> {
-  const { files, documents } = await readSeedDocuments(seeds, options.rootDir);
+  const { files, documents } = await readSeedDocuments(seeds, options.rootDir, options.limits);
   await client.query('BEGIN READ ONLY');
   try {
     const plan = await planFromDatabase(client, documents, {

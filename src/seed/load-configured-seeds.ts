@@ -25,6 +25,7 @@ export async function loadConfiguredSeeds(
     factories: configured.factories,
     projectSchemas: config.projectSchemas,
     rootDir: config.rootDir,
+    limits: config.seedLimits,
     logger: options.logger,
     inTransaction: options.inTransaction,
   });
@@ -45,6 +46,7 @@ export async function checkConfiguredSeeds(
     factories: configured.factories,
     projectSchemas: config.projectSchemas,
     rootDir: config.rootDir,
+    limits: config.seedLimits,
     sharedTables: config.mirror.full,
   });
 }

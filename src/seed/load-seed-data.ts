@@ -9,6 +9,7 @@ import type { UserFactories } from './factory-registry.js';
 import { insertRows } from './insert-rows.js';
 import { planFromDatabase, readSeedDocuments } from './plan-from-database.js';
 import { resolveWhereRefs } from './resolve-where-refs.js';
+import type { SeedLimitsConfig } from '../config/pgtwin-config.js';
 import { rowOrdinal, type PlannedRow, type SeedPlan } from './seed-plan.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
@@ -27,6 +28,11 @@ export interface LoadSeedOptions {
    * @default process.cwd()
    */
   rootDir?: string;
+  /**
+   * Bounds on `$count` and total rows; a seed over them is a `SeedError`.
+   * @default { maxCount: DEFAULT_SEED_MAX_COUNT, maxRows: DEFAULT_SEED_MAX_ROWS }
+   */
+  limits?: SeedLimitsConfig;
   /**
    * Set when `client` is already inside a transaction: the seed loads inside a savepoint of it rather than a
    * transaction of its own (and deferred constraints stay deferred, so their violations surface at commit).
@@ -86,7 +92,7 @@ export async function loadSeedData(
     log.debug(`seed ${name} ${Math.round(now - phaseStart)} ms`);
     phaseStart = now;
   };
-  const { files, documents } = await readSeedDocuments(seeds, options.rootDir);
+  const { files, documents } = await readSeedDocuments(seeds, options.rootDir, options.limits);
   phase('parse');
   const pattern = options.projectSchemas ?? DEFAULT_PROJECT_SCHEMA_PATTERN;
 

@@ -13,7 +13,8 @@ import {
 import { requestedProjectSchemas } from './create-project-schemas.js';
 import { FactoryRegistry, type UserFactories } from './factory-registry.js';
 import { resolveSeedFiles } from './resolve-seed-files.js';
-import { parseSeedDocument, type SeedDocument } from './seed-document.js';
+import type { SeedLimitsConfig } from '../config/pgtwin-config.js';
+import { checkSeedSize, parseSeedDocument, type SeedDocument } from './seed-document.js';
 import { planSeed, type SeedPlan } from './seed-plan.js';
 import { SeedSource } from './seed-source.js';
 
@@ -35,18 +36,20 @@ export interface PlanFromDatabaseOptions {
 
 /**
  * Reads and parses the seed files `seeds` names; relative paths (and the file names in messages) are taken
- * from `rootDir`. Every mistake in a file is a `SeedError` naming it.
+ * from `rootDir`. Every mistake in a file, and a seed over `limits`, is a `SeedError` naming it.
  */
 export async function readSeedDocuments(
   seeds: string | readonly string[],
   rootDir = process.cwd(),
+  limits: SeedLimitsConfig = {},
 ): Promise<{ files: string[]; documents: SeedDocument[] }> {
   const files = await resolveSeedFiles(seeds, rootDir);
   const documents: SeedDocument[] = [];
   for (const file of files) {
     const text = await readFile(file, 'utf8');
-    documents.push(parseSeedDocument(new SeedSource(path.relative(rootDir, file) || file, text)));
+    documents.push(parseSeedDocument(new SeedSource(path.relative(rootDir, file) || file, text), limits));
   }
+  checkSeedSize(documents, limits);
   return { files, documents };
 }
 

@@ -3,7 +3,7 @@ import type { CatalogColumn, CatalogForeignKey, CatalogTable } from '../structur
 import { didYouMean } from '../util/closest-name.js';
 import type { Row } from './automatic-factory.js';
 import { factoryNames } from './factory-names.js';
-import { toPostgresText } from './postgres-text.js';
+import { toPostgresText, valueMismatch } from './postgres-text.js';
 
 /**
  * Checks a built row against `table` and converts it to PostgreSQL text: every property must be a writable
@@ -64,6 +64,9 @@ export function rowText(table: CatalogTable, row: Row): Record<string, string | 
         `${table.key}.${name} is a generated column and cannot be given a value; leave it out.`,
       );
     }
+    const mismatch = valueMismatch(value, column);
+    if (mismatch !== undefined)
+      throw new FactoryError(table.key, name, `${table.key}.${name} is ${mismatch}`);
     text[name] = toPostgresText(value, column);
   }
   return text;

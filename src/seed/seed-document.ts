@@ -1,3 +1,8 @@
+import {
+  DEFAULT_SEED_MAX_COUNT,
+  DEFAULT_SEED_MAX_ROWS,
+  type SeedLimitsConfig,
+} from '../config/pgtwin-config.js';
 import { didYouMean } from '../util/closest-name.js';
 import type { JsonPath } from './json-path.js';
 import { qualifyTableName } from './qualify-table-name.js';
@@ -56,7 +61,8 @@ const REF_PROPERTIES = ['$ref', 'column', 'where'];
  * const document = parseSeedDocument(new SeedSource('seed.json', '{ "clients": [{ "name": "Acme" }] }'));
  * document.sections[0].table // 'public.clients'
  */
-export function parseSeedDocument(source: SeedSource): SeedDocument {
+export function parseSeedDocument(source: SeedSource, limits: SeedLimitsConfig = {}): SeedDocument {
+  const maxCount = limits.maxCount ?? DEFAULT_SEED_MAX_COUNT;
   const root = source.parse();
   if (!isPlainObject(root)) {
     throw source.error(
@@ -86,7 +92,7 @@ export function parseSeedDocument(source: SeedSource): SeedDocument {
     sections.push({
       table: qualifyTableName(name),
       path: [name],
-      rows: value.map((row, index) => parseRow(source, row, [name, index])),
+      rows: value.map((row, index) => parseRow(source, row, [name, index], maxCount)),
     });
   }
   return { source, projectSchemas, sections };
@@ -105,7 +111,7 @@ function parseProjectSchemas(source: SeedSource, value: unknown): { name: string
   });
 }
 
-function parseRow(source: SeedSource, row: unknown, path: JsonPath): SeedRowSpec {
+function parseRow(source: SeedSource, row: unknown, path: JsonPath, maxCount: number): SeedRowSpec {
   if (!isPlainObject(row)) throw source.error(path, 'A row must be an object of column values.');
   const values: Record<string, unknown> = {};
   const refs: Record<string, SeedRef> = {};
@@ -125,6 +131,12 @@ function parseRow(source: SeedSource, row: unknown, path: JsonPath): SeedRowSpec
     } else if (name === '$count') {
       if (!Number.isSafeInteger(value) || (value as number) < 1)
         throw source.error(at, '"$count" must be a whole number of rows, 1 or more.');
+      if ((value as number) > maxCount)
+        throw source.error(
+          at,
+          `"$count": ${String(value)} is more than the ${maxCount.toLocaleString('en-US')} rows one entry may build. ` +
+            `Ask for fewer, or raise the limit with seedLimits: { maxCount: ${String(value)} } in the pgtwin config (the loadSeedData option "limits" outside it).`,
+        );
       count = value as number;
     } else if (name.startsWith('$')) {
       throw source.error(
@@ -189,6 +201,28 @@ function parseRef(source: SeedSource, value: Record<string, unknown>, path: Json
   return rest.length === 0
     ? { table: `public.${schema}`, key: table, column, path }
     : { table: `${schema}.${table}`, key: rest.join('.'), column, path };
+}
+
+/**
+ * Throws a {@link SeedError} at the entry that takes the documents past `limits.maxRows` rows in all
+ * (`$count` expanded), before any row is built.
+ */
+export function checkSeedSize(documents: readonly SeedDocument[], limits: SeedLimitsConfig = {}): void {
+  const maxRows = limits.maxRows ?? DEFAULT_SEED_MAX_ROWS;
+  let rows = 0;
+  for (const { source, sections } of documents) {
+    for (const section of sections) {
+      for (const row of section.rows) {
+        rows += row.count;
+        if (rows <= maxRows) continue;
+        throw source.error(
+          row.count > 1 ? [...row.path, '$count'] : row.path,
+          `With this entry the seed files build more than the ${maxRows.toLocaleString('en-US')} rows one load may insert. ` +
+            `Seed fewer rows, or raise the limit with seedLimits: { maxRows: ... } in the pgtwin config (the loadSeedData option "limits" outside it).`,
+        );
+      }
+    }
+  }
 }
 
 /** True for `{...}` JSON objects (not arrays, not null). */

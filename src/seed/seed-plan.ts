@@ -3,6 +3,7 @@ import type { CatalogTable } from '../structure/table-catalog.js';
 import { didYouMean } from '../util/closest-name.js';
 import type { FactoryRegistry } from './factory-registry.js';
 import type { JsonPath } from './json-path.js';
+import { valueMismatch } from './postgres-text.js';
 import { prepareRow, rowText } from './prepare-row.js';
 import type { SeedDocument, SeedRef, SeedRowSpec } from './seed-document.js';
 import type { SeedSource } from './seed-source.js';
@@ -130,6 +131,14 @@ function resolveRef(
       const at = name === ref.column ? [...ref.path, 'column'] : [...ref.path, 'where', name];
       throw source.error(at, `${table.key} has no column "${name}"${didYouMean(name, names)}.`);
     }
+  }
+  for (const [name, value] of Object.entries(ref.where ?? {})) {
+    const mismatch = valueMismatch(
+      value,
+      table.columns.find((candidate) => candidate.name === name)!,
+    );
+    if (mismatch !== undefined)
+      throw source.error([...ref.path, 'where', name], `${table.key}.${name} is ${mismatch}`);
   }
   const column = ref.column ?? (table.primaryKey?.length === 1 ? table.primaryKey[0] : undefined);
   if (column === undefined) {

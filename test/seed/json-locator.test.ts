@@ -25,6 +25,20 @@ describe('JsonLocator', () => {
     expect(new JsonLocator(text).syntaxError()).toMatchObject({ message, position: { line, column } });
   });
 
+  test('findUnsafe reports the first forbidden key or too deep container with its path, across escaped quotes', () => {
+    const keys = new Set(['__proto__']);
+    const text = '{"a": ["x\\"", "\\\\", {"b\\"": 1, "__proto__": 2}]}';
+    expect(new JsonLocator(text).findUnsafe(10, keys)).toEqual({
+      kind: 'key',
+      key: '__proto__',
+      path: ['a', 2, '__proto__'],
+      position: { offset: text.indexOf('"__proto__"'), line: 1, column: text.indexOf('"__proto__"') + 1 },
+    });
+    expect(new JsonLocator(text).findUnsafe(2, keys)).toMatchObject({ kind: 'depth', path: ['a', 2] });
+    expect(new JsonLocator(TEXT).findUnsafe(4, keys)).toBeUndefined();
+    expect(new JsonLocator('['.repeat(100_000)).findUnsafe(100, keys)).toMatchObject({ kind: 'depth' });
+  });
+
   test('finds no syntax error in valid JSON, with or without a byte-order mark', () => {
     expect(new JsonLocator(TEXT).syntaxError()).toBeUndefined();
     expect(new JsonLocator(`\uFEFF${TEXT}`).syntaxError()).toBeUndefined();
