@@ -85,6 +85,8 @@ export async function provisionTestDatabase(
       }
     }
     await grantSchemaRights(config, changes);
+    // The tests reach it by name as the test role, maybe through a pooler mapping names elsewhere.
+    await guardDestructive({ config, target: test, operation: 'provision' });
     await grantReplicaRole(admin, rights.superuser, test.user, changes);
     logger.debug(
       `provision ${test.url()} as ${config.admin.url()}: ${changes.join('; ') || 'nothing to change'}`,
@@ -99,6 +101,7 @@ async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Pro
   const { test } = config;
   const client = await connect(config.admin.withDatabase(test.database), 'admin');
   try {
+    await guardDestructive({ config, client, database: test.database, operation: 'provision' });
     // The role owns the database; owning `public` too lets it create, alter and drop everything in it.
     const { rows } = await client.query<{ owner: string }>(
       `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`,
