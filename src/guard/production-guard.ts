@@ -6,6 +6,7 @@ import { ConnectionError, ProductionGuardError } from '../errors.js';
 import {
   readNamedDatabase,
   readReachedDatabase,
+  sameAddress,
   sameServerBy,
   type DatabaseIdentity,
 } from './server-identity.js';
@@ -95,6 +96,16 @@ export async function guardDestructive(request: GuardRequest): Promise<GuardedTa
   }
   const { target } = request;
   refuseLongName(target.database, operation);
+  // Refused before connecting when the configuration itself names production: no connection is needed to know.
+  if (target.database === config.production.database && (await sameAddress(target, config.production))) {
+    throw new ProductionGuardError(
+      target.database,
+      'is-production',
+      `Refused to ${operation} the database "${target.database}": it is the production database ` +
+        '(the same name on the same address as DB_HOST:DB_PORT). pgtwin only ever reads production. ' +
+        'Point TEST_DB_NAME / TEST_DB_HOST (or TEST_DATABASE_URL) at a separate test database.',
+    );
+  }
   let client: pg.Client;
   try {
     client = await connect(target, 'test');

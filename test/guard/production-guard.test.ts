@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { DBConnector, DBOperator, ProductionGuardError, dropTestDatabase, guardDestructive } from 'pgtwin';
+import {
+  DatabaseSyncManager,
+  DBConnector,
+  DBOperator,
+  ProductionGuardError,
+  dropTestDatabase,
+  guardDestructive,
+} from 'pgtwin';
+import { closedPort } from '../helpers/closed-port.js';
 import { writeMarker, newMarker } from '../../src/guard/test-marker.js';
 import { testConfig } from '../helpers/config.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
@@ -122,5 +130,83 @@ describe('the production guard', () => {
     });
     const cleared = await guardDestructive({ config, target: config.test, operation: 'reset' });
     expect(cleared.database).toBe(test.name);
+  });
+
+  it('fails closed: production unreachable, an unmarked database is refused even with PGTWIN_ALLOW_UNMARKED=1', async () => {
+    const prod = await scratch.database('prod');
+    await adminQuery('CREATE TABLE prompts (id int); INSERT INTO prompts VALUES (1)', [], prod.url);
+    const config = await testConfig({
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+      production: { host: '127.0.0.1', port: await closedPort(), database: prod.name },
+      test: { host: '/var/run/postgresql', database: prod.name },
+      admin: { host: '/var/run/postgresql' },
+    });
+    await using sync = new DatabaseSyncManager({ config });
+    const error = await refusal(sync.restoreDump({ dir: '/nonexistent-dump' }));
+    expect(error.reason).toBe('production-unknown');
+    expect(error.message).toMatch(/production's identity could not be read \(Cannot connect/);
+    expect(error.message).toContain('PGTWIN_ALLOW_UNMARKED=1 does not lift this');
+    expect(error.message).toContain('DB_HOST');
+    expect((await refusal(dropTestDatabase(config))).reason).toBe('production-unknown');
+    expect(await databaseExists(prod.name)).toBe(true);
+    expect((await adminQuery('SELECT count(*)::int AS n FROM prompts', [], prod.url)).rows[0]).toEqual({
+      n: 1,
+    });
+  });
+
+  it('fails closed when production refuses the login, and still allows a marked test database', async () => {
+    const prod = await scratch.database('prod');
+    const twin = await scratch.database('twin');
+    await stamp(twin.name);
+    const config = await testConfig({
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+      production: { user: 'pgtwin_no_such_role', database: prod.name },
+      test: { database: prod.name },
+    });
+    expect((await refusal(dropTestDatabase(config))).reason).toBe('production-unknown');
+    const marked = await testConfig({
+      production: { user: 'pgtwin_no_such_role', database: prod.name },
+      test: { database: twin.name },
+    });
+    expect(
+      (await guardDestructive({ config: marked, target: marked.test, operation: 'reset' })).database,
+    ).toBe(twin.name);
+  });
+
+  it('refuses a connection that lands in another database than the one asked for', async () => {
+    const prod = await scratch.database('prod');
+    const twin = await scratch.database('twin');
+    const other = await scratch.database('other');
+    await stamp(twin.name);
+    await stamp(other.name);
+    const config = await testConfig({ production: { database: prod.name }, test: { database: twin.name } });
+    const client = new pg.Client({ connectionString: other.url });
+    await client.connect();
+    try {
+      const error = await refusal(guardDestructive({ config, client, operation: 'reset' }));
+      expect(error.reason).toBe('unexpected-database');
+      expect(error.message).toContain(`landed in the database "${other.name}"`);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('refuses, on the very connection, production reached under another name', async () => {
+    const prod = await scratch.database('prod');
+    const config = await testConfig({
+      production: { database: prod.name },
+      test: { database: 'anything_else' },
+    });
+    const client = new pg.Client({ connectionString: prod.url });
+    await client.connect();
+    try {
+      const error = await refusal(
+        guardDestructive({ config, client, database: 'anything_else', operation: 'seed' }),
+      );
+      expect(error.reason).toBe('is-production');
+      expect(error.message).toContain('reached under the name "anything_else"');
+    } finally {
+      await client.end();
+    }
   });
 });
