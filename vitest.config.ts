@@ -14,5 +14,7 @@ export default defineConfig({
     // Files wait mostly on PostgreSQL and child processes, not on this process's CPU: more files than cores.
     maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    // The CLI, preset, demo and package tests run dist/: rebuilt first when older than its sources.
+    globalSetup: ['./test/helpers/fresh-dist.ts'],
   },
 });

@@ -4,4 +4,6 @@ module.exports = {
   testMatch: ['<rootDir>/test/**/*.test.cjs'],
   transform: {},
   globals: { pgtwin: { seeds: 'seeds/seed_data.json' } },
+  // Jest's timeout bounds hooks too, and pgtwin's hooks create and drop databases: 5 s is short on busy CI.
+  testTimeout: 120_000,
 };

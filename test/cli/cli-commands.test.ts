@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { adminQuery, databaseUrl, useScratch } from '../helpers/databases.js';
+import { CHILD_TEST_TIMEOUT_MS, DROP_HOOK_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { cliEnv, emptyDir, productionState, runCli, TEST_PASSWORD } from './run-cli.js';
 
 const scratch = useScratch('cli');
@@ -28,12 +29,12 @@ beforeAll(async () => {
       await adminQuery(`ALTER DATABASE "${name}" WITH IS_TEMPLATE false`);
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
-  });
+  }, DROP_HOOK_TIMEOUT_MS);
 });
 
 const testQuery = (sql: string) => adminQuery(sql, [], databaseUrl(testDb));
 
-describe('pgtwin command line', () => {
+describe('pgtwin command line', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   test('prints general and per-command help and the version; unknown commands and options exit 2', async () => {
     const help = await runCli(['--help'], { env });
     expect(help.code).toBe(0);

@@ -5,6 +5,7 @@ import { createContentgenProduction } from '../../fixtures/contentgen/index.js';
 import { databaseUrl, useScratch } from '../helpers/databases.js';
 import { startPasswordRejectingServer } from './fake-postgres.js';
 import { closedPort } from '../helpers/closed-port.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { cliEnv, emptyDir, runCli, TEST_PASSWORD } from './run-cli.js';
 
 interface DoctorJson {
@@ -35,7 +36,7 @@ function seedDir(document: unknown): string {
   return cwd;
 }
 
-describe('pgtwin doctor', () => {
+describe('pgtwin doctor', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   test('passes on a working setup, saying where each value came from, passwords masked', async () => {
     const cwd = emptyDir();
     writeFileSync(
@@ -191,7 +192,7 @@ describe('pgtwin doctor', () => {
   });
 });
 
-describe('errors', () => {
+describe('errors', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   test('a missing test database is a database error (exit 4) in one message plus a hint; --debug adds the stack', async () => {
     const result = await runCli(['reset'], { env });
     expect(result.code).toBe(4);

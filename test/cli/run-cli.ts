@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SERVER } from '../helpers/config.js';
 import { adminQuery, databaseUrl, SERVER_URL } from '../helpers/databases.js';
+import { CHILD_RUN_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 /** The built command, as `npx pgtwin` runs it. */
 export const CLI = path.resolve(import.meta.dirname, '../../dist/cli.js');
@@ -60,7 +61,7 @@ export function runCli(
     execFile(
       options.asCommand ? CLI : process.execPath,
       options.asCommand ? args : [CLI, ...args],
-      { cwd: options.cwd ?? emptyDir(), env: options.env, timeout: 30_000 },
+      { cwd: options.cwd ?? emptyDir(), env: options.env, timeout: CHILD_RUN_TIMEOUT_MS },
       (error, stdout, stderr) => {
         resolve({
           code: error ? (typeof error.code === 'number' ? error.code : null) : 0,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedServer } from '../../src/provider/index.js';
+import { CHILD_RUN_TIMEOUT_MS, CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 // Open to all: as root, the embedded server runs as the system user pgtwin, which must reach the data dir.
@@ -30,7 +31,7 @@ function demo(
     execFile(
       process.execPath,
       ['scripts/demo.mjs'],
-      { cwd: root, env, timeout: 100_000 },
+      { cwd: root, env, timeout: CHILD_RUN_TIMEOUT_MS },
       (error, stdout, stderr) => {
         resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
       },
@@ -46,7 +47,7 @@ function expectNothingRunning() {
   expect(state.running).toBeUndefined();
 }
 
-describe('the demo (node scripts/demo.mjs)', { timeout: 120_000 }, () => {
+describe('the demo (node scripts/demo.mjs)', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('builds production and the twin on embedded PostgreSQL, runs the example and proves the isolation, when the configured server does not answer', async () => {
     const run = await demo();
     const output = `${run.stdout}\n${run.stderr}`;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll } from 'vitest';
+import { DROP_HOOK_TIMEOUT_MS } from './timeouts.js';
 
 /** The server the test suite runs against; a superuser connection to its maintenance database. */
 export const SERVER_URL = process.env.PGTWIN_TEST_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -54,7 +55,7 @@ export function useScratch(prefix: string) {
       ).catch(() => undefined);
       await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
     }
-  });
+  }, DROP_HOOK_TIMEOUT_MS);
 
   return {
     /** A fresh empty database; returns its name and URL. */

@@ -6,11 +6,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 import { CLIENT_KINDS, createDriver, type ClientKind, type Driver } from './client-kinds.js';
-import { HANG_DEADLINE_MS, selectEngine } from './engines.js';
+import { HANG_DEADLINE_MS, SCENARIO_TIMEOUT_MS, selectEngine } from './engines.js';
 import { observe, withinDeadline } from './observer.js';
 
-// Bounded, so that an engine that hangs fails its scenario instead of stalling the run.
-vi.setConfig({ testTimeout: 10_000, hookTimeout: 10_000 });
+// Bounded, so that an engine that hangs fails its scenario instead of stalling the run; so are the per-test
+// hooks. The file's beforeAll and afterAll create and drop its database and keep the suite's generous limit.
+vi.setConfig({ testTimeout: SCENARIO_TIMEOUT_MS });
 
 const engine = selectEngine();
 const scratch = useScratch('conformance');
@@ -29,8 +30,8 @@ beforeAll(async () => {
   );
   await engine.setup(url);
 });
-beforeEach(() => engine.beginTest());
-afterEach(() => engine.endTest());
+beforeEach(() => engine.beginTest(), SCENARIO_TIMEOUT_MS);
+afterEach(() => engine.endTest(), SCENARIO_TIMEOUT_MS);
 afterAll(() => engine.teardown());
 
 describe.each(CLIENT_KINDS)(`${engine.name} isolation through %s`, (kind: ClientKind) => {

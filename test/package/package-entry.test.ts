@@ -2,17 +2,22 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CHILD_RUN_TIMEOUT_MS, CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
 function run(args: string[]): string {
   if (!existsSync(path.join(root, 'dist/index.js')))
     throw new Error('dist/ is missing: run npm run build first.');
-  return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8' }).trim();
+  return execFileSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: CHILD_RUN_TIMEOUT_MS,
+  }).trim();
 }
 
 // The built package, reached by its own name through package.json "exports", as users reach it.
-describe('the built package', () => {
+describe('the built package', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('loads with require', () => {
     expect(
       run(['-e', "const p = require('pgtwin'); console.log(typeof p.resolveConfig, typeof p.DBOperator)"]),

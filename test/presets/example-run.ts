@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { SERVER } from '../helpers/config.js';
 import { adminQuery, databaseUrl, SERVER_URL, useScratch } from '../helpers/databases.js';
+import { CHILD_RUN_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 
@@ -69,7 +70,7 @@ export function runRunner(args: string[], env: Record<string, string>): Promise<
     execFile(
       process.execPath,
       [...args, `--outputFile=${report}`],
-      { cwd: root, env, timeout: 50_000 },
+      { cwd: root, env, timeout: CHILD_RUN_TIMEOUT_MS },
       (error, stdout, stderr) => {
         const tests: Record<string, string> = {};
         if (existsSync(report)) {

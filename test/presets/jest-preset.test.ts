@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { closedPort } from '../helpers/closed-port.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('jp');
@@ -15,7 +16,7 @@ const jest = (env: Record<string, string>, options: { maxWorkers?: number } = {}
     runnerEnv(env),
   );
 
-describe("preset: 'pgtwin' on examples/jest-knex", () => {
+describe("preset: 'pgtwin' on examples/jest-knex", { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('builds the twin in global setup and runs every test isolated, except the describe that opts out', async () => {
     const run = await jest({
       DB_NAME: databases.production,

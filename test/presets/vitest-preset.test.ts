@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closedPort } from '../helpers/closed-port.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('vp');
@@ -29,7 +30,7 @@ function workerTests(tests: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(tests).filter(([title]) => title.startsWith('runs worker ')));
 }
 
-describe('the Vitest plugin on examples/vitest-kysely', () => {
+describe('the Vitest plugin on examples/vitest-kysely', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('passes the same suite on an embedded PostgreSQL it starts and stops itself', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'pgtwin-e2e-embedded-'));
     try {

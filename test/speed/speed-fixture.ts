@@ -7,6 +7,7 @@ import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/conten
 import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from '../../src/config/index.js';
 export { readSources, twinBuilder } from './twin-steps.js';
 import { adminQuery, databaseUrl, SERVER_URL, uniqueName } from '../helpers/databases.js';
+import { DROP_HOOK_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const server = new URL(SERVER_URL);
 const SERVER = {
@@ -25,7 +26,7 @@ export function dropAfterAll(names: () => Iterable<string>): void {
       await adminQuery(`ALTER DATABASE "${name}" WITH IS_TEMPLATE false`).catch(() => undefined);
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
-  });
+  }, DROP_HOOK_TIMEOUT_MS);
 }
 
 /** A tiny contentgen production, a project root holding a seed file, and a config pointing at both. */
