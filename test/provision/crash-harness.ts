@@ -317,6 +317,24 @@ export async function waitForBackendsGone(pids: number[], timeoutMs = 60_000): P
   }
 }
 
+/**
+ * Waits until no other session is running a statement that names one of `words` (a killed run's statements
+ * already sent go on, and a CREATE DATABASE among them completes, after its process is gone).
+ */
+export async function waitForStatementsDone(words: string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await adminQuery<{ pid: number; query: string }>(
+      `SELECT pid, query FROM pg_stat_activity
+        WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE ANY ($1)`,
+      [words.map((word) => `%${word}%`)],
+    );
+    if (rows.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`Statements still running: ${JSON.stringify(rows)}`);
+    await sleep(20);
+  }
+}
+
 /** One row of pg_database, as the recovery checks see it. */
 export interface DatabaseRow {
   name: string;

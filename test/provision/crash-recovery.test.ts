@@ -15,6 +15,7 @@ import {
   spawnWatched,
   templateOf,
   waitForBackendsGone,
+  waitForStatementsDone,
   type Watched,
 } from './crash-harness.js';
 
@@ -122,6 +123,8 @@ async function finish(watched: Watched): Promise<{ code: number | null; output: 
  * template (so the cache still counts), then runs `pgtwin setup`, which must succeed.
  */
 async function cleanSetup(): Promise<{ template: string }> {
+  // A failed run may exit with a worker copy's CREATE DATABASE still running on the server.
+  if (role !== undefined) await waitForStatementsDone([testDb, role]);
   const { rows } = await adminQuery<{ name: string }>(
     'SELECT datname AS name FROM pg_database WHERE pg_get_userbyid(datdba) = $1 AND datname <> $2',
     [role, cliTemplate ?? ''],
@@ -225,6 +228,7 @@ describe(
       await killed.kill();
       const orphans = await block.release();
       await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
+      await waitForStatementsDone([testDb, role]);
       await expectSetupRecovers();
     });
 
@@ -236,6 +240,7 @@ describe(
       await killed.kill();
       const orphans = await block.release();
       await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
+      await waitForStatementsDone([testDb, role]);
       await expectSetupRecovers();
     });
 
@@ -251,6 +256,7 @@ describe(
       await killed.kill();
       const orphans = await block.release();
       await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
+      await waitForStatementsDone([testDb, role]);
       await expectWorkerSetupRecovers();
     });
   },
@@ -319,6 +325,7 @@ describe('a killed Vitest run (two workers): the next run passes', { timeout: 12
     await killed.kill();
     const orphans = await block.release();
     await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
+    await waitForStatementsDone([testDb, role]);
 
     const next = await finish(vitestRun());
     expect(next.code, next.output).toBe(0);
