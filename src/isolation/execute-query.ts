@@ -39,6 +39,14 @@ const CHECK_DEFERRED_CONSTRAINTS =
   'SAVEPOINT pgtwin_check; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT pgtwin_check; ' +
   'RELEASE SAVEPOINT pgtwin_check';
 
+/**
+ * `DISCARD ALL` (the pool reset of slonik and others) cannot run in a transaction block; its parts can.
+ * `DEALLOCATE ALL` is left out: the session's prepared statements belong to every client sharing it, and the
+ * session drops them when the test ends.
+ */
+const DISCARD_ALL =
+  'CLOSE ALL; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD SEQUENCES; DISCARD TEMP';
+
 interface Context {
   readonly session: TestSession;
   readonly real: pg.Client;
@@ -129,6 +137,11 @@ async function runStatement(
         return warn(client, '25P01', 'SET TRANSACTION can only be used in transaction blocks', done('SET'));
       if (statement.readOnly) await control(context, 'SET TRANSACTION READ ONLY');
       return done('SET');
+    case 'discard-all':
+      // Inside an application transaction the server refuses it, and so does the emulation.
+      if (inTransaction) return send(real, request.query);
+      await autocommit(context, { ...request, query: { text: DISCARD_ALL }, simple: true });
+      return done('DISCARD ALL');
     case 'two-phase':
       throw new IsolationError(
         'unsupported-statement',
@@ -284,7 +297,7 @@ function explainTransactionBlockError(error: unknown): unknown {
   return new IsolationError(
     'unsupported-statement',
     `The server refused a statement with "${message}". Every test runs inside a transaction, so ` +
-      'statements that cannot (VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY, DISCARD ALL, ...) fail ' +
+      'statements that cannot (VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY, ...) fail ' +
       'there. Run them in global setup or opt this test out of isolation.',
     { cause: error },
   );

@@ -10,6 +10,7 @@ export type StatementClass =
   | { kind: 'rollback-to'; name: string }
   | { kind: 'set-transaction'; readOnly: boolean | undefined }
   | { kind: 'two-phase'; command: 'PREPARE TRANSACTION' | 'COMMIT PREPARED' | 'ROLLBACK PREPARED' }
+  | { kind: 'discard-all' }
   | { kind: 'other' };
 
 const OTHER: StatementClass = { kind: 'other' };
@@ -24,6 +25,7 @@ const FIRST_WORDS = new Set([
   'release',
   'prepare',
   'set',
+  'discard',
 ]);
 
 /**
@@ -65,6 +67,8 @@ export function classifyStatement(text: string): StatementClass {
       return named(tokens, 'release');
     case 'prepare':
       return tokens.peekWord() === 'transaction' ? twoPhase(tokens, 'PREPARE TRANSACTION') : OTHER;
+    case 'discard':
+      return tokens.word() === 'all' && tokens.atEnd() ? { kind: 'discard-all' } : OTHER;
     case 'set': {
       if (tokens.word() !== 'transaction') return OTHER;
       const readOnly = transactionModes(tokens);
@@ -76,7 +80,7 @@ export function classifyStatement(text: string): StatementClass {
 
 /** True when the text may contain transaction control somewhere: a cheap filter before splitting. */
 export function mayContainTransactionControl(text: string): boolean {
-  return /\b(begin|start|commit|end|abort|rollback|savepoint|release|prepare)\b/i.test(text);
+  return /\b(begin|start|commit|end|abort|rollback|savepoint|release|prepare|discard)\b/i.test(text);
 }
 
 function beginWithModes(tokens: TokenReader): StatementClass {

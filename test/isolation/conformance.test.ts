@@ -288,6 +288,35 @@ describe.each(CLIENT_KINDS)(`${engine.name} isolation through %s`, (kind: Client
     });
   });
 
+  describe('DISCARD ALL, the connection reset of slonik and other pools', () => {
+    const lockKey = 4300 + CLIENT_KINDS.indexOf(kind);
+    it('resets the session as the server would and keeps the test’s rows', async () => {
+      await app.pinned(async (connection) => {
+        await connection.query(insert('before-discard'));
+        await connection.query('SET search_path TO other_schema, public');
+        await connection.query('CREATE TEMP TABLE discarded_rows (x int)');
+        await connection.query(`SELECT pg_advisory_lock(${lockKey})`);
+        await connection.query('DISCARD ALL');
+        expect((await connection.query('SHOW search_path')).rows[0]!.search_path).toBe('"$user", public');
+        expect(
+          (await connection.query("SELECT to_regclass('pg_temp.discarded_rows') AS t")).rows[0]!.t,
+        ).toBeNull();
+      });
+      const [lock] = await observe<{ free: boolean }>(url, 'SELECT pg_try_advisory_lock($1) AS free', [
+        lockKey,
+      ]);
+      expect(lock!.free).toBe(true);
+      expect(await count('before-discard')).toBe(1);
+    });
+    it('inside an application transaction fails as on the server (25001)', async () => {
+      await app.pinned(async (connection) => {
+        await connection.query('BEGIN');
+        await expect(connection.query('DISCARD ALL')).rejects.toMatchObject({ code: '25001' });
+        await connection.query('ROLLBACK');
+      });
+    });
+  });
+
   describe('session state does not reach the next test', () => {
     const lockKey = 4200 + CLIENT_KINDS.indexOf(kind);
     it('a test changes search_path, creates a temp table, takes an advisory lock and prepares a statement', async () => {

@@ -22,6 +22,8 @@ describe('classifyStatement', () => {
     ['SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', { kind: 'set-transaction', readOnly: undefined }],
     ["PREPARE TRANSACTION 'x'", { kind: 'two-phase', command: 'PREPARE TRANSACTION' }],
     ["COMMIT PREPARED 'x'", { kind: 'two-phase', command: 'COMMIT PREPARED' }],
+    ['discard all;', { kind: 'discard-all' }],
+    ['DISCARD TEMP', { kind: 'other' }],
     ['PREPARE q AS SELECT 1', { kind: 'other' }],
     ['SET search_path TO x', { kind: 'other' }],
     ['SELECT 1 -- BEGIN', { kind: 'other' }],
