@@ -15,6 +15,6 @@ export default defineConfig({
     maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     // The CLI, preset, demo and package tests run dist/: rebuilt first when older than its sources.
-    globalSetup: ['./test/helpers/fresh-dist.ts'],
+    globalSetup: ['./scripts/fresh-dist.ts'],
   },
 });

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { afterAll } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from '../../src/config/index.js';
-export { readSources, twinBuilder } from './twin-steps.js';
+export { readSources, twinBuilder } from '../../fixtures/twin-steps.js';
 import { adminQuery, databaseUrl, SERVER_URL, uniqueName } from '../helpers/databases.js';
 import { DROP_HOOK_TIMEOUT_MS } from '../helpers/timeouts.js';
 

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-const root = path.resolve(import.meta.dirname, '../..');
+/** The repository root, from this file's place in scripts/. */
+const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 /** What tsup builds dist/ from. */
 const INPUTS = ['src', 'presets', 'tsup.config.ts', 'tsconfig.json', 'package.json'];
 /** Outputs every dist-dependent test needs: the CLI, the root entry, both presets in both formats. */
@@ -20,7 +21,15 @@ const OUTPUTS = [
  * when an output is missing or a source file is newer; `npm test` has just built it, so there it only checks.
  */
 export default function freshDist(): void {
-  const stale = staleReason();
+  ensureFreshDist(REPO_ROOT);
+}
+
+/**
+ * Builds dist/ of the repository at `root` when it is missing or older than its sources; the bench passes
+ * its own root, since a bundle of this file no longer sits in scripts/.
+ */
+export function ensureFreshDist(root: string): void {
+  const stale = staleReason(root);
   if (stale === undefined) return;
   process.stdout.write(`fresh-dist: ${stale}; building it (npm run build)\n`);
   const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
@@ -31,12 +40,12 @@ export default function freshDist(): void {
         `the CLI, preset, demo and package tests would run old code. Its output:\n${output}`,
     );
   }
-  const after = staleReason();
+  const after = staleReason(root);
   if (after !== undefined) throw new Error(`npm run build succeeded, yet dist/ is still stale: ${after}.`);
 }
 
 /** Why dist/ cannot be trusted, or undefined when every output is newer than every input. */
-export function staleReason(): string | undefined {
+export function staleReason(root: string = REPO_ROOT): string | undefined {
   let oldestOutput = Infinity;
   for (const output of OUTPUTS) {
     const file = path.join(root, output);

@@ -1,0 +1,160 @@
+import type { FixtureSize } from '../fixtures/contentgen/index.js';
+import type { MirrorMeasurement } from './mirror-memory.js';
+
+/** What one measurement could not do, in place of its numbers: the bench goes on without it. */
+export interface Skipped {
+  skipped: string;
+}
+
+/** The median of a few runs, and the runs themselves (ms unless the field says otherwise). */
+export interface Timing {
+  medianMs: number;
+  runsMs: number[];
+}
+
+/** The fixture production the bench builds and measures against. */
+export interface FixtureResult {
+  size: FixtureSize;
+  /** Rows per table of interest. */
+  rows: Record<string, number>;
+  /** Rows in the mirrored tables (object_models + prompts). */
+  mirroredRows: number;
+  buildSeconds: number;
+}
+
+/** Setup in process through the template store: cold (rebuild) and warm (reuse), vs pg_dump | psql. */
+export interface SetupResult {
+  coldMs: number;
+  coldBreakdownMs: { fingerprint: number; build: number; clone: number };
+  /** `pg_dump --schema-only | psql`, then `pg_dump --data-only -t <mirrored> | psql`, into a new database. */
+  pgDumpPsqlMs: number;
+  coldVsPgDump: number;
+  warmMs: number;
+  warmBreakdownMs: { fingerprint: number; lease: number; clone: number };
+  warmVsCold: number;
+}
+
+/** The `pgtwin` command as a user runs it (`node dist/cli.js`), wall time including Node's start-up. */
+export interface CliSetupResult {
+  /** `pgtwin --version`: the command's start-up alone. */
+  startup: Timing;
+  /** `PGTWIN_REBUILD=1 pgtwin setup`: the template built again from production. */
+  cold: Timing;
+  /** `pgtwin setup` again with nothing changed. */
+  warm: Timing;
+  /** `pgtwin setup` after a run committed a row to the test database outside any test. */
+  warmAfterLeak: Timing;
+  /** Whether that committed row was gone after the setup that followed it (every run). */
+  leakCleared: boolean;
+  /** The setup's own phases of the last warm run, as `pgtwin setup --json` reports them. */
+  warmPhasesMs: Record<string, number>;
+  /** The same shell pipeline as {@link SetupResult.pgDumpPsqlMs}, timed the same way. */
+  pgDumpPsqlMs: number;
+  coldVsPgDump: number;
+  warmVsPgDump: number;
+  warmVsCold: number;
+  warmAfterLeakVsPgDump: number;
+  startupVsWarm: number;
+}
+
+/** `pgtwin setup` with `PGTWIN_PROVIDER=embedded` on a new data directory, then again. */
+export interface EmbeddedSetupResult {
+  /** initdb, start, build the template from production, copy it. */
+  firstMs: number;
+  /** Start the stopped server again, reuse the template. */
+  secondMs: number;
+  /** Whether the second run reused the first one's template (`reused` in the phase line). */
+  secondReused: boolean;
+  secondPhasesMs: Record<string, number>;
+  secondVsPgDump: number;
+}
+
+/** Reading the fingerprint's inputs from production. */
+export interface FingerprintResult {
+  structureMs: number;
+  checksumMs: number;
+  md5ChecksumMs: number;
+  statsMs: number;
+}
+
+export interface CloneStrategyTiming {
+  singleMs: number;
+  fourWorkersMs: number;
+  perWorkerMs: number;
+}
+
+export interface CloneResult {
+  templateMb: number;
+  strategies: { FILE_COPY: CloneStrategyTiming; WAL_LOG: CloneStrategyTiming };
+}
+
+export const ENGINES = ['raw', 'pgtwin', 'pg-transactional-tests', 'truncate'] as const;
+/** How a test's writes are undone: not at all (`raw`), pgtwin's isolation, pg-transactional-tests, TRUNCATE. */
+export type Engine = (typeof ENGINES)[number];
+export type CleaningEngine = Exclude<Engine, 'raw'>;
+
+export interface IsolationMeasurement {
+  engine: Engine;
+  /** Mean ms per test with 1 and with `statements` statements. */
+  msPerTest: { one: number; many: number };
+  /** Round trips per test with 1 and with `statements` statements. */
+  tripsPerTest: { one: number; many: number };
+}
+
+export interface IsolationResult {
+  tests: number;
+  statementsPerTest: number;
+  engines: IsolationMeasurement[];
+  perTestOverheadMs: Record<CleaningEngine, number>;
+  perStatementOverheadMs: Record<CleaningEngine, number>;
+  extraRoundTripsPerStatement: Record<Engine, number>;
+}
+
+export interface SeedResult {
+  rows: number;
+  /** As the pipeline loads the file: after the structure and the mirror, on the same connection. */
+  rowsPerSecond: number;
+  runs: { pipeline: number[]; fresh: number[]; psqlCopy: number[] };
+  freshCloneRowsPerSecond: number;
+  psqlCopyRowsPerSecond: number;
+}
+
+export interface MirrorResult {
+  rows: number;
+  rowsPerSecond: number;
+  pgDumpPsqlRowsPerSecond: number;
+  /** 1,000,000 rows in a process of its own (bench/mirror-memory.ts). */
+  memory: MirrorMeasurement | { error: string };
+}
+
+/** Everything one `npm run bench` measured: bench/results.json. */
+export interface Results {
+  date: string;
+  machine: { cpus: number; node: string; server: string; loadAverage: [number, number, number] };
+  fixture: FixtureResult;
+  runs: Runs;
+  setup: SetupResult;
+  cli: CliSetupResult | Skipped;
+  embedded: EmbeddedSetupResult | Skipped;
+  fingerprint: FingerprintResult;
+  clone: CloneResult;
+  isolation: IsolationResult;
+  seed: SeedResult;
+  mirror: MirrorResult;
+  benchSeconds: number;
+}
+
+/** How many times each measurement runs; its median is reported. */
+export interface Runs {
+  cold: number;
+  warm: number;
+  clone: number;
+  seed: number;
+  mirror: number;
+  cli: number;
+}
+
+/** Whether a measurement was skipped (with its reason) instead of measured. */
+export function isSkipped<T extends object>(result: T | Skipped): result is Skipped {
+  return 'skipped' in result;
+}
