@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSyncManager } from '../../mirror/database-sync-manager.js';
 import { readDumpManifest, verifyDumpFiles } from '../../mirror/dump-manifest.js';
@@ -6,6 +7,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { formatCount, formatDuration } from '../terminal.js';
 import { onTwinServer } from '../twin-server.js';
+import { UsageError } from '../usage-error.js';
 
 export const restoreCommand: Command = {
   name: 'restore',
@@ -21,6 +23,12 @@ export const restoreCommand: Command = {
   examples: ['pgtwin restore tests/snapshot'],
   async run({ terminal, config, positionals, io }) {
     const dir = path.resolve(io.cwd, positionals[0]!);
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new UsageError(
+        `${dir} is not a directory. Give the directory pgtwin dump --out wrote (it holds manifest.json).`,
+        'restore',
+      );
+    }
     const began = performance.now();
     const resolved = await config();
     // A bad snapshot is refused before anything is created.
