@@ -32,6 +32,7 @@ import {
   type ResolveConfigOptions,
 } from './pgtwin-config.js';
 import { readEnvironment, type EnvLookup } from './read-environment.js';
+import { unknownVariableWarnings } from './unknown-variables.js';
 
 /** The configuration after every layer is applied: complete, validated and frozen. */
 export interface ResolvedConfig {
@@ -58,6 +59,12 @@ export interface ResolvedConfig {
   readonly container: { readonly image: string };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
   readonly sources: Readonly<Record<string, string>>;
+  /**
+   * Mistakes that do not stop a run but likely change it, each a sentence with the fix: variables that look
+   * meant for pgtwin but are not read (`TEST_DB_NMAE`: did you mean `TEST_DB_NAME`?). The CLI and the global
+   * setup print them; `pgtwin doctor` shows them as a warning.
+   */
+  readonly warnings: readonly string[];
 }
 
 type Check =
@@ -314,6 +321,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
     sources,
+    warnings: unknownVariableWarnings(env.layers),
   });
 }
 

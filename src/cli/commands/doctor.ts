@@ -63,6 +63,14 @@ export const doctorCommand: Command = {
       return { code: EXIT.usage, json: { ok: false, checks } };
     }
     report(configCheck(config, context));
+    if (config.warnings.length > 0) {
+      report({
+        name: 'variables',
+        status: 'warn',
+        message: `${config.warnings.length} variable${config.warnings.length === 1 ? '' : 's'} pgtwin ignores look meant for it:`,
+        details: [...config.warnings],
+      });
+    }
     await runChecks(config, report, context.io.env);
     const failed = checks.filter((check) => check.status === 'fail').length;
     const warned = checks.filter((check) => check.status === 'warn').length;
