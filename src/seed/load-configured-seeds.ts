@@ -63,7 +63,9 @@ export async function checkSeedFiles(config: ResolvedConfig): Promise<ResolvedCo
   const seeds = configuredSeedFiles(config);
   if (seeds.length === 0) return config;
   try {
-    await readSeedDocuments(seeds, config.rootDir, config.seedLimits);
+    // Relative, so the message names the file as the configuration does.
+    const relative = seeds.map((file) => path.relative(config.rootDir, file) || file);
+    await readSeedDocuments(relative, config.rootDir, config.seedLimits);
     return config;
   } catch (error) {
     if (!(error instanceof SeedError)) throw error;
