@@ -1,4 +1,5 @@
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { listStamped, readMarker, type TestMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -56,7 +57,11 @@ export interface GcResult {
  * wouldDrop.map((entry) => entry.name); // ['pgtwin_tpl_3f9a0c2b7d41', 'app_test_w3']
  * ```
  */
-export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promise<GcResult> {
+export async function gc(
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
+  options: GcOptions = {},
+): Promise<GcResult> {
+  const config = await configFrom(configOrOptions);
   const olderThanMs = options.olderThanMs ?? DEFAULT_GC_AGE_MS;
   const dryRun = options.dryRun ?? false;
   const logger = options.logger ?? silentLogger;

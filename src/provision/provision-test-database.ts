@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
@@ -25,13 +26,15 @@ export interface ProvisionResult {
  *
  * @example
  * ```ts
- * const { changes } = await provisionTestDatabase(await resolveConfig());
+ * const { changes } = await provisionTestDatabase(); // resolves the configuration itself
+ * await provisionTestDatabase(await resolveConfig({ rootDir })); // or takes one
  * ```
  */
 export async function provisionTestDatabase(
-  config: ResolvedConfig,
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
   options: { logger?: Logger } = {},
 ): Promise<ProvisionResult> {
+  const config = await configFrom(configOrOptions);
   const logger = options.logger ?? silentLogger;
   const { test } = config;
   const admin = await connect(config.admin, 'admin');
@@ -219,7 +222,10 @@ function requireRight(has: boolean, privilege: string, config: ResolvedConfig, p
  * @example
  * await dropTestDatabase(config);
  */
-export async function dropTestDatabase(config: ResolvedConfig): Promise<boolean> {
+export async function dropTestDatabase(
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
+): Promise<boolean> {
+  const config = await configFrom(configOrOptions);
   const admin = await connect(config.admin, 'admin');
   try {
     const exists = (await readMarker(admin, config.test.database)) !== undefined;

@@ -226,3 +226,38 @@ describe('on a server that asks for passwords', { timeout: CHILD_TEST_TIMEOUT_MS
     );
   });
 });
+
+describe('the API resolves the configuration itself and names directions one way', () => {
+  test('provisionTestDatabase takes resolver options (or nothing) like new DBOperator() does', async () => {
+    const role = scratch.roleName('api');
+    const database = scratch.databaseName('api');
+    const result = await provisionTestDatabase({
+      rootDir: emptyDir(),
+      configFile: false,
+      env: { ...env, TEST_DB_NAME: database, TEST_DB_USER: role },
+    });
+    expect(result).toMatchObject({ databaseCreated: true, roleCreated: true });
+  });
+
+  test("DBConnector's target is explicit, testMode: 'e2e' still works, and the default is production", async () => {
+    const { DBConnector } = await import('../../src/connection/db-connector.js');
+    expect(new DBConnector({ target: 'test' }).which).toBe('test');
+    expect(new DBConnector({ testMode: 'e2e' }).which).toBe('test');
+    expect(new DBConnector().which).toBe('production');
+    expect(() => new DBConnector({ target: 'prod' as 'production' })).toThrow(
+      /target must be 'production' \(read-only\) or 'test', got "prod"/,
+    );
+    expect(() => new DBConnector({ target: 'production', testMode: 'e2e' })).toThrow(/contradicts/);
+  });
+
+  test('cloneStructure and syncTables both take { source, target }, with sourceDb / targetDb as aliases', async () => {
+    const { DatabaseSyncManager } = await import('../../src/mirror/database-sync-manager.js');
+    const manager = new DatabaseSyncManager({ config: { rootDir: emptyDir(), configFile: false, env } });
+    await expect(manager.syncTables({ source: 'test', target: 'production' })).rejects.toThrow(
+      /syncTables copies from 'production' to 'test' only/,
+    );
+    await expect(manager.cloneStructure({ sourceDb: 'test' })).rejects.toThrow(
+      /cloneStructure copies from 'production' to 'test' only/,
+    );
+  });
+});
