@@ -126,6 +126,23 @@ describe('mistakes are caught early and name the fix', { timeout: CHILD_TEST_TIM
     expect(diff.stdout).toContain('1 mirrored table differs');
   });
 
+  test('restore loads the configured seeds again and says so', async () => {
+    const dir = emptyDir();
+    mkdirSync(path.join(dir, 'tests/data'), { recursive: true });
+    writeFileSync(
+      path.join(dir, 'tests/data/seed_data.json'),
+      JSON.stringify({ 'public.clients': [{ name: 'Acme', slug: 'acme' }] }),
+    );
+    const snapshot = path.join(emptyDir(), 'snapshot');
+    const dump = await runCli(['dump', '--out', snapshot], { env, cwd: dir });
+    expect(dump.code, dump.stderr).toBe(0);
+    const restore = await runCli(['restore', snapshot], { env, cwd: dir });
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.stdout).toMatch(/Restored .*; seeds: 1 row from tests\/data\/seed_data\.json in /);
+    const { rows } = await adminQuery('SELECT slug FROM public.clients', [], databaseUrl(testDb));
+    expect(rows).toEqual([{ slug: 'acme' }]);
+  });
+
   test('provider auto says in one line that it fell back to embedded and how to be strict; setup does not claim the stopped server stays ready', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'pgtwin-mistakes-embedded-'));
     try {
