@@ -28,7 +28,13 @@ export {
   type ResolveConfigOptions,
   type ResolvedConfig,
 } from './config/index.js';
-export { DBConnector, type DBConnectorOptions, type TestMode } from './connection/db-connector.js';
+export {
+  DBConnector,
+  DEFAULT_CONNECTOR_TARGET,
+  type ConnectorTarget,
+  type DBConnectorOptions,
+  type TestMode,
+} from './connection/db-connector.js';
 export { DBOperator } from './pipeline/db-operator.js';
 export { guardDestructive, GuardedTarget, type GuardRequest } from './guard/production-guard.js';
 export {
@@ -54,7 +60,7 @@ export {
   type CatalogTable,
   type CatalogColumn,
 } from './structure/index.js';
-export { DatabaseSyncManager, type DatabaseName } from './mirror/database-sync-manager.js';
+export { DatabaseSyncManager, type DatabaseName, type Direction } from './mirror/database-sync-manager.js';
 export {
   compareMirror,
   renderMirrorDrift,

@@ -31,6 +31,9 @@ export const COMMANDS: readonly Command[] = [
   gcCommand,
 ];
 
+/** Commands that show the configuration's warnings themselves. */
+const SHOWS_OWN_WARNINGS = new Set(['doctor', 'setup']);
+
 /** Commands that change the test database; a failure names the guard or the database. */
 const NEEDS_TEST_DATABASE = new Set(['reset', 'sync', 'diff']);
 
@@ -66,6 +69,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     }
 
     const { values } = parsed;
+    const { name } = command;
     const resolveOptions: ResolveConfigOptions = {
       rootDir: io.cwd,
       env: io.env,
@@ -82,6 +86,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       config: () =>
         (resolved ??= resolveConfig(resolveOptions).then((config) => {
           terminal.addSecrets([config.production.password, config.test.password, config.admin.password]);
+          // doctor reports them as a check; setup's global setup logs them itself.
+          if (!SHOWS_OWN_WARNINGS.has(name))
+            for (const warning of config.warnings) terminal.log(`pgtwin ${name}: warning: ${warning}`);
           return config;
         })),
     };

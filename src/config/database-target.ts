@@ -5,6 +5,8 @@ import { ConfigError } from '../errors.js';
 import { MASK } from './mask-secrets.js';
 
 const passwords = new WeakMap<DatabaseTarget, string>();
+// Kept off the enumerable fields, like the password, so comparing and printing targets is unchanged.
+const settingsOf = new WeakMap<DatabaseTarget, Readonly<TargetSettings>>();
 
 /** libpq's `sslmode` values pgtwin understands (`no-verify` is node-postgres's spelling of `require`). */
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full' | 'no-verify';
@@ -30,6 +32,18 @@ export interface TlsSettings {
   key?: string;
 }
 
+/**
+ * Which setting gave each connection field, by the name a user changes (`TEST_DB_PORT`, `DB_PASS`,
+ * `TEST_DB_ADMIN_URL`, `test.port in pgtwin.config.ts`), so a failed connection names the one to fix.
+ */
+export interface TargetSettings {
+  host?: string;
+  port?: string;
+  database?: string;
+  user?: string;
+  password?: string;
+}
+
 /** The fields a {@link DatabaseTarget} is built from. */
 export interface TargetInit {
   host: string;
@@ -41,6 +55,8 @@ export interface TargetInit {
   ssl?: TlsSettings;
   /** PostgreSQL startup options (libpq's `options`, e.g. `-c statement_timeout=5000`). */
   options?: string;
+  /** Where each field was configured; absent for a server pgtwin started. */
+  settings?: TargetSettings;
 }
 
 /**
@@ -64,8 +80,14 @@ export class DatabaseTarget {
     this.user = fields.user;
     this.ssl = Object.freeze({ ...(fields.ssl ?? { mode: 'disable' }) });
     this.options = fields.options || undefined;
+    settingsOf.set(this, Object.freeze({ ...fields.settings }));
     passwords.set(this, fields.password);
     Object.freeze(this);
+  }
+
+  /** Which setting gave each field (see {@link TargetSettings}); empty for a server pgtwin started. */
+  get settings(): Readonly<TargetSettings> {
+    return settingsOf.get(this) ?? {};
   }
 
   /** The password; read it only to connect. */
@@ -80,12 +102,13 @@ export class DatabaseTarget {
 
   /** The same server and user with another database. */
   withDatabase(database: string): DatabaseTarget {
-    return new DatabaseTarget({ ...this.fields(), database });
+    const { database: _changed, ...settings } = this.settings;
+    return new DatabaseTarget({ ...this.fields(), database, settings });
   }
 
   /** The same target with other TLS settings. */
   withSsl(ssl: TlsSettings): DatabaseTarget {
-    return new DatabaseTarget({ ...this.fields(), ssl });
+    return new DatabaseTarget({ ...this.fields(), ssl, settings: this.settings });
   }
 
   /**

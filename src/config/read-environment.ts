@@ -15,6 +15,8 @@ export interface EnvLayer {
   source: string;
   /** The variable's value in this layer alone; empty values count as unset. */
   get(name: string): string | undefined;
+  /** The names this layer sets (with a value). */
+  names(): string[];
 }
 
 /**
@@ -56,6 +58,7 @@ export function readEnvironment(options: {
   const envLayers: EnvLayer[] = layers.map(({ source, values }) => ({
     source,
     get: (name) => (values[name] === '' ? undefined : values[name]),
+    names: () => Object.keys(values).filter((name) => values[name] !== undefined && values[name] !== ''),
   }));
   const lookup = (name: string): EnvValue | undefined => {
     for (const layer of envLayers) {

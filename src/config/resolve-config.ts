@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { didYouMean } from '../util/closest-name.js';
-import { DatabaseTarget, SSL_MODES, type SslMode, type TlsSettings } from './database-target.js';
+import {
+  DatabaseTarget,
+  SSL_MODES,
+  type SslMode,
+  type TargetSettings,
+  type TlsSettings,
+} from './database-target.js';
 import { loadConfigFile } from './load-config-file.js';
 import { maskUrl } from './mask-secrets.js';
 import {
@@ -26,6 +32,7 @@ import {
   type ResolveConfigOptions,
 } from './pgtwin-config.js';
 import { readEnvironment, type EnvLookup } from './read-environment.js';
+import { unknownVariableWarnings } from './unknown-variables.js';
 
 /** The configuration after every layer is applied: complete, validated and frozen. */
 export interface ResolvedConfig {
@@ -52,6 +59,12 @@ export interface ResolvedConfig {
   readonly container: { readonly image: string };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
   readonly sources: Readonly<Record<string, string>>;
+  /**
+   * Mistakes that do not stop a run but likely change it, each a sentence with the fix: variables that look
+   * meant for pgtwin but are not read (`TEST_DB_NMAE`: did you mean `TEST_DB_NAME`?). The CLI and the global
+   * setup print them; `pgtwin doctor` shows them as a warning.
+   */
+  readonly warnings: readonly string[];
 }
 
 type Check =
@@ -191,7 +204,8 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     layers,
     env,
     rootDir,
-    // Provisioning happens on the test server (with its TLS settings), as the production user unless told otherwise.
+    // Provisioning happens on the test server (with its TLS settings), as the production user unless told
+    // otherwise; those fields keep the setting and source they came from, so advice names the right one.
     {
       host: test.host,
       port: test.port,
@@ -199,6 +213,12 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
       user: production.user,
       password: production.password,
       ssl: { ...test.ssl },
+      inherited: {
+        host: { setting: test.settings.host!, source: sources['test.host']! },
+        port: { setting: test.settings.port!, source: sources['test.port']! },
+        user: { setting: production.settings.user!, source: sources['production.user']! },
+        password: { setting: production.settings.password!, source: sources['production.password']! },
+      },
     },
     sources,
   );
@@ -301,6 +321,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
     sources,
+    warnings: unknownVariableWarnings(env.layers),
   });
 }
 
@@ -359,6 +380,8 @@ type TargetDefaults = {
   user: string;
   password: string;
   ssl: TlsSettings;
+  /** Fields defaulting to another target's, with the setting and source that gave them there. */
+  inherited?: Partial<Record<'host' | 'port' | 'user' | 'password', { setting: string; source: string }>>;
 };
 
 /**
@@ -441,15 +464,30 @@ function resolveDatabase(
   };
   const resolved = { ...fallback };
   const keys: Partial<Record<Field, string>> = {};
+  const settings: TargetSettings = {};
   for (const field of FIELDS) {
     const from = contributions.find((contribution) => contribution.values[field] !== undefined);
     const key = `${which}.${FIELD_KEYS[field]}`;
+    const inherited = defaults.inherited?.[field as keyof NonNullable<TargetDefaults['inherited']>];
     if (from) {
       resolved[field] = from.values[field];
       sources[key] = from.sources[field]!;
       keys[field] = from.keys[field];
+    } else if (inherited) {
+      sources[key] = inherited.source;
     } else if (ALWAYS_RECORDED.includes(field) || fallback[field] !== undefined) {
       sources[key] = 'default';
+    }
+    if (
+      field === 'host' ||
+      field === 'port' ||
+      field === 'database' ||
+      field === 'user' ||
+      field === 'password'
+    ) {
+      settings[field] = from
+        ? settingName(from.keys[field]!, from.sources[field]!)
+        : (inherited?.setting ?? names[field] ?? names.url ?? key);
     }
   }
 
@@ -487,7 +525,13 @@ function resolveDatabase(
     password: String(resolved.password),
     ssl,
     ...(resolved.options !== undefined ? { options: String(resolved.options) } : {}),
+    settings,
   });
+}
+
+/** How a message names a setting: the variable (`TEST_DB_PORT`), or the key and the layer (`test.port in pgtwin.config.ts`). */
+function settingName(key: string, source: string): string {
+  return source === key || source.startsWith(`${key} (`) ? key : `${key} in ${source}`;
 }
 
 /** `TEST_DB_NAME (from .env)` from the key and its recorded source `TEST_DB_NAME (.env)`. */

@@ -22,6 +22,23 @@ const SETTINGS: Record<TargetRole, { server: string; database: string; user: str
   },
 };
 
+/**
+ * The settings to name in advice about `target`: where each of its fields was configured (an admin target
+ * defaults to the test server's host and port and production's user and password, so a wrong `TEST_DB_PORT`
+ * or `DB_PASS` is named as such), else the role's usual variables.
+ */
+function settingsFor(target: DatabaseTarget, role: TargetRole): (typeof SETTINGS)[TargetRole] {
+  const given = target.settings;
+  const fallback = SETTINGS[role];
+  const server = [...new Set([given.host, given.port].filter((name): name is string => !!name))];
+  return {
+    server: server.length > 0 ? server.join(' / ') : fallback.server,
+    database: given.database ?? fallback.database,
+    user: given.user ?? fallback.user,
+    password: given.password ?? fallback.password,
+  };
+}
+
 /** The startup option that makes every transaction of a production session read-only. */
 export const READ_ONLY_OPTION = '-c default_transaction_read_only=on';
 
@@ -117,7 +134,7 @@ async function open(target: DatabaseTarget, role: TargetRole, extra: pg.ClientCo
 /** Translates a driver error raised while connecting into a message that says what to change. */
 export function connectionError(error: unknown, target: DatabaseTarget, role: TargetRole): ConnectionError {
   const err = error as { code?: string; message?: string };
-  const settings = SETTINGS[role];
+  const settings = settingsFor(target, role);
   const where = `${role} database ${target.database} at ${target.host}:${target.port}`;
   const raw = maskSecrets(err.message ?? String(error), [target.password]);
   let advice: string;

@@ -14,9 +14,21 @@ import {
 /** `'e2e'` selects the test database; leaving it out selects production, read-only. */
 export type TestMode = 'e2e';
 
+/** Which configured database a {@link DBConnector} reaches. */
+export type ConnectorTarget = 'production' | 'test';
+
+/** The database a connector reaches when neither `target` nor `testMode` says: production, read-only. */
+export const DEFAULT_CONNECTOR_TARGET: ConnectorTarget = 'production';
+
 export interface DBConnectorOptions {
   /**
-   * Which database to connect to: omitted → production (read-only), `'e2e'` → the test database.
+   * Which database to connect to: `'production'` (always read-only) or `'test'`. Say it explicitly: the
+   * default reads production.
+   * @default DEFAULT_CONNECTOR_TARGET ('production')
+   */
+  target?: ConnectorTarget;
+  /**
+   * The older spelling of `target`: `'e2e'` is `target: 'test'`; omitted means production (read-only).
    * @default undefined (production)
    */
   testMode?: TestMode;
@@ -30,12 +42,13 @@ export interface DBConnectorOptions {
 }
 
 /**
- * Pooled connections to production or the test database, chosen by `testMode`. Production connections are
- * read-only at the session level, so nothing sent through them can write.
+ * Pooled connections to production or the test database, chosen by `target` (or the older `testMode`);
+ * without either it reaches production. Production connections are read-only at the session level, so
+ * nothing sent through them can write.
  *
  * @example
  * ```ts
- * await using test = new DBConnector({ testMode: 'e2e' });
+ * await using test = new DBConnector({ target: 'test' }); // or { testMode: 'e2e' }
  * const { rows } = await test.query('SELECT count(*) FROM public.prompts');
  * ```
  */
@@ -52,13 +65,29 @@ export class DBConnector {
         `testMode must be 'e2e' (the test database) or left out (production, read-only), got ${JSON.stringify(options.testMode)}.`,
       );
     }
-    this.testMode = options.testMode;
+    if (options.target !== undefined && options.target !== 'production' && options.target !== 'test') {
+      throw new ConfigError(
+        'target',
+        `target must be 'production' (read-only) or 'test', got ${JSON.stringify(options.target)}.`,
+      );
+    }
+    if (options.target === 'production' && options.testMode === 'e2e') {
+      throw new ConfigError(
+        'target',
+        "target: 'production' contradicts testMode: 'e2e' (the test database). Give target alone.",
+      );
+    }
+    this.which = options.target ?? (options.testMode === 'e2e' ? 'test' : DEFAULT_CONNECTOR_TARGET);
+    this.testMode = this.which === 'test' ? 'e2e' : undefined;
     this.#options = options;
   }
 
+  /** The database this connector reaches: `'production'` (read-only) or `'test'`. */
+  readonly which: ConnectorTarget;
+
   /** Whether this connector reaches production (read-only). */
   get isProduction(): boolean {
-    return this.testMode === undefined;
+    return this.which === 'production';
   }
 
   /** The role of this connector's database for messages and the guard. */

@@ -26,7 +26,7 @@ export type DatabaseName = 'production' | 'test';
  * ```ts
  * await using sync = new DatabaseSyncManager();
  * await sync.cloneStructure({ source: 'production', target: 'test' });
- * await sync.syncTables({ sourceDb: 'production', targetDb: 'test' });
+ * await sync.syncTables({ source: 'production', target: 'test' }); // sourceDb / targetDb also accepted
  * ```
  */
 export class DatabaseSyncManager {
@@ -38,10 +38,8 @@ export class DatabaseSyncManager {
   }
 
   /** Recreates production's structure (public and the project schemas) in the test database, replacing what was there. */
-  async cloneStructure(
-    options: { source?: DatabaseName; target?: DatabaseName; replace?: boolean } = {},
-  ): Promise<StructureSnapshot> {
-    direction(options.source, options.target, 'cloneStructure');
+  async cloneStructure(options: Direction & { replace?: boolean } = {}): Promise<StructureSnapshot> {
+    direction(options, 'cloneStructure');
     const config = await this.#config;
     return this.#withBoth('clone structure into', async (production, test) =>
       cloneStructure(production, test, {
@@ -56,15 +54,13 @@ export class DatabaseSyncManager {
    * transaction). Only tables in `mirror.full` unless `allowUnmirrored`; never structure-only tables or project schemas.
    */
   async syncTables(
-    options: {
-      sourceDb?: DatabaseName;
-      targetDb?: DatabaseName;
+    options: Direction & {
       tables?: readonly string[];
       schemas?: readonly string[];
       allowUnmirrored?: boolean;
     } = {},
   ): Promise<SyncTablesResult> {
-    direction(options.sourceDb, options.targetDb, 'syncTables');
+    direction(options, 'syncTables');
     const config = await this.#config;
     let tables = options.tables ?? config.mirror.full;
     if (options.schemas) tables = tables.filter((table) => options.schemas!.includes(schemaOf(table)));
@@ -157,7 +153,25 @@ export class DatabaseSyncManager {
   }
 }
 
-function direction(source: DatabaseName | undefined, target: DatabaseName | undefined, method: string): void {
+/**
+ * Which way a copy goes, named the same in every method: `source` and `target`. `sourceDb` and `targetDb`
+ * (the seed document's `sync_tables(source_db=…, target_db=…)`) are accepted as aliases. Only production →
+ * test is allowed.
+ */
+export interface Direction {
+  /** @default 'production' */
+  source?: DatabaseName;
+  /** @default 'test' */
+  target?: DatabaseName;
+  /** Alias of `source`. */
+  sourceDb?: DatabaseName;
+  /** Alias of `target`. */
+  targetDb?: DatabaseName;
+}
+
+function direction(options: Direction, method: string): void {
+  const source = options.source ?? options.sourceDb;
+  const target = options.target ?? options.targetDb;
   if ((source ?? 'production') !== 'production' || (target ?? 'test') !== 'test') {
     throw new ConfigError(
       method,

@@ -1,3 +1,4 @@
+import { didYouMean } from '../util/closest-name.js';
 import { MirrorPolicyError } from '../errors.js';
 
 /**
@@ -27,7 +28,11 @@ export interface MirrorPolicy {
 export function enforceMirrorPolicy(
   policy: MirrorPolicy,
   table: string,
-  options: { allowUnmirrored?: boolean } = {},
+  options: {
+    allowUnmirrored?: boolean;
+    /** Advice for the command line, which has no `allowUnmirrored`. */
+    cli?: boolean;
+  } = {},
 ): void {
   const schema = table.slice(0, table.indexOf('.'));
   if (schemaPattern(policy.projectSchemas).test(schema)) {
@@ -48,7 +53,11 @@ export function enforceMirrorPolicy(
     throw new MirrorPolicyError(
       table,
       'unmirrored',
-      `Refusing to copy production rows into ${table}: it is not listed in mirror.full. Add it there, or pass allowUnmirrored: true for a one-off copy.`,
+      `Refusing to copy production rows into ${table}: it is not listed in mirror.full${didYouMean(table, policy.mirror.full)}. ${
+        options.cli
+          ? 'pgtwin sync takes only tables of mirror.full: add it to mirror.full in the pgtwin config to mirror it.'
+          : 'Add it there, or pass allowUnmirrored: true for a one-off copy.'
+      }`,
     );
   }
 }

@@ -11,8 +11,9 @@ import { silentLogger } from '../util/logger.js';
 import { buildTwin, twinSource } from './build-twin.js';
 
 /**
- * Query helpers over a {@link DBConnector}: `DBOperator({ testMode: 'e2e' })` works on the test database,
- * `DBOperator()` reads production. Destructive operations (seeding, reset) refuse production.
+ * Query helpers over a {@link DBConnector}: `DBOperator({ target: 'test' })` (or `{ testMode: 'e2e' }`) works
+ * on the test database, `DBOperator({ target: 'production' })`, the default, reads production. Destructive
+ * operations (seeding, reset) refuse production.
  *
  * @example
  * ```ts
@@ -29,6 +30,11 @@ export class DBOperator {
 
   get testMode() {
     return this.connector.testMode;
+  }
+
+  /** The database this operator reaches: `'production'` (read-only) or `'test'`. */
+  get which() {
+    return this.connector.which;
   }
 
   /** Runs a statement and returns the full result. */

@@ -26,6 +26,7 @@ import {
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { buildTwin, twinSource, type TwinSource } from './build-twin.js';
+import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { readSetupInputs, type SetupInputs } from './setup-inputs.js';
 import { readProductionFingerprint } from './read-production-fingerprint.js';
@@ -113,13 +114,14 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   } = options;
   const phases: PhaseTiming[] = [];
   const resolved = await runPhase('config', { logger: givenLogger ?? createLogger(), phases }, async () =>
-    resolveConfig(resolveOptions),
+    checkSeedFiles(await resolveConfig(resolveOptions)),
   );
   const logger =
     givenLogger ??
     createLogger({
       secrets: [resolved.production.password, resolved.test.password, resolved.admin.password],
     });
+  for (const warning of resolved.warnings) logger.warn(warning);
   const context = { logger, phases };
   const dumpDir = resolved.source.dump;
   const source = twinSource(resolved);

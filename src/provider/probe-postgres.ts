@@ -1,4 +1,5 @@
 import net from 'node:net';
+import path from 'node:path';
 
 /** How long {@link probePostgres} waits by default: enough for a remote server, short enough not to stall a run. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 1500;
@@ -14,7 +15,8 @@ export type ProbeResult =
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
 
 /**
- * Asks whether a PostgreSQL server answers at `host:port`, without logging in.
+ * Asks whether a PostgreSQL server answers at `host:port`, without logging in. A `host` starting with `/`
+ * is a Unix-socket directory: the socket `<host>/.s.PGSQL.<port>` is probed.
  *
  * @example
  * ```ts
@@ -28,7 +30,10 @@ export function probePostgres(
   timeoutMs = DEFAULT_PROBE_TIMEOUT_MS,
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    // A host starting with "/" is a Unix-socket directory, as in libpq and node-postgres.
+    const socket = host.startsWith('/')
+      ? net.connect({ path: path.join(host, `.s.PGSQL.${port}`) })
+      : net.connect({ host, port });
     const finish = (result: ProbeResult) => {
       socket.destroy();
       resolve(result);

@@ -44,26 +44,42 @@ export async function startServer(
     case 'server':
       return configuredServer(
         config,
-        `${configured}, using ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
+        `${configured}, using ${host}:${port} (${addressSettings(config)})`,
         logger,
       );
     case 'auto': {
+      const address = `${host}:${port} (${addressSettings(config)})`;
       const probe = await probePostgres(host, port);
       if (probe.answered === 'postgres') {
         return configuredServer(
           config,
-          `PostgreSQL answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
+          `PostgreSQL answers at ${address}; provider auto would start an embedded server if it did not (${STRICT})`,
           logger,
         );
       }
-      const what = probe.answered === 'other' ? 'something that is not PostgreSQL' : 'nothing';
-      return embeddedServer(config, `${what} answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`, logger);
+      const what =
+        probe.answered === 'other' ? 'something that is not PostgreSQL' : `nothing (${probe.code})`;
+      const reason = `${what} answers at ${address}, so provider auto starts an embedded PostgreSQL instead (${STRICT})`;
+      // An address set on purpose that does not answer is more likely a mistake than a wish for embedded.
+      const explicit = [config.sources['test.host'], config.sources['test.port']].some(
+        (source) => source !== undefined && source !== 'default',
+      );
+      return embeddedServer(config, reason, logger, explicit);
     }
     case 'embedded':
       return embeddedServer(config, configured, logger);
     case 'container':
       return containerServer(config, configured, logger);
   }
+}
+
+/** How to stop provider `auto` from choosing for you. */
+const STRICT = "to use only the configured server, set provider: 'server' or PGTWIN_PROVIDER=server";
+
+/** The settings that gave the test server's address, e.g. `TEST_DB_HOST/TEST_DB_PORT` or `TEST_DATABASE_URL`. */
+function addressSettings(config: ResolvedConfig): string {
+  const { host = 'TEST_DB_HOST', port = 'TEST_DB_PORT' } = config.test.settings;
+  return host === port ? host : `${host}/${port}`;
 }
 
 function configuredServer(config: ResolvedConfig, reason: string, logger: Logger): StartedServer {
@@ -82,8 +98,9 @@ async function embeddedServer(
   config: ResolvedConfig,
   reason: string,
   logger: Logger,
+  warn = false,
 ): Promise<StartedServer> {
-  logger.info(`provider embedded: ${reason}`);
+  (warn ? logger.warn : logger.info)(`provider embedded: ${reason}`);
   const server = await new EmbeddedServer({ ...config.embedded, logger }).start();
   return startedServer({
     provider: 'embedded',

@@ -1,4 +1,5 @@
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { listStamped, readMarker, type TestMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -34,9 +35,12 @@ export interface GcEntry {
   kept?: 'recent' | 'run alive' | 'leased' | 'bad marker';
 }
 
-/** What {@link gc} dropped (or, with `dryRun`, would drop) and what it kept. */
+/** What {@link gc} dropped, or with `dryRun` would drop, and what it kept. */
 export interface GcResult {
+  /** The databases dropped; always empty in a dry run. */
   dropped: GcEntry[];
+  /** In a dry run, the databases a real run would drop; otherwise empty. */
+  wouldDrop: GcEntry[];
   kept: GcEntry[];
   dryRun: boolean;
 }
@@ -49,16 +53,21 @@ export interface GcResult {
  *
  * @example
  * ```ts
- * const { dropped } = await gc(config, { olderThanMs: 60 * 60 * 1000, dryRun: true });
- * dropped.map((entry) => entry.name); // ['pgtwin_tpl_3f9a0c2b7d41', 'app_test_w3']
+ * const { wouldDrop } = await gc(config, { olderThanMs: 60 * 60 * 1000, dryRun: true });
+ * wouldDrop.map((entry) => entry.name); // ['pgtwin_tpl_3f9a0c2b7d41', 'app_test_w3']
  * ```
  */
-export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promise<GcResult> {
+export async function gc(
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
+  options: GcOptions = {},
+): Promise<GcResult> {
+  const config = await configFrom(configOrOptions);
   const olderThanMs = options.olderThanMs ?? DEFAULT_GC_AGE_MS;
   const dryRun = options.dryRun ?? false;
   const logger = options.logger ?? silentLogger;
   const admin = await connect(config.admin, 'admin');
-  const result: GcResult = { dropped: [], kept: [], dryRun };
+  const result: GcResult = { dropped: [], wouldDrop: [], kept: [], dryRun };
+  const candidates = dryRun ? result.wouldDrop : result.dropped;
   try {
     const now = Date.now();
     // Leftovers of crashed runs go whatever their age: nothing can use a database that never got in place.
@@ -66,7 +75,7 @@ export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promi
     for (const name of leftovers) {
       if (options.names && !options.names.test(name)) continue;
       const marker = await readMarker(admin, name);
-      result.dropped.push({
+      candidates.push({
         name,
         kind: marker?.kind ?? 'unmarked',
         run: marker?.run ?? 'unknown',
@@ -100,7 +109,7 @@ export async function gc(config: ResolvedConfig, options: GcOptions = {}): Promi
       }
       try {
         if (!dryRun) await dropDatabase(config, admin, name);
-        result.dropped.push(entry);
+        candidates.push(entry);
         logger.info(
           `${dryRun ? 'would drop' : 'dropped'} ${name} (${marker.kind} of run ${marker.run}, ${describeAge(entry.ageMs)} old)`,
         );

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
+import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
@@ -17,19 +18,23 @@ export interface ProvisionResult {
 
 /**
  * Makes sure the test database and its role exist on the test server: creates the role (`TEST_DB_USER`,
- * with `TEST_DB_PASS`) and the database it owns, stamped with pgtwin's marker, and gives the role full
- * rights on the `public` schema. Idempotent: a second call changes nothing. Goes through the production
- * guard first.
+ * with `TEST_DB_PASS`, stamped {@link ROLE_STAMP}) and the database it owns, stamped with pgtwin's marker,
+ * and gives the role full rights on the `public` schema. Idempotent: a second call changes nothing. Goes
+ * through the production guard first. When the role no longer logs in with `TEST_DB_PASS`, a role pgtwin
+ * created gets the configured password; any other role is refused with a `ProvisionError` naming
+ * `TEST_DB_PASS`, before anything is changed.
  *
  * @example
  * ```ts
- * const { changes } = await provisionTestDatabase(await resolveConfig());
+ * const { changes } = await provisionTestDatabase(); // resolves the configuration itself
+ * await provisionTestDatabase(await resolveConfig({ rootDir })); // or takes one
  * ```
  */
 export async function provisionTestDatabase(
-  config: ResolvedConfig,
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
   options: { logger?: Logger } = {},
 ): Promise<ProvisionResult> {
+  const config = await configFrom(configOrOptions);
   const logger = options.logger ?? silentLogger;
   const { test } = config;
   const admin = await connect(config.admin, 'admin');
@@ -43,21 +48,42 @@ export async function provisionTestDatabase(
       operation: 'provision',
       creating: true,
     });
-    for (const name of await cleanLeftovers(config, admin, logger))
-      changes.push(`dropped ${name}, left by a run that did not finish`);
     const rights = await adminRights(admin);
     const role = admin.escapeIdentifier(test.user);
-
-    const existing = await admin.query<{ rolcanlogin: boolean }>(
-      'SELECT rolcanlogin FROM pg_roles WHERE rolname = $1',
+    const existing = await admin.query<{ rolcanlogin: boolean; stamp: string | null }>(
+      `SELECT rolcanlogin, shobj_description(oid, 'pg_authid') AS stamp FROM pg_roles WHERE rolname = $1`,
       [test.user],
     );
+    // Before anything changes: a role that no longer takes the configured password would fail every test.
+    const passwordChanged =
+      existing.rows[0]?.rolcanlogin === true && !(await logsInWithPassword(config, config.admin.database));
+    if (passwordChanged && !existing.rows[0]!.stamp?.startsWith(ROLE_STAMP)) {
+      throw new ProvisionError(
+        'TEST_DB_PASS',
+        `The role "${test.user}" exists but refuses the configured password (${test.settings.password ?? 'TEST_DB_PASS'}). ` +
+          `pgtwin did not create this role, so it leaves the role as it is. Set ${test.settings.password ?? 'TEST_DB_PASS'} ` +
+          `to the role's password, or give the role the configured one yourself (ALTER ROLE "${test.user}" PASSWORD '...').`,
+      );
+    }
+
+    for (const name of await cleanLeftovers(config, admin, logger))
+      changes.push(`dropped ${name}, left by a run that did not finish`);
+
     if (existing.rows.length === 0) {
       requireRight(rights.createrole, 'CREATEROLE', config, `create the role "${test.user}"`);
-      // The password is set only when the role is created, so a second run changes nothing.
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD ${admin.escapeLiteral(test.password)}`);
+      // The stamp lets a later run tell its own role (whose password it may change) from a user's.
+      await admin.query(
+        `COMMENT ON ROLE ${role} IS ${admin.escapeLiteral(`${ROLE_STAMP} created ${new Date().toISOString()}`)}`,
+      );
       result.roleCreated = true;
       changes.push(`created role ${test.user}`);
+    } else if (passwordChanged) {
+      requireRight(rights.createrole, 'CREATEROLE', config, `change the password of the role "${test.user}"`);
+      await admin.query(`ALTER ROLE ${role} PASSWORD ${admin.escapeLiteral(test.password)}`);
+      changes.push(
+        `changed the password of role ${test.user} to the configured one (${test.settings.password ?? 'TEST_DB_PASS'})`,
+      );
     } else if (!existing.rows[0]!.rolcanlogin) {
       requireRight(rights.createrole, 'CREATEROLE', config, `allow the role "${test.user}" to log in`);
       await admin.query(`ALTER ROLE ${role} LOGIN`);
@@ -95,6 +121,33 @@ export async function provisionTestDatabase(
   } finally {
     await admin.end();
   }
+}
+
+/**
+ * The comment pgtwin puts on a role it creates (`COMMENT ON ROLE`): pgtwin may change that role's password
+ * when `TEST_DB_PASS` changes, and `pgtwin gc --roles` may drop it. Roles without it are the user's.
+ */
+export const ROLE_STAMP = 'pgtwin:role';
+
+/**
+ * Whether the test role logs in with the configured password: on the test database, or on the admin's
+ * maintenance database while the test database does not exist. Only a rejected password counts as no;
+ * anything else (pg_hba, a missing database) is left to the steps that need it.
+ */
+async function logsInWithPassword(config: ResolvedConfig, fallbackDatabase: string): Promise<boolean> {
+  for (const database of [config.test.database, fallbackDatabase]) {
+    try {
+      await (
+        await connect(config.test.withDatabase(database), 'test', { connectionTimeoutMillis: 5000 })
+      ).end();
+      return true;
+    } catch (error) {
+      const code = ((error as Error).cause as { code?: string } | undefined)?.code;
+      if (code === '28P01') return false;
+      if (code !== '3D000') return true;
+    }
+  }
+  return true;
 }
 
 async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Promise<void> {
@@ -169,7 +222,10 @@ function requireRight(has: boolean, privilege: string, config: ResolvedConfig, p
  * @example
  * await dropTestDatabase(config);
  */
-export async function dropTestDatabase(config: ResolvedConfig): Promise<boolean> {
+export async function dropTestDatabase(
+  configOrOptions?: ResolvedConfig | ResolveConfigOptions,
+): Promise<boolean> {
+  const config = await configFrom(configOrOptions);
   const admin = await connect(config.admin, 'admin');
   try {
     const exists = (await readMarker(admin, config.test.database)) !== undefined;

@@ -1,10 +1,15 @@
 /**
- * The candidate nearest to `name` by edit distance, if it is near enough to be a likely typo.
+ * The candidate nearest to `name` by edit distance, if it is near enough to be a likely typo (at most
+ * `maxDistance` edits; by default a third of the name's length, at least 2).
  *
  * @example
  * closestName('nmae', ['id', 'name']) // 'name'
  */
-export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+export function closestName(
+  name: string,
+  candidates: Iterable<string>,
+  maxDistance = Math.max(2, Math.floor(name.length / 3)),
+): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
@@ -14,7 +19,7 @@ export function closestName(name: string, candidates: Iterable<string>): string 
       bestDistance = distance;
     }
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  return best !== undefined && bestDistance <= maxDistance ? best : undefined;
 }
 
 /** `" (did you mean x?)"` or an empty string. */

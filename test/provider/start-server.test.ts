@@ -41,7 +41,7 @@ describe('startServer with the configured server', () => {
     expect(server.admin).toBe(config.admin);
     expect(server.test).toBe(config.test);
     expect(server.reason).toBe(
-      `configured in options, using ${SERVER.host}:${SERVER.port} (TEST_DB_HOST/TEST_DB_PORT)`,
+      `configured in options, using ${SERVER.host}:${SERVER.port} (test.host in options/test.port in options)`,
     );
     await server.stop();
     expect((await probePostgres(SERVER.host, SERVER.port)).answered).toBe('postgres');
@@ -58,7 +58,8 @@ describe('startServer with the configured server', () => {
     const server = await startServer(config, { logger });
     expect(server.provider).toBe('server');
     expect(lines).toEqual([
-      `provider server: PostgreSQL answers at ${SERVER.host}:${SERVER.port} (TEST_DB_HOST/TEST_DB_PORT)`,
+      `provider server: PostgreSQL answers at ${SERVER.host}:${SERVER.port} (test.host in options/test.port in options); ` +
+        "provider auto would start an embedded server if it did not (to use only the configured server, set provider: 'server' or PGTWIN_PROVIDER=server)",
     ]);
     // Production is configured on that same server in the test configuration.
     expect(server.production).toBe(config.production);
@@ -76,7 +77,10 @@ describe('startServer with an embedded server', () => {
     });
     const server = await startServer(config);
     expect(server.provider).toBe('embedded');
-    expect(server.reason).toBe(`nothing answers at ${SERVER.host}:${closedPort} (TEST_DB_HOST/TEST_DB_PORT)`);
+    expect(server.reason).toBe(
+      `nothing (ECONNREFUSED) answers at ${SERVER.host}:${closedPort} (test.host in options/test.port in options), ` +
+        "so provider auto starts an embedded PostgreSQL instead (to use only the configured server, set provider: 'server' or PGTWIN_PROVIDER=server)",
+    );
     expect(server.admin).toMatchObject({ host: '127.0.0.1', database: 'postgres', user: 'postgres' });
     expect(server.admin.port).not.toBe(closedPort);
     expect(server.test).toMatchObject({ host: '127.0.0.1', port: server.admin.port, database: 'twin_db' });

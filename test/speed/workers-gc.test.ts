@@ -129,7 +129,8 @@ describe('gc', () => {
     const only = new RegExp(`^(${Object.values(names).join('|')})$`);
 
     const preview = await gc(config, { olderThanMs: 60_000, dryRun: true, names: only });
-    expect(preview.dropped.map((entry) => entry.name)).toEqual([names.stale]);
+    expect(preview.wouldDrop.map((entry) => entry.name)).toEqual([names.stale]);
+    expect(preview.dropped).toEqual([]);
     expect(await databaseState(names.stale)).toBe('database');
 
     const result = await gc(config, { olderThanMs: 60_000, names: only });

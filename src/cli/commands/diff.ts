@@ -86,7 +86,7 @@ export const diffCommand: Command = {
             parts.push(`${count} structure difference${count === 1 ? '' : 's'}`);
           }
           const drifted = tables.filter((table) => !table.same).length;
-          if (drifted > 0) parts.push(`${drifted} mirrored table${drifted === 1 ? '' : 's'} differ`);
+          if (drifted > 0) parts.push(`${drifted} mirrored table${drifted === 1 ? ' differs' : 's differ'}`);
           terminal.print(
             `${terminal.mark('fail')} Drift: ${parts.join(', ')}. Run pgtwin reset to rebuild the test database from production.`,
           );

@@ -63,6 +63,14 @@ export const doctorCommand: Command = {
       return { code: EXIT.usage, json: { ok: false, checks } };
     }
     report(configCheck(config, context));
+    if (config.warnings.length > 0) {
+      report({
+        name: 'variables',
+        status: 'warn',
+        message: `${config.warnings.length} variable${config.warnings.length === 1 ? '' : 's'} pgtwin ignores look meant for it:`,
+        details: [...config.warnings],
+      });
+    }
     await runChecks(config, report, context.io.env);
     const failed = checks.filter((check) => check.status === 'fail').length;
     const warned = checks.filter((check) => check.status === 'warn').length;
@@ -134,8 +142,7 @@ async function runChecks(
           },
     );
     admin = await serverCheck('admin', config.admin, 'admin', true, {
-      server:
-        config.sources['admin.host'] === 'default' ? 'TEST_DB_HOST / TEST_DB_PORT' : 'TEST_DB_ADMIN_URL',
+      server: [...new Set([config.admin.settings.host, config.admin.settings.port])].join(' / '),
     });
     if (admin.client) {
       const rights = await adminRights(admin.client);
@@ -153,10 +160,12 @@ async function runChecks(
 
   try {
     if (admin?.client && admin.rights && testReachable) {
-      report(await testRoleCheck(config, admin.client, admin.rights));
+      // The guard first: advice to run setup is wrong for a test database that is production.
+      const guard = await guardCheck(config, admin.client);
+      report(await testRoleCheck(config, admin.client, admin.rights, guard.status !== 'fail'));
       report(await testSessionTls(config));
       report(versionCheck(production.version, admin.version));
-      report(await guardCheck(config, admin.client));
+      report(guard);
     } else if (!started && testReachable) {
       // No admin connection: the test role can still say whether it gets in.
       report(await directTestLogin(config));
@@ -328,6 +337,7 @@ async function testRoleCheck(
   config: ResolvedConfig,
   admin: pg.Client,
   rights: AdminRights,
+  setupMayFix: boolean,
 ): Promise<DoctorCheck> {
   const { test } = config;
   const { rows } = await admin.query<{ can_login: boolean | null; owner: string | null }>(
@@ -391,7 +401,11 @@ async function testRoleCheck(
       : {
           name: 'test role',
           status: 'warn',
-          message: `${test.user} logs in to ${test.database} but not: ${missing.join(', ')}. pgtwin setup fixes ownership and rights on public.`,
+          message:
+            `${test.user} logs in to ${test.database} but not: ${missing.join(', ')}. ` +
+            (setupMayFix
+              ? 'pgtwin setup fixes ownership and rights on public.'
+              : 'pgtwin setup may not change this database (see the guard check): point TEST_DB_NAME at a database of its own.'),
         };
   } finally {
     await client.end().catch(() => undefined);
@@ -512,7 +526,7 @@ function findContainerEngine(env: Record<string, string | undefined>): string | 
 
 async function staleCheck(config: ResolvedConfig): Promise<DoctorCheck> {
   try {
-    const { dropped } = await gc(config, { dryRun: true });
+    const { wouldDrop: dropped } = await gc(config, { dryRun: true });
     if (dropped.length === 0)
       return {
         name: 'stale',

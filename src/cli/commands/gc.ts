@@ -39,13 +39,14 @@ export const gcCommand: Command = {
         names:
           prefix === undefined ? undefined : new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
       });
-      for (const entry of result.dropped)
+      const listed = dryRun ? result.wouldDrop : result.dropped;
+      for (const entry of listed)
         terminal.print(
           `${terminal.mark(dryRun ? 'warn' : 'pass')} ${dryRun ? 'would drop' : 'dropped'} ${describe(entry)}`,
         );
       for (const entry of result.kept)
         terminal.print(`${terminal.mark('info')} kept ${describe(entry)}: ${entry.kept}`);
-      const count = result.dropped.length;
+      const count = listed.length;
       const noun = `database${count === 1 ? '' : 's'}`;
       terminal.print(
         count === 0

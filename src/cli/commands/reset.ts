@@ -1,5 +1,6 @@
 import { DBOperator } from '../../pipeline/db-operator.js';
 import { guardDestructive } from '../../guard/production-guard.js';
+import { checkSeedFiles } from '../../seed/load-configured-seeds.js';
 import type { Command } from '../command.js';
 import { watchCopyProgress } from '../copy-progress.js';
 import { EXIT } from '../exit-codes.js';
@@ -19,7 +20,7 @@ export const resetCommand: Command = {
   examples: ['pgtwin reset'],
   async run({ terminal, config }) {
     const began = performance.now();
-    return onTwinServer(await config(), terminal, async (config) => {
+    return onTwinServer(await checkSeedFiles(await config()), terminal, async (config) => {
       // Checked here too, so not even the progress watch connects to a database the guard refuses.
       await guardDestructive({ config, target: config.test, operation: 'reset' });
       const progress = watchCopyProgress({ target: config.test, role: 'test' }, config.test.user, terminal);

@@ -61,8 +61,17 @@ export const setupCommand: Command = {
       });
       try {
         const ms = Math.round(performance.now() - began);
+        const built = `(provider ${twin.server.provider}, built from ${twin.source}, template ${twin.template.database}) in ${formatDuration(ms)}`;
+        const kept = twin.server.provider === 'server' || twin.config.embedded.persistent;
         terminal.print(
-          `Test database ready: ${twin.test.describe()} (provider ${twin.server.provider}, built from ${twin.source}, template ${twin.template.database}) in ${formatDuration(ms)}.`,
+          kept
+            ? `Test database ready: ${twin.test.describe()} ${built}.`
+            : `Test database built: ${twin.test.describe()} ${built}. The ${twin.server.provider} server pgtwin started ` +
+                `there stops as pgtwin setup exits, so nothing will answer at ${twin.test.host}:${twin.test.port}; ` +
+                (twin.server.provider === 'embedded'
+                  ? `the database stays in ${twin.config.embedded.dataDir} for the next run. Set embedded.persistent: true to keep the server running, ` +
+                    "or provider: 'server' (PGTWIN_PROVIDER=server) to build on your own server."
+                  : "the container and its database go with it. Use provider: 'server' to keep the database."),
         );
         return {
           code: EXIT.ok,
@@ -73,6 +82,7 @@ export const setupCommand: Command = {
             template: twin.template.database,
             fingerprint: twin.fingerprint,
             phases: twin.phases,
+            serverStopped: !kept,
             ms,
           },
         };

@@ -1,5 +1,6 @@
 import { DatabaseSyncManager } from '../../mirror/database-sync-manager.js';
 import { guardDestructive } from '../../guard/production-guard.js';
+import { enforceMirrorPolicy } from '../../mirror/mirror-policy.js';
 import type { Command } from '../command.js';
 import { watchCopyProgress } from '../copy-progress.js';
 import { EXIT } from '../exit-codes.js';
@@ -19,7 +20,11 @@ export const syncCommand: Command = {
   examples: ['pgtwin sync', 'pgtwin sync public.prompts'],
   async run({ terminal, config, positionals }) {
     const began = performance.now();
-    return onTwinServer(await config(), terminal, async (config) => {
+    const resolved = await config();
+    // Named tables are checked before any server is started or reached.
+    for (const table of positionals)
+      enforceMirrorPolicy(resolved, table.includes('.') ? table : `public.${table}`, { cli: true });
+    return onTwinServer(resolved, terminal, async (config) => {
       // Checked here too, so not even the progress watch connects to a database the guard refuses.
       await guardDestructive({ config, target: config.test, operation: 'sync tables into' });
       const progress = watchCopyProgress({ target: config.test, role: 'test' }, config.test.user, terminal);
