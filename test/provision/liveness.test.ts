@@ -94,7 +94,13 @@ describe('liveness and leftovers', () => {
     try {
       // Other files' runs clean leftovers too, so the dead one may already be gone by now.
       expect(await findLeftovers(admin)).not.toContain(alive);
-      await cleanLeftovers(config, admin);
+      // Another file's cleanup may be dropping the dead one right now (it then holds its lock): wait for it.
+      for (let tries = 0; tries < 50; tries++) {
+        await cleanLeftovers(config, admin);
+        const left = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [dead]);
+        if (left.rowCount === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       const { rows } = await admin.query('SELECT datname FROM pg_database WHERE datname = ANY($1)', [
         [dead, alive],
       ]);
