@@ -17,7 +17,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     twin = await runGlobalSetup({ rootDir: project.config.root, workers: maxWorkers(project), ...options });
   } catch (error) {
-    throw runnerError(error);
+    const shown = runnerError(error);
+    // Vitest 4 reports a run whose global setup threw as "No test files found" unless the error is recorded.
+    (
+      project.vitest as unknown as { state?: { catchError(error: unknown, type: string): void } }
+    ).state?.catchError(shown, 'pgtwin setup');
+    throw shown;
   }
   const provide = () => {
     project.provide('pgtwin', connectionDetails(twin.test));
