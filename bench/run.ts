@@ -22,7 +22,7 @@ import { resolveConfig } from '../src/config/index.js';
 import { connect } from '../src/connection/connect.js';
 import { enableIsolation } from '../src/isolation/index.js';
 import { syncTables, tableChecksums } from '../src/mirror/index.js';
-import { computeFingerprint } from '../src/provision/fingerprint-inputs.js';
+import { computeFingerprint } from '../src/provision/twin-fingerprint.js';
 import type { CloneStrategy } from '../src/provision/database-lifecycle.js';
 import { cloneTemplate, dropTemplate, ensureTemplate } from '../src/provision/template-store.js';
 import { prepareWorkerDatabases } from '../src/provision/worker-database.js';

@@ -5,7 +5,7 @@ import { connect } from '../../src/connection/connect.js';
 import { syncTables } from '../../src/mirror/index.js';
 import { pgtwinVersion } from '../../src/mirror/pgtwin-version.js';
 import { readProductionFingerprint } from '../../src/pipeline/read-production-fingerprint.js';
-import type { FingerprintSources } from '../../src/provision/fingerprint-inputs.js';
+import type { FingerprintSources } from '../../src/provision/twin-fingerprint.js';
 import { loadSeedData } from '../../src/seed/index.js';
 import { cloneStructure } from '../../src/structure/index.js';
 import { selectionFromConfig } from '../../src/structure/schema-selection.js';
