@@ -57,7 +57,7 @@ describe('computeFingerprint', () => {
   it('changes when a seed file changes', async () => {
     const sources = await readSources(config);
     const before = await computeFingerprint(config, sources);
-    await appendFile(path.join(project.rootDir, 'seed.json'), '\n');
+    await appendFile(project.seedFile, '\n');
     expect(await computeFingerprint(config, sources)).not.toBe(before);
   });
 
