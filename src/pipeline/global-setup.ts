@@ -354,9 +354,9 @@ async function prepareTwin(
       await lease.release();
       throw error;
     }
-    const test = result.copied ? 'copied' : `${config.test.database} kept (left clean)`;
+    const kept = result.copied ? '' : `, ${config.test.database} kept (left clean)`;
     if (lease.built) note(`${lease.template} built${rebuild ? ' (PGTWIN_REBUILD)' : ''}`);
-    else note(`${lease.template} reused (fingerprint unchanged); ${test}`, 'lead');
+    else note(`${lease.template} reused (fingerprint unchanged)${kept}`, 'lead');
     return result;
   });
   const { lease } = onTemplate;
