@@ -1,5 +1,5 @@
 import { readSources, twinBuilder } from '../../fixtures/twin-steps.js';
-import { computeFingerprint } from '../../src/provision/fingerprint-inputs.js';
+import { computeFingerprint } from '../../src/provision/twin-fingerprint.js';
 import { cloneTemplate, ensureTemplate } from '../../src/provision/template-store.js';
 import { admin, median, pgDumpPsql, round, RUNS, timed, type BenchContext } from '../bench-context.js';
 

@@ -21,6 +21,16 @@ export interface TestMarker {
   created: string;
   /** Hash of the schema scripts last applied by `SchemaSetup`, so applying the same ones again is skipped. */
   scripts?: string;
+  /** A test database: the fingerprint of the template it was copied from. */
+  fingerprint?: string;
+  /**
+   * A test database: set by the global teardown when the run committed nothing outside the tests, so the
+   * database still equals the template of {@link fingerprint} and the next run may use it without copying.
+   * Cleared when a run starts using it.
+   */
+  clean?: boolean;
+  /** A test database: a test file of the current run opted out of isolation (the run cannot end clean). */
+  optedOut?: boolean;
 }
 
 /** A marker for a database this process is about to create; `run` defaults to this process. */

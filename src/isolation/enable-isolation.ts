@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { formatLeakReport, LeakDetector, type LeakReport } from './leak-detector.js';
+import { formatLeakReport, hasLeaks, LeakDetector, type LeakReport } from './leak-detector.js';
 import { bindClient, registerSession } from './pg-patch.js';
 import { TestSession, type SessionTarget } from './test-session.js';
 
@@ -80,7 +80,7 @@ export async function enableIsolation(options: IsolationOptions): Promise<Isolat
         }
         if (!detector) return undefined;
         const report = await detector.check();
-        if (report.tables.length > 0) {
+        if (hasLeaks(report)) {
           if (typeof detectLeaks === 'function') detectLeaks(report);
           else console.warn(formatLeakReport(report));
         }

@@ -16,7 +16,35 @@ export interface TableLeak {
 export interface LeakReport {
   readonly database: string;
   readonly tables: readonly TableLeak[];
+  /**
+   * The system catalogs in which committed DDL changed something (`pg_class`, `pg_attribute`, …): a column
+   * added, an index or function created, an object dropped. Empty when the structure is as it was.
+   */
+  readonly catalogs: readonly string[];
 }
+
+/** Whether anything was committed outside the test transactions. */
+export function hasLeaks(report: LeakReport): boolean {
+  return report.tables.length > 0 || report.catalogs.length > 0;
+}
+
+/** The catalogs DDL writes to; their rows are compared like a table's (count, and rows newer than the start). */
+const CATALOGS = [
+  'pg_namespace',
+  'pg_class',
+  'pg_attribute',
+  'pg_attrdef',
+  'pg_constraint',
+  'pg_index',
+  'pg_type',
+  'pg_enum',
+  'pg_proc',
+  'pg_trigger',
+  'pg_rewrite',
+  'pg_policy',
+  'pg_extension',
+  'pg_sequence',
+];
 
 interface TableCount {
   table: string;
@@ -43,6 +71,7 @@ export class LeakDetector {
     private readonly database: string,
     private readonly startXid: bigint,
     private readonly before: Map<string, number>,
+    private readonly catalogsBefore: Map<string, number>,
   ) {}
 
   /** Takes the starting snapshot, through a connection of its own that isolation leaves alone. */
@@ -53,18 +82,26 @@ export class LeakDetector {
       );
       const { xid, database } = rows[0]!;
       const counts = await countRows(client, BigInt(xid));
+      const catalogs = await countCatalogRows(client, BigInt(xid));
       return new LeakDetector(
         config,
         database,
         BigInt(xid),
         new Map(counts.map((count) => [count.table, count.rows])),
+        new Map(catalogs.map((count) => [count.table, count.rows])),
       );
     });
   }
 
   /** Compares the database now with the start. */
   async check(): Promise<LeakReport> {
-    const counts = await withClient(this.config, (client) => countRows(client, this.startXid));
+    const [counts, catalogCounts] = await withClient(this.config, async (client) => [
+      await countRows(client, this.startXid),
+      await countCatalogRows(client, this.startXid),
+    ]);
+    const catalogs = catalogCounts
+      .filter(({ table, rows, written }) => written > 0 || rows !== this.catalogsBefore.get(table))
+      .map(({ table }) => table);
     const tables: TableLeak[] = [];
     const seen = new Set<string>();
     for (const { table, rows, written } of counts) {
@@ -79,19 +116,20 @@ export class LeakDetector {
       if (!seen.has(table))
         tables.push({ table, rowsBefore, rowsAfter: 0, rowsWritten: 0, change: 'dropped' });
     }
-    return { database: this.database, tables };
+    return { database: this.database, tables, catalogs };
   }
 }
 
 /** A report as lines a person can act on; empty string when nothing leaked. */
 export function formatLeakReport(report: LeakReport): string {
-  if (report.tables.length === 0) return '';
+  if (!hasLeaks(report)) return '';
   const lines = report.tables.map(({ table, rowsBefore, rowsAfter, rowsWritten, change }) => {
     if (change === 'created') return `  ${table}: created, ${rowsAfter} rows`;
     if (change === 'dropped') return `  ${table}: dropped (had ${rowsBefore} rows)`;
     const delta = rowsAfter - rowsBefore;
     return `  ${table}: ${delta >= 0 ? '+' : ''}${delta} rows (${rowsBefore} → ${rowsAfter}), ${rowsWritten} rows written`;
   });
+  if (report.catalogs.length > 0) lines.push(`  structure changed (DDL; ${report.catalogs.join(', ')})`);
   return (
     `pgtwin: changes were committed to test database ${report.database} outside the test transactions:\n` +
     `${lines.join('\n')}\n` +
@@ -108,9 +146,7 @@ async function countRows(client: pg.Client, startXid: bigint): Promise<TableCoun
       ORDER BY 1`,
   );
   if (tables.length === 0) return [];
-  // xmin is a 32-bit transaction id: "newer than the start" is a wrapping comparison.
-  const start = Number(startXid % 2n ** 32n);
-  const newer = `((xmin::text::bigint - ${start} + 4294967296) % 4294967296) < 2147483648`;
+  const newer = newerThan(startXid);
   const sql = tables
     .map(
       ({ name }) =>
@@ -120,6 +156,25 @@ async function countRows(client: pg.Client, startXid: bigint): Promise<TableCoun
     .join(' UNION ALL ');
   const { rows } = await client.query<TableCount>(sql);
   return rows;
+}
+
+/** Row counts of the catalogs DDL writes to, and their rows written since the start. */
+async function countCatalogRows(client: pg.Client, startXid: bigint): Promise<TableCount[]> {
+  const newer = newerThan(startXid);
+  const sql = CATALOGS.map(
+    (name) =>
+      `SELECT '${name}' AS "table", count(*)::int AS rows, ` +
+      `(count(*) FILTER (WHERE ${newer}))::int AS written FROM pg_catalog.${name}`,
+  ).join(' UNION ALL ');
+  const { rows } = await client.query<TableCount>(sql);
+  return rows;
+}
+
+/** A condition on a row's `xmin`: written by a transaction newer than `startXid`. */
+function newerThan(startXid: bigint): string {
+  // xmin is a 32-bit transaction id: "newer than the start" is a wrapping comparison; frozen rows (xmin 2) are old.
+  const start = Number(startXid % 2n ** 32n);
+  return `(xmin::text::bigint > 2 AND ((xmin::text::bigint - ${start} + 4294967296) % 4294967296) < 2147483648)`;
 }
 
 async function withClient<T>(config: pg.ClientConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {

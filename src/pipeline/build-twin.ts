@@ -1,31 +1,17 @@
 import path from 'node:path';
-import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { restoreDump } from '../mirror/restore-dump.js';
-import { syncTables } from '../mirror/sync-tables.js';
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
-import { applySqlScripts } from '../structure/apply-sql-scripts.js';
-import { cloneStructure } from '../structure/clone-structure.js';
-import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
-import { runPhase, type PhaseTiming } from './setup-phase.js';
 import type { Logger } from '../util/logger.js';
-
-/** What the structure and data were built from. */
-export type TwinSource = 'production' | 'dump' | 'scripts';
-
-/** The source the configuration asks for: a dump directory, else schema scripts, else production. */
-export function twinSource(config: ResolvedConfig): TwinSource {
-  return config.source.dump ? 'dump' : config.schema.scripts ? 'scripts' : 'production';
-}
+import { runPhase, type PhaseTiming } from './setup-phase.js';
+import type { TwinSourceReader } from './twin-source.js';
 
 /** Options of {@link buildTwin}. */
 export interface BuildTwinOptions {
-  /** A read-only production session; needed when the source is production. */
-  production: pg.Client | undefined;
-  source: TwinSource;
+  /** Where the structure and mirrored rows come from ({@link openTwinSource}). */
+  source: TwinSourceReader;
   /** Where the clone, sync and seed phases are logged and timed. */
   context: { logger: Logger; phases: PhaseTiming[] };
 }
@@ -40,28 +26,12 @@ export async function buildTwin(
   target: DatabaseTarget,
   options: BuildTwinOptions,
 ): Promise<void> {
-  const { production, source, context } = options;
-  const selection = selectionFromConfig(config);
-
+  const { source, context } = options;
   const test = await runPhase('clone', context, async (note) => {
     const test = await connect(target, 'test');
     try {
       await guardDestructive({ config, client: test, database: target.database, operation: 'build' });
-      if (source === 'dump') {
-        const dir = config.source.dump!;
-        const restored = await restoreDump({ dir, target: test, policy: config, replace: true });
-        const rows = restored.tables.reduce((sum, table) => sum + table.rowCount, 0);
-        note(`from dump ${dir}: ${restored.tables.length} tables, ${rows} rows`);
-      } else if (source === 'scripts') {
-        const existing = await resolveSchemas(test, selection);
-        const files = await applySqlScripts(test, config.schema.scripts!, {
-          replaceSchemas: [...new Set(['public', ...existing])],
-        });
-        note(`${files.length} scripts from ${config.schema.scripts}`);
-      } else {
-        const snapshot = await cloneStructure(production!, test, { selection, replace: true });
-        note(`${snapshot.objects.length} objects`);
-      }
+      note(await source.buildStructure(test));
       return test;
     } catch (error) {
       await test.end();
@@ -70,12 +40,11 @@ export async function buildTwin(
   });
 
   try {
-    if (source === 'production') {
-      await runPhase('sync', context, async (note) => {
-        const { tables } = await syncTables(production!, test, { policy: config });
-        for (const table of tables) context.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
-        note(`${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows`);
-      });
+    const { syncData } = source;
+    if (syncData) {
+      await runPhase('sync', context, async (note) =>
+        note(await syncData.call(source, test, context.logger)),
+      );
     }
     await runPhase('seed', context, async (note) => {
       const seeded = await loadConfiguredSeeds(test, config, { logger: context.logger });

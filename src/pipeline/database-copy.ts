@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect } from '../connection/connect.js';
 import { currentRun, newMarker } from '../guard/test-marker.js';
 import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
+import { markOptedOut } from './clean-run-watch.js';
 import { targetFields, workerConfig, type TargetFields, type TwinHandoff } from './worker-handoff.js';
 
 /**
@@ -18,6 +19,8 @@ export async function createDatabaseCopy(handoff: TwinHandoff): Promise<TargetFi
       template: handoff.template,
       marker: newMarker('scratch', handoff.run ?? currentRun()),
     });
+    // The run's test database cannot be left "clean" for the next run: these tests commit.
+    await markOptedOut(admin, handoff.test.database);
     return targetFields(copy);
   } finally {
     await admin.end();

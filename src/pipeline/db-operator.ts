@@ -8,7 +8,8 @@ import { cleanLeftovers, createDatabase } from '../provision/database-lifecycle.
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import type { SeedResult } from '../seed/load-seed-data.js';
 import { silentLogger } from '../util/logger.js';
-import { buildTwin, twinSource } from './build-twin.js';
+import { buildTwin } from './build-twin.js';
+import { openTwinSource } from './twin-source.js';
 
 /**
  * Query helpers over a {@link DBConnector}: `DBOperator({ target: 'test' })` (or `{ testMode: 'e2e' }`) works
@@ -141,19 +142,24 @@ export class DBOperator {
     const admin = await connect(config.admin, 'admin');
     try {
       await cleanLeftovers(config, admin);
-      const { scripts: _scripts, ...marker } =
-        (await readMarker(admin, config.test.database)) ?? newMarker('test');
-      const source = twinSource(config);
-      const production = source === 'production' ? await connect(config.production, 'production') : undefined;
+      // A reset database was built afresh, not copied from a template: no fingerprint, never "clean".
+      const {
+        scripts: _scripts,
+        fingerprint: _fingerprint,
+        clean: _clean,
+        optedOut: _optedOut,
+        ...marker
+      } = (await readMarker(admin, config.test.database)) ?? newMarker('test');
+      const source = await openTwinSource(config);
       try {
         await createDatabase(config, admin, config.test.database, {
           marker,
           replaceLive: true,
           fill: (target) =>
-            buildTwin(config, target, { production, source, context: { logger: silentLogger, phases: [] } }),
+            buildTwin(config, target, { source, context: { logger: silentLogger, phases: [] } }),
         });
       } finally {
-        await production?.end();
+        await source.close();
       }
     } catch (error) {
       // The build's phases wrap errors for the global setup's messages; a reset reports the error itself.

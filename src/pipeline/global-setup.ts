@@ -4,35 +4,36 @@ import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { currentRun } from '../guard/test-marker.js';
-import { readDumpManifest } from '../mirror/dump-manifest.js';
+import { currentRun, newMarker, readMarker } from '../guard/test-marker.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
-import {
-  fingerprintInputs,
-  fingerprintOf,
-  type FingerprintSources,
-} from '../provision/fingerprint-inputs.js';
-import { dropDatabase } from '../provision/database-lifecycle.js';
+import { createDatabase, dropDatabase, serverVersion } from '../provision/database-lifecycle.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
 import {
-  cloneTemplate,
   ensureTemplate,
+  leaseTemplate,
   rebuildRequested,
   type TemplateLease,
 } from '../provision/template-store.js';
+import {
+  fingerprintInputs,
+  fingerprintOf,
+  readLocalInputs,
+  type LocalInputs,
+} from '../provision/twin-fingerprint.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import { buildTwin, twinSource, type TwinSource } from './build-twin.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
+import { buildTwin } from './build-twin.js';
+import { CleanRunWatch, markRunStarted } from './clean-run-watch.js';
 import { acquireSetupLock } from './setup-lock.js';
-import { readSetupInputs, type SetupInputs } from './setup-inputs.js';
-import { readProductionFingerprint } from './read-production-fingerprint.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
+import { openTwinSource, type TwinSource, type TwinSourceReader } from './twin-source.js';
 import { targetFields, type TwinHandoff } from './worker-handoff.js';
 
+export type { TwinSource } from './twin-source.js';
 /** Options of {@link runGlobalSetup}: pgtwin's configuration plus how to run the setup. */
 export interface GlobalSetupOptions extends ResolveConfigOptions {
   /** Where phase lines go. @default createLogger() with the configured passwords masked */
@@ -48,42 +49,166 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
   rebuild?: boolean;
 }
 
-/** A prepared test database, from {@link runGlobalSetup}; close it when the run ends. */
-export interface TwinSetup extends AsyncDisposable {
+/** What the template step produced; replaced as a whole by a watch-mode refresh. */
+interface PreparedTwin {
+  readonly lease: TemplateLease;
+  /** Whether the test database was copied from the template (false: the previous run left it clean). */
+  readonly copied: boolean;
+  readonly workers: readonly DatabaseTarget[];
+  readonly inputs: LocalInputs & { readonly structure: string | undefined };
+  readonly watch: CleanRunWatch;
+}
+
+/** What one run holds for its whole life, shared by its first setup and its refreshes. */
+interface RunContext {
+  readonly config: ResolvedConfig;
+  readonly admin: pg.Client;
+  readonly context: { logger: Logger; phases: PhaseTiming[] };
+  readonly rebuild: boolean;
+  readonly workerCount: number;
+}
+
+/**
+ * A prepared test database, from {@link runGlobalSetup}; close it when the run ends.
+ *
+ * @example
+ * ```ts
+ * await using twin = await runGlobalSetup({ rootDir: process.cwd() });
+ * console.log(twin.template.database, twin.reused ? 'reused' : 'built');
+ * ```
+ */
+export class TwinSetup implements AsyncDisposable {
   /** The configuration, with `test` and `admin` on the server actually used. */
   readonly config: ResolvedConfig;
   readonly server: StartedServer;
   readonly source: TwinSource;
-  /** The test database: a fresh copy of the template. */
+  /** The test database: equal to the template (copied from it, or left so by the previous run). */
   readonly test: DatabaseTarget;
+  /** Every phase run so far, in order. */
+  readonly phases: readonly PhaseTiming[];
+  private prepared: PreparedTwin;
+  private closing: Promise<void> | undefined;
+
+  /** @internal Made by {@link runGlobalSetup}. */
+  constructor(
+    private readonly run: RunContext,
+    fields: { server: StartedServer; source: TwinSource; prepared: PreparedTwin },
+    private readonly resolveOptions: ResolveConfigOptions,
+    private readonly closers: Array<() => Promise<unknown>>,
+  ) {
+    this.config = run.config;
+    this.server = fields.server;
+    this.source = fields.source;
+    this.test = run.config.test;
+    this.phases = run.context.phases;
+    this.prepared = fields.prepared;
+  }
+
   /**
    * The fingerprinted template (`pgtwin_tpl_<12 hex>`) the test, worker and per-file databases are copied
    * from. Kept on the server after the run, so the next run with the same inputs reuses it.
    */
-  readonly template: DatabaseTarget;
+  get template(): DatabaseTarget {
+    return this.config.test.withDatabase(this.prepared.lease.template);
+  }
+
   /** The fingerprint of everything the template was built from (sha256, hex). */
-  readonly fingerprint: string;
+  get fingerprint(): string {
+    return this.prepared.lease.fingerprint;
+  }
+
   /** Whether the template was reused (false: this run built it). */
-  readonly reused: boolean;
+  get reused(): boolean {
+    return !this.prepared.lease.built;
+  }
+
+  /**
+   * Whether the test database was copied from the template in this run; false when the previous run left it
+   * provably equal to the template (same fingerprint, nothing committed outside the tests) and it was kept.
+   */
+  get copied(): boolean {
+    return this.prepared.copied;
+  }
+
   /** The workers' own databases, worker 1 first; empty with one worker (it uses {@link test}). */
-  readonly workers: readonly DatabaseTarget[];
-  /** What the build read, and the fingerprint of production's structure (absent for schema scripts). */
-  readonly inputs: SetupInputs & { readonly structure: string | undefined };
-  /** Every phase run so far, in order. */
-  readonly phases: readonly PhaseTiming[];
+  get workers(): readonly DatabaseTarget[] {
+    return this.prepared.workers;
+  }
+
+  /** The local inputs the fingerprint was computed from, and the fingerprint of production's structure (absent for schema scripts). */
+  get inputs(): LocalInputs & { readonly structure: string | undefined } {
+    return this.prepared.inputs;
+  }
+
   /** Plain data for the test workers. */
-  handoff(): TwinHandoff;
+  handoff(): TwinHandoff {
+    const { config } = this;
+    return {
+      rootDir: config.rootDir,
+      options: handoffOptions(this.resolveOptions),
+      test: targetFields(config.test),
+      admin: targetFields(config.admin),
+      template: this.prepared.lease.template,
+      run: currentRun(),
+      workers: this.prepared.workers.map((worker) => worker.database),
+    };
+  }
+
   /**
-   * For watch-mode re-runs: when the seeds, factories, scripts or configuration changed since the last
-   * build, moves to the template of the new fingerprint (building it if needed) and copies it again to the
-   * test and worker databases; returns whether it did.
+   * For watch-mode re-runs: when the local inputs (seeds, factories and what they import, scripts, dump
+   * manifest, configuration) changed since the last build, moves to the template of the new fingerprint
+   * (building it if needed) and copies it again to the test and worker databases; returns whether it did.
+   * Production is not read unless they changed.
    */
-  refresh(): Promise<boolean>;
+  async refresh(): Promise<boolean> {
+    const local = await readLocalInputs(this.config);
+    if (local.digest === this.prepared.inputs.digest) return false;
+    this.run.context.logger.info('inputs changed: rebuilding the test database');
+    const previous = this.prepared;
+    const source = await openTwinSource(this.config);
+    try {
+      // No warm start: the local inputs are part of the fingerprint, so the previous template is stale.
+      this.prepared = await prepareTwin(this.run, source, local, { warm: false });
+    } finally {
+      await source.close();
+    }
+    // The new lease is held first, so the template in use is never unleased.
+    await previous.lease.release();
+    return true;
+  }
+
   /**
-   * Drops the worker databases, releases the template lease and the setup lock, and stops a server pgtwin
-   * started. The test database and the template stay. Idempotent.
+   * Stamps the test database clean when this run committed nothing outside its tests (the next run then
+   * uses it without copying), drops the worker databases, releases the template lease and the setup lock,
+   * and stops a server pgtwin started. The test database and the template stay. Idempotent.
    */
-  close(): Promise<void>;
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        const notClean = await this.prepared.watch
+          .finish(this.run.admin, this.run.context.logger)
+          .catch((error: Error) => `checking it failed: ${error.message}`);
+        this.run.context.logger.debug(
+          notClean === undefined
+            ? `${this.test.database} left equal to its template: the next run uses it without copying`
+            : `${this.test.database} will be copied again by the next run: ${notClean}`,
+        );
+        await this.dropWorkers(this.prepared.workers);
+      } finally {
+        await this.prepared.lease.release();
+        for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);
+      }
+    })();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async dropWorkers(workers: readonly DatabaseTarget[]): Promise<void> {
+    for (const worker of workers) await dropDatabase(this.config, this.run.admin, worker.database);
+  }
 }
 
 /**
@@ -91,8 +216,10 @@ export interface TwinSetup extends AsyncDisposable {
  * on its server under a lock, fingerprint what the twin is built from (production's structure and mirrored
  * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions), then
  * reuse the template of that fingerprint or build it (clone the structure, sync the mirrored tables, load
- * the seeds), and copy it to the test database and to one database per worker. Each phase logs one line
- * with its duration; a failing one throws a `SetupError` naming it, after closing what was opened.
+ * the seeds), and make the test database equal to it: kept as it is when the previous run left it clean for
+ * the same fingerprint, else copied (the previous template's copy starts while the fingerprint is read, and
+ * is discarded if it changed). Then one database per worker. Each phase logs one line with its duration; a
+ * failing one throws a `SetupError` naming it, after closing what was opened.
  *
  * Runs that share a server and a test database name wait for each other (the setup lock, held until
  * {@link TwinSetup.close}): they would share `<test>` and its worker copies. Templates need no such lock:
@@ -123,8 +250,6 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     });
   for (const warning of resolved.warnings) logger.warn(warning);
   const context = { logger, phases };
-  const dumpDir = resolved.source.dump;
-  const source = twinSource(resolved);
   const rebuild = rebuildOption ?? rebuildRequested();
 
   const closers: Array<() => Promise<unknown>> = [];
@@ -133,7 +258,10 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   };
 
   try {
-    const { config, admin, production, server } = await runPhase('provision', context, async (note) => {
+    // Read while the server starts: the local half of the fingerprint needs no server.
+    const local = readLocalInputs(resolved);
+    local.catch(() => undefined);
+    const { config, admin, server, source } = await runPhase('provision', context, async (note) => {
       const server = await startServer(resolved, { logger });
       closers.push(() => server.stop());
       const config = withServer(resolved, server);
@@ -143,180 +271,199 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       admin.on('error', () => undefined);
       await acquireSetupLock(admin, config.test.database, logger);
       const provisioned = await provisionTestDatabase(config, { logger });
-      // Reach production now, so an unreachable one fails here rather than after the test database changed.
-      const production = source === 'production' ? await connect(config.production, 'production') : undefined;
+      // Opened now, so an unreachable production fails here rather than after the test database changed.
+      const source = await openTwinSource(config);
       note(
         `${server.provider} ${config.test.describe()}` +
           (provisioned.changes.length > 0 ? `; ${provisioned.changes.join('; ')}` : ''),
       );
-      return { config, admin, production, server };
+      return { config, admin, server, source };
     });
 
-    const count = Math.max(1, Math.floor(workerCount));
-    const prepare = async (setupInputs: SetupInputs, productionClient: pg.Client | undefined) => {
-      const built = await prepareTwin(config, {
-        admin,
-        production: productionClient,
-        dumpDir,
-        source,
-        context,
-        rebuild,
-        digest: setupInputs.digest,
-      });
-      try {
-        const workers = await prepareWorkers(config, built.lease.template, count, context);
-        return { ...built, workers, inputs: { ...setupInputs, structure: built.structure } };
-      } catch (error) {
-        await built.lease.release();
-        throw error;
-      }
-    };
-
-    let state: Awaited<ReturnType<typeof prepare>>;
-    try {
-      state = await prepare(await readSetupInputs(config, dumpDir), production);
-    } finally {
-      await production?.end();
-    }
-    closers.push(() => state.lease.release());
-    const dropWorkers = async () => {
-      for (const worker of state.workers) await dropDatabase(config, admin, worker.database);
-    };
-
-    let closing: Promise<void> | undefined;
-    const twin: TwinSetup = {
+    const run: RunContext = {
       config,
-      server,
-      source,
-      test: config.test,
-      get template() {
-        return config.test.withDatabase(state.lease.template);
-      },
-      get fingerprint() {
-        return state.lease.fingerprint;
-      },
-      get reused() {
-        return !state.lease.built;
-      },
-      get workers() {
-        return state.workers;
-      },
-      get inputs() {
-        return state.inputs;
-      },
-      phases,
-      handoff: () => ({
-        rootDir: config.rootDir,
-        options: handoffOptions(resolveOptions),
-        test: targetFields(config.test),
-        admin: targetFields(config.admin),
-        template: state.lease.template,
-        run: currentRun(),
-        workers: state.workers.map((worker) => worker.database),
-      }),
-      async refresh() {
-        const next = await readSetupInputs(config, dumpDir);
-        if (next.digest === state.inputs.digest) return false;
-        logger.info('inputs changed: rebuilding the test database');
-        const production =
-          source === 'production' ? await connect(config.production, 'production') : undefined;
-        try {
-          const previous = state.lease;
-          state = await prepare(next, production);
-          // The new lease is held first, so the template in use is never unleased.
-          await previous.release();
-        } finally {
-          await production?.end();
-        }
-        return true;
-      },
-      close() {
-        closing ??= (async () => {
-          try {
-            await dropWorkers();
-          } finally {
-            await closeAll();
-          }
-        })();
-        return closing;
-      },
-      [Symbol.asyncDispose]: () => twin.close(),
+      admin,
+      context,
+      rebuild,
+      workerCount: Math.max(1, Math.floor(workerCount)),
     };
-    return twin;
+    let prepared: PreparedTwin;
+    try {
+      prepared = await prepareTwin(run, source, await local, { warm: !rebuild });
+    } finally {
+      await source.close();
+    }
+    return new TwinSetup(run, { server, source: source.name, prepared }, resolveOptions, closers);
   } catch (error) {
     await closeAll();
     throw error;
   }
 }
 
-interface PrepareOptions {
-  admin: pg.Client;
-  production: pg.Client | undefined;
-  dumpDir: string | undefined;
-  source: TwinSource;
-  context: Parameters<typeof runPhase>[1];
-  rebuild: boolean;
-  /** {@link readSetupInputs}' digest: seeds, factories, scripts, dump manifest and configuration. */
-  digest: string;
+/** The fingerprint a run computed, and the structure fingerprint it read (absent for schema scripts). */
+interface ReadFingerprint {
+  fingerprint: string;
+  structure: string | undefined;
+}
+
+/** The test database made equal to a leased template, by copying it or not. */
+interface TestOnTemplate {
+  lease: TemplateLease;
+  copied: boolean;
+  structure: string | undefined;
 }
 
 /**
- * The `template` phase: fingerprints the inputs, leases the template of that fingerprint (building it,
- * with the clone, sync and seed phases, when it is not on the server), and copies it to the test database.
+ * The `template` phase, then the `workers` phase: reads the fingerprint, makes the test database equal to
+ * the template of that fingerprint (see {@link warmStart}; else leasing or building the template and copying
+ * it), checks where a test connection lands, starts watching the test database for the teardown, and
+ * copies the template to one database per worker.
  */
 async function prepareTwin(
-  config: ResolvedConfig,
-  options: PrepareOptions,
-): Promise<{ lease: TemplateLease; structure: string | undefined }> {
-  const { admin, context } = options;
-  return runPhase('template', context, async (note) => {
-    const { sources, structure } = await readFingerprintSources(config, options);
-    const inputs = await fingerprintInputs(config, sources);
-    for (const [name, digest] of Object.entries(inputs))
-      context.logger.debug(`fingerprint ${name}: ${digest}`);
-    const lease = await ensureTemplate(
-      config,
-      fingerprintOf(inputs),
-      (target) =>
-        buildTwin(config, target, { production: options.production, source: options.source, context }),
-      { rebuild: options.rebuild, logger: context.logger },
-    );
+  run: RunContext,
+  source: TwinSourceReader,
+  local: LocalInputs,
+  options: { warm: boolean },
+): Promise<PreparedTwin> {
+  const { config, admin, context, rebuild } = run;
+  const onTemplate = await runPhase('template', context, async (note) => {
+    const version = await serverVersion(admin);
+    const reading = (async (): Promise<ReadFingerprint> => {
+      const read = await source.readFingerprint();
+      const inputs = await fingerprintInputs(
+        config,
+        {
+          structure: read.structure,
+          data: read.data,
+          serverVersion: version,
+          pgtwinVersion: pgtwinVersion(),
+        },
+        local,
+      );
+      for (const [name, digest] of Object.entries(inputs))
+        context.logger.debug(`fingerprint ${name}: ${digest}`);
+      return { fingerprint: fingerprintOf(inputs), structure: read.structureFingerprint };
+    })();
+    // Awaited on every path below; this only keeps an early failure elsewhere from leaving it unhandled.
+    reading.catch(() => undefined);
+
+    const warm = options.warm ? await warmStart(config, admin, reading) : undefined;
+    const result = warm ?? (await coldStart(run, source, reading));
+    const { lease } = result;
     try {
-      await cloneTemplate(config, lease.template, config.test.database, { kind: 'test', admin });
       await landsWhereAsked(config, config.test);
     } catch (error) {
       await lease.release();
       throw error;
     }
-    if (lease.built) note(`${lease.template} built${options.rebuild ? ' (PGTWIN_REBUILD)' : ''}`);
-    else note(`${lease.template} reused (fingerprint unchanged)`, 'lead');
-    return { lease, structure };
+    const kept = result.copied ? '' : `, ${config.test.database} kept (left clean)`;
+    if (lease.built) note(`${lease.template} built${rebuild ? ' (PGTWIN_REBUILD)' : ''}`);
+    else note(`${lease.template} reused (fingerprint unchanged)${kept}`, 'lead');
+    return result;
   });
+  const { lease } = onTemplate;
+  try {
+    const watch = await CleanRunWatch.start(config, lease.fingerprint);
+    const workers = await prepareWorkers(config, lease.template, run.workerCount, context);
+    return {
+      lease,
+      copied: onTemplate.copied,
+      workers,
+      inputs: { ...local, structure: onTemplate.structure },
+      watch,
+    };
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
+
+/** Thrown inside a speculative copy whose template turned out to be stale, so the copy is discarded. */
+class FingerprintChanged extends Error {}
+
+/**
+ * A warm start from what the previous run left (the test database's marker): when it left the test database
+ * clean for the fingerprint just read, keeps it as it is; else copies the previous run's template into place
+ * while the fingerprint is read, and keeps the copy only when the fingerprint is unchanged. `undefined` when
+ * neither applies (no previous fingerprint, its template gone, or the fingerprint changed).
+ */
+async function warmStart(
+  config: ResolvedConfig,
+  admin: pg.Client,
+  reading: Promise<ReadFingerprint>,
+): Promise<TestOnTemplate | undefined> {
+  const previous = await readMarker(admin, config.test.database);
+  const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
+  if (!previous || !fingerprint) return undefined;
+  const lease = await leaseTemplate(config, fingerprint);
+  if (!lease) return undefined;
+  try {
+    if (previous.clean) {
+      const current = await reading;
+      if (current.fingerprint !== fingerprint) {
+        await lease.release();
+        return undefined;
+      }
+      await markRunStarted(admin, config.test.database, { ...previous, ...newMarker('test'), fingerprint });
+      return { lease, copied: false, structure: current.structure };
+    }
+    let structure: string | undefined;
+    try {
+      await copyTemplate(config, admin, lease, async () => {
+        const current = await reading;
+        if (current.fingerprint !== fingerprint) throw new FingerprintChanged();
+        structure = current.structure;
+      });
+    } catch (error) {
+      if (!(error instanceof FingerprintChanged)) throw error;
+      await lease.release();
+      return undefined;
+    }
+    return { lease, copied: true, structure };
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+}
+
+/** Leases the template of the fingerprint, building it when it is not on the server, and copies it. */
+async function coldStart(
+  run: RunContext,
+  source: TwinSourceReader,
+  reading: Promise<ReadFingerprint>,
+): Promise<TestOnTemplate> {
+  const { config, admin, context, rebuild } = run;
+  const { fingerprint, structure } = await reading;
+  const lease = await ensureTemplate(
+    config,
+    fingerprint,
+    (target) => buildTwin(config, target, { source, context }),
+    { rebuild, logger: context.logger },
+  );
+  try {
+    await copyTemplate(config, admin, lease);
+  } catch (error) {
+    await lease.release();
+    throw error;
+  }
+  return { lease, copied: true, structure };
 }
 
 /**
- * What the fingerprint is computed from, read cheaply: production's structure and mirrored tables'
- * checksums, or the dump manifest's, or nothing from a server for schema scripts (their files are hashed).
+ * Copies the leased template into place as the test database, stamped with its fingerprint (not clean); a
+ * failing `check` (run while the copy is still under its work-in-progress name) discards the copy.
  */
-async function readFingerprintSources(
+async function copyTemplate(
   config: ResolvedConfig,
-  options: PrepareOptions,
-): Promise<{ sources: FingerprintSources; structure: string | undefined }> {
-  const { admin, production, dumpDir, source, digest } = options;
-  const { rows } = await admin.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  const common = { serverVersion: rows[0]!.v, pgtwinVersion: pgtwinVersion(), extra: { setup: digest } };
-  if (source === 'dump') {
-    const manifest = await readDumpManifest(dumpDir!);
-    const data = Object.fromEntries(
-      manifest.tables.map((table) => [table.table, { rowCount: table.rowCount, checksum: table.checksum }]),
-    );
-    const structure = manifest.structure.fingerprint;
-    return { sources: { ...common, structure, data }, structure };
-  }
-  if (source === 'scripts')
-    return { sources: { ...common, structure: 'scripts', data: {} }, structure: undefined };
-  const { structure, data } = await readProductionFingerprint(config, production!);
-  return { sources: { ...common, structure, data }, structure };
+  admin: pg.Client,
+  lease: TemplateLease,
+  check?: () => Promise<void>,
+): Promise<void> {
+  await createDatabase(config, admin, config.test.database, {
+    template: lease.template,
+    marker: { ...newMarker('test'), fingerprint: lease.fingerprint },
+    fill: check,
+  });
 }
 
 /** The `workers` phase: with more than one worker, a copy of the template per worker, made in parallel. */

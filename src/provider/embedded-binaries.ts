@@ -32,8 +32,11 @@ export interface EmbeddedBinaries {
  * const { postgres, version } = await locateEmbeddedBinaries();
  * ```
  */
-export async function locateEmbeddedBinaries(): Promise<EmbeddedBinaries> {
-  const packageDir = resolvePlatformPackage();
+export async function locateEmbeddedBinaries(
+  options: { sharedCopyIn?: string } = {},
+): Promise<EmbeddedBinaries> {
+  let packageDir = resolvePlatformPackage();
+  if (options.sharedCopyIn) packageDir = await sharedCopy(packageDir, options.sharedCopyIn);
   await hydrateSymlinks(packageDir);
   const exe = process.platform === 'win32' ? '.exe' : '';
   const initdb = path.join(packageDir, 'native', 'bin', `initdb${exe}`);
@@ -60,6 +63,71 @@ export async function locateEmbeddedBinaries(): Promise<EmbeddedBinaries> {
     version: `PostgreSQL ${match?.[0] ?? output.trim()}`,
     major: Number(match?.[1] ?? 0),
   };
+}
+
+/**
+ * A copy of the platform package's programs (`native/`) in `cacheDir`, readable and runnable by every user,
+ * made once per package version: as root, the server runs as an unprivileged user that may not reach
+ * `node_modules` (a project under `/root` or a `mktemp -d` folder). Hard links where the file system allows,
+ * else copies; made under a temporary name and renamed, so a half-made copy is never used.
+ */
+async function sharedCopy(packageDir: string, cacheDir: string): Promise<string> {
+  const { name, version } = JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const target = path.join(cacheDir, `${name.replace(/^@/, '').replace('/', '-')}-${version}`);
+  const ready = path.join(
+    target,
+    'native',
+    'bin',
+    process.platform === 'win32' ? 'postgres.exe' : 'postgres',
+  );
+  if (existsSync(ready)) return target;
+  const temporary = `${target}.tmp-${process.pid}`;
+  try {
+    await fs.rm(temporary, { recursive: true, force: true });
+    await fs.mkdir(temporary, { recursive: true, mode: 0o755 });
+    await linkTree(path.join(packageDir, 'native'), path.join(temporary, 'native'));
+    await fs.copyFile(path.join(packageDir, 'package.json'), path.join(temporary, 'package.json'));
+    await fs.chmod(path.join(temporary, 'package.json'), 0o644);
+    await fs.rename(temporary, target).catch(async (error: NodeJS.ErrnoException) => {
+      // Another run made the same copy first.
+      if (!existsSync(ready)) throw error;
+      await fs.rm(temporary, { recursive: true, force: true });
+    });
+  } catch (error) {
+    await fs.rm(temporary, { recursive: true, force: true }).catch(() => undefined);
+    throw new ProviderError(
+      'embedded',
+      'binaries-unwritable',
+      `pgtwin runs as root, so the embedded server runs as an unprivileged user, and its programs must be where ` +
+        `that user can reach them; copying them from ${packageDir} to ${cacheDir} failed ` +
+        `(${(error as NodeJS.ErrnoException).code ?? (error as Error).message}). Make ${cacheDir} writable, or run the tests as a non-root user.`,
+      { cause: error },
+    );
+  }
+  return target;
+}
+
+/** Mirrors `from` into `to`: directories 0755, files hard-linked (or copied) and made readable by all. */
+async function linkTree(from: string, to: string): Promise<void> {
+  await fs.mkdir(to, { mode: 0o755 });
+  await fs.chmod(to, 0o755);
+  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    const target = path.join(to, entry.name);
+    if (entry.isDirectory()) await linkTree(source, target);
+    else if (entry.isSymbolicLink()) await fs.symlink(await fs.readlink(source), target);
+    else {
+      const { mode } = await fs.stat(source);
+      const open = mode & 0o111 ? 0o755 : 0o644;
+      // A hard link shares the mode with the original: only link files already open to all.
+      if ((mode & 0o777) === open) await fs.link(source, target).catch(() => fs.copyFile(source, target));
+      else await fs.copyFile(source, target);
+      await fs.chmod(target, open);
+    }
+  }
 }
 
 function resolvePlatformPackage(): string {

@@ -1,8 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DatabaseTarget } from '../config/database-target.js';
@@ -16,6 +15,12 @@ import { ensureServerUser, firstBlockedDirectory, type ServerUser } from './serv
 export const EMBEDDED_HOST = '127.0.0.1';
 /** The superuser `initdb` creates in the embedded cluster. */
 export const EMBEDDED_SUPERUSER = 'postgres';
+
+/**
+ * Where, as root, the embedded server's programs and clusters live: outside the project, root-owned and open
+ * to the unprivileged server user, which may not reach the project (`/root/...`, a `mktemp -d` folder).
+ */
+export const EMBEDDED_SHARED_CACHE = '/var/cache/pgtwin';
 
 const STATE_FILE = 'pgtwin-embedded.json';
 const CLUSTER_DIR = 'pgdata';
@@ -93,8 +98,11 @@ export class EmbeddedServer {
       await stopPostmaster(running.pid, this.clusterDir);
     }
 
-    const binaries = await locateEmbeddedBinaries();
     const user = await ensureServerUser();
+    if (user) await prepareSharedCache();
+    const binaries = await locateEmbeddedBinaries({
+      sharedCopyIn: user ? path.join(EMBEDDED_SHARED_CACHE, 'binaries') : undefined,
+    });
     if (user) await this.admitUser(user, binaries);
     if (!state || !(await this.clusterMatches(binaries))) state = await this.initialise(binaries, user);
 
@@ -125,8 +133,24 @@ export class EmbeddedServer {
     return true;
   }
 
-  private get clusterDir(): string {
-    return path.join(this.dataDir, CLUSTER_DIR);
+  /**
+   * The cluster: `<dataDir>/pgdata`, or as root `<EMBEDDED_SHARED_CACHE>/clusters/<16 hex of dataDir>/pgdata`
+   * (owned by the server user), with `<dataDir>/pgdata` a symbolic link to it.
+   */
+  get clusterDir(): string {
+    if (!runsAsRoot()) return path.join(this.dataDir, CLUSTER_DIR);
+    const key = createHash('sha256').update(this.dataDir).digest('hex').slice(0, 16);
+    return path.join(EMBEDDED_SHARED_CACHE, 'clusters', key, CLUSTER_DIR);
+  }
+
+  /**
+   * Stops the server running on this data directory, then deletes the directory and, as root, the cluster
+   * kept outside it.
+   */
+  async remove(): Promise<void> {
+    await this.stopRunning();
+    await fs.rm(this.dataDir, { recursive: true, force: true });
+    if (runsAsRoot()) await fs.rm(path.dirname(this.clusterDir), { recursive: true, force: true });
   }
 
   private started(state: EmbeddedState, pid: number, port: number, reused: boolean): StartedEmbeddedServer {
@@ -174,27 +198,22 @@ export class EmbeddedServer {
     return postmaster && isAlive(postmaster.pid) ? postmaster : undefined;
   }
 
+  /** As root: the cluster's directory in the shared cache, owned by the server user, and a link to it. */
   private async admitUser(user: ServerUser, binaries: EmbeddedBinaries): Promise<void> {
-    await fs.chown(this.dataDir, user.uid, user.gid);
-    const fixes = [
-      {
-        target: this.dataDir,
-        otherwise: `set embedded.dataDir to a directory it can reach, e.g. under ${os.tmpdir()}`,
-      },
-      {
-        target: path.dirname(binaries.postgres),
-        otherwise: 'install the project in a directory it can reach',
-      },
-    ];
-    for (const { target, otherwise } of fixes) {
+    const home = path.dirname(this.clusterDir);
+    await fs.mkdir(home, { recursive: true, mode: 0o700 });
+    await fs.chown(home, user.uid, user.gid);
+    const link = path.join(this.dataDir, CLUSTER_DIR);
+    const existing = await fs.lstat(link).catch(() => undefined);
+    if (!existing) await fs.symlink(this.clusterDir, link).catch(() => undefined);
+    for (const target of [home, path.dirname(binaries.postgres)]) {
       const blocked = await firstBlockedDirectory(target, user);
       if (blocked) {
         throw new ProviderError(
           'embedded',
           'permission',
           `You run as root, so the embedded server runs as the system user "${user.name}", which may not enter ` +
-            `${blocked} (on the way to ${target}). Allow it (chmod o+x ${blocked}), or ${otherwise}, or run ` +
-            'the tests as a non-root user.',
+            `${blocked} (on the way to ${target}). Allow it (chmod o+x ${blocked}), or run the tests as a non-root user.`,
         );
       }
     }
@@ -221,7 +240,8 @@ export class EmbeddedServer {
       password: randomBytes(18).toString('base64url'),
       major: binaries.major,
     };
-    const passwordFile = path.join(this.dataDir, `.pwfile-${process.pid}`);
+    // Beside the cluster, where the server user (as root) can read it.
+    const passwordFile = path.join(path.dirname(this.clusterDir), `.pwfile-${process.pid}`);
     await fs.writeFile(passwordFile, `${state.password}\n`, { mode: 0o600 });
     try {
       if (user) await fs.chown(passwordFile, user.uid, user.gid);
@@ -289,7 +309,7 @@ export class EmbeddedServer {
     const child = spawn(binaries.postgres, args, {
       detached: true,
       stdio: ['ignore', log, log],
-      cwd: this.dataDir,
+      cwd: path.dirname(this.clusterDir),
       ...(user && { uid: user.uid, gid: user.gid }),
     });
     closeSync(log);
@@ -444,6 +464,30 @@ async function readPostmasterPid(clusterDir: string) {
   if (text === undefined) return undefined;
   const lines = text.split('\n');
   return { pid: Number(lines[0]), port: Number(lines[3]), status: lines[7]?.trim() };
+}
+
+function runsAsRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** {@link EMBEDDED_SHARED_CACHE}, made root-owned and open to all; refused when someone else could write it. */
+async function prepareSharedCache(): Promise<void> {
+  for (const dir of [
+    EMBEDDED_SHARED_CACHE,
+    path.join(EMBEDDED_SHARED_CACHE, 'binaries'),
+    path.join(EMBEDDED_SHARED_CACHE, 'clusters'),
+  ]) {
+    await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+    const info = await fs.stat(dir);
+    if (info.uid !== 0 || (info.mode & 0o022) !== 0) {
+      throw new ProviderError(
+        'embedded',
+        'permission',
+        `${dir} must belong to root and be writable by root only (it holds the programs the embedded server runs); ` +
+          `it belongs to uid ${info.uid} with mode ${(info.mode & 0o777).toString(8)}. Fix it (chown root ${dir}; chmod 755 ${dir}) or delete it.`,
+      );
+    }
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -30,7 +30,7 @@ export interface TemplateMarker extends TestMarker {
   kind: 'template';
   /** The full fingerprint (the name carries its first 12 hex digits). */
   fingerprint: string;
-  /** Which project's twin it is (production and test database), so a newer build replaces older ones. */
+  /** Which project's twin it is (its directory and production), so a newer build replaces older ones. */
   lineage?: string;
   /** ISO time a run last reused it; `gc` ages templates from here. */
   used?: string;
@@ -177,11 +177,14 @@ export async function buildTemplate(
   }
 }
 
-/** Identifies one project's twin, so a new build can retire the templates it supersedes. */
+/**
+ * Identifies one project's twin (its directory and the production it is built from), so a new build can
+ * retire the templates it supersedes. Not the test database's name: runs with different names share templates.
+ */
 function lineageOf(config: ResolvedConfig): string {
-  const { production, test } = config;
+  const { production, rootDir } = config;
   return createHash('sha256')
-    .update(JSON.stringify([production.host, production.port, production.database, test.database]))
+    .update(JSON.stringify([rootDir, production.host, production.port, production.database]))
     .digest('hex')
     .slice(0, 16);
 }
@@ -297,23 +300,54 @@ export async function ensureTemplate(
   build: TemplateBuilder,
   options: BuildTemplateOptions = {},
 ): Promise<TemplateLease> {
+  const rebuild = options.rebuild ?? rebuildRequested();
+  const lease = await openLease(config, fingerprint, async (session, found) => {
+    if (found && !rebuild) return false;
+    return (await buildTemplate(config, fingerprint, build, { ...options, rebuild, session })).built;
+  });
+  return lease!;
+}
+
+/**
+ * Leases the published template for `fingerprint` (and marks the run alive) without building it: `undefined`
+ * when there is none. A warm start leases the template the previous run used while it reads the fingerprint.
+ *
+ * @example
+ * const lease = await leaseTemplate(config, previousFingerprint); // undefined once gc dropped it
+ */
+export async function leaseTemplate(
+  config: ResolvedConfig,
+  fingerprint: string,
+): Promise<TemplateLease | undefined> {
+  return openLease(config, fingerprint, (_session, found) => Promise.resolve(found ? false : undefined));
+}
+
+/**
+ * Opens the lease session, takes the run lock and the lease on the template (before looking, so nothing can
+ * drop it between finding and cloning), then asks `decide` whether it was built (`undefined`: no lease).
+ */
+async function openLease(
+  config: ResolvedConfig,
+  fingerprint: string,
+  decide: (session: pg.Client, found: boolean) => Promise<boolean | undefined>,
+): Promise<TemplateLease | undefined> {
   const session = await connect(config.admin, 'admin');
   // A lost lease connection must not crash the run; the lease just ends with it.
   session.on('error', () => undefined);
   const template = templateName(fingerprint);
   try {
     await lock(session, runLock(currentRun()), 'shared');
-    // Leased before looking, so nothing can drop it between finding and cloning.
     await lock(session, leaseLock(template), 'shared');
-    const rebuild = options.rebuild ?? rebuildRequested();
-    const found = rebuild ? undefined : await findTemplate(session, fingerprint);
-    let built = false;
-    if (found) {
+    const found = await findTemplate(session, fingerprint);
+    const built = await decide(session, found !== undefined);
+    if (built === undefined) {
+      await session.end().catch(() => undefined);
+      return undefined;
+    }
+    if (found && !built) {
       const touched: TemplateMarker = { ...found.marker, used: new Date().toISOString() };
       // Best effort: a concurrent run may be stamping it at the same moment.
       await writeMarker(session, template, touched).catch(() => undefined);
-    } else {
-      built = (await buildTemplate(config, fingerprint, build, { ...options, rebuild, session })).built;
     }
     let released: Promise<void> | undefined;
     const release = () => (released ??= session.end().catch(() => undefined));

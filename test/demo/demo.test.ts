@@ -13,7 +13,7 @@ chmodSync(parent, 0o755);
 const dataDir = path.join(parent, 'data');
 
 afterAll(async () => {
-  await new EmbeddedServer({ dataDir }).stopRunning();
+  await new EmbeddedServer({ dataDir }).remove();
   rmSync(parent, { recursive: true, force: true });
 });
 

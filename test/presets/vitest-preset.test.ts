@@ -78,7 +78,7 @@ describe('the Vitest plugin on examples/vitest-kysely', { timeout: CHILD_TEST_TI
     expect(Object.values(run.tests).every((status) => status === 'passed')).toBe(true);
     expect(Object.keys(run.tests)).toHaveLength(12);
     expect(run.output).toMatch(
-      /\[pgtwin\] template pgtwin_tpl_[0-9a-f]{12} reused \(fingerprint unchanged\) \d+ ms/,
+      /\[pgtwin\] template pgtwin_tpl_[0-9a-f]{12} reused \(fingerprint unchanged\)(, \w+ kept \(left clean\))? \d+ ms/,
     );
     expect(run.output).not.toMatch(/\[pgtwin\] (clone|sync|seed) \d+ ms/);
     const [w1, w2] = [`${databases.test}_w1`, `${databases.test}_w2`];

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -16,8 +16,7 @@ const dataDir = mkdtempSync(path.join(tmpdir(), 'pgtwin-provider-'));
 const embedded = new EmbeddedServer({ dataDir });
 
 afterAll(async () => {
-  await embedded.stopRunning();
-  rmSync(dataDir, { recursive: true, force: true });
+  await embedded.remove();
 });
 
 /** A port nothing listens on: free a moment ago, and nothing here binds it. */
@@ -102,10 +101,13 @@ describe('startServer with an embedded server', () => {
   });
 
   it.runIf(process.getuid?.() === 0)(
-    'runs the server as the unprivileged system user pgtwin, which owns the data directory, when run as root',
+    'runs the server as the unprivileged system user pgtwin, from a cluster in /var/cache/pgtwin it owns, when run as root',
     () => {
       const uid = Number(execFileSync('id', ['-u', SERVER_USER_NAME], { encoding: 'utf8' }).trim());
-      expect(statSync(dataDir).uid).toBe(uid);
+      expect(embedded.clusterDir.startsWith('/var/cache/pgtwin/clusters/')).toBe(true);
+      expect(statSync(embedded.clusterDir).uid).toBe(uid);
+      // The data directory stays root's; its pgdata is a link to the cluster.
+      expect(lstatSync(path.join(dataDir, 'pgdata')).isSymbolicLink()).toBe(true);
       expect(statSync(path.join(dataDir, 'pgdata')).uid).toBe(uid);
     },
   );

@@ -363,7 +363,7 @@ export async function databasesState(): Promise<DatabaseRow[]> {
 export function recoveryProblems(
   rows: DatabaseRow[],
   before: ReadonlySet<string>,
-  expected: { role: string; test: string; template: string | undefined },
+  expected: { role: string; test: string; template: string | undefined; alsoKept?: readonly string[] },
 ): string[] {
   const problems: string[] = [];
   const mine = rows.filter(
@@ -373,7 +373,11 @@ export function recoveryProblems(
     const marker = markerOf(row.comment);
     if (/^pgtwin_(wip|trash|build)_/.test(row.name)) problems.push(`leftover ${row.name}`);
     else if (marker === undefined) problems.push(`unmarked ${row.name}`);
-    else if (row.name !== expected.test && row.name !== expected.template)
+    else if (
+      row.name !== expected.test &&
+      row.name !== expected.template &&
+      !expected.alsoKept?.includes(row.name)
+    )
       problems.push(`unexpected ${row.name} (kind ${marker.kind})`);
   }
   const test = rows.find((row) => row.name === expected.test);

@@ -1,7 +1,7 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeFingerprint, fingerprintInputs } from '../../src/provision/fingerprint-inputs.js';
+import { computeFingerprint, fingerprintInputs } from '../../src/provision/twin-fingerprint.js';
 import type { ResolvedConfig } from '../../src/config/index.js';
 import { databaseUrl } from '../helpers/databases.js';
 import { adminQuery } from '../helpers/databases.js';
@@ -57,7 +57,7 @@ describe('computeFingerprint', () => {
   it('changes when a seed file changes', async () => {
     const sources = await readSources(config);
     const before = await computeFingerprint(config, sources);
-    await appendFile(path.join(project.rootDir, 'seed.json'), '\n');
+    await appendFile(project.seedFile, '\n');
     expect(await computeFingerprint(config, sources)).not.toBe(before);
   });
 

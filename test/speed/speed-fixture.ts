@@ -4,7 +4,12 @@ import path from 'node:path';
 import type pg from 'pg';
 import { afterAll } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
-import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from '../../src/config/index.js';
+import {
+  resolveConfig,
+  type PgtwinConfig,
+  type ResolveConfigOptions,
+  type ResolvedConfig,
+} from '../../src/config/index.js';
 export { readSources, twinBuilder } from '../../fixtures/twin-steps.js';
 import { adminQuery, databaseUrl, SERVER_URL, uniqueName } from '../helpers/databases.js';
 import { DROP_HOOK_TIMEOUT_MS } from '../helpers/timeouts.js';
@@ -34,25 +39,34 @@ export async function speedProject(label: string): Promise<{
   config: ResolvedConfig;
   production: string;
   rootDir: string;
+  /** The seed file, absolute. */
+  seedFile: string;
   reconfigure: (overrides: PgtwinConfig) => Promise<ResolvedConfig>;
+  /** What {@link reconfigure} resolves, for `runGlobalSetup`. */
+  options: (overrides: PgtwinConfig) => ResolveConfigOptions;
 }> {
   const production = uniqueName(`${label}_prod`);
   await adminQuery(`CREATE DATABASE "${production}"`);
   await createContentgenProduction(databaseUrl(production), { data: FIXTURE_SIZES.tiny });
   const rootDir = await mkdtemp(path.join(tmpdir(), 'pgtwin-speed-'));
-  await copyFile(new URL('../seed/data/clients.json', import.meta.url), path.join(rootDir, 'seed.json'));
-  const reconfigure = (overrides: PgtwinConfig) =>
-    resolveConfig({
-      rootDir,
-      configFile: false,
-      env: {},
-      seeds: 'seed.json',
-      ...overrides,
-      production: { ...SERVER, database: production },
-      test: { ...SERVER, database: uniqueName(`${label}_test`), ...overrides.test },
-      admin: { ...SERVER, database: 'postgres' },
-    });
-  return { config: await reconfigure({}), production, rootDir, reconfigure };
+  // Templates are content-addressed: the seed file's name (part of the configuration) is the project's own,
+  // so each test file's twin differs from the others' and so does its template, which the file drops.
+  const seeds = `seed_${production}.json`;
+  const seedFile = path.join(rootDir, seeds);
+  await copyFile(new URL('../seed/data/clients.json', import.meta.url), seedFile);
+  const options = (overrides: PgtwinConfig): ResolveConfigOptions => ({
+    rootDir,
+    configFile: false,
+    env: {},
+    seeds,
+    ...overrides,
+    production: { ...SERVER, database: production },
+    test: { ...SERVER, database: uniqueName(`${label}_test`), ...overrides.test },
+    admin: { ...SERVER, database: 'postgres' },
+    ...(overrides.admin && { admin: overrides.admin }),
+  });
+  const reconfigure = (overrides: PgtwinConfig) => resolveConfig(options(overrides));
+  return { config: await reconfigure({}), production, rootDir, seedFile, reconfigure, options };
 }
 
 /** Runs one query on `database` of the test server. */

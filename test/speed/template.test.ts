@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseTarget, ResolvedConfig } from '../../src/config/index.js';
 import { connect } from '../../src/connection/connect.js';
-import { computeFingerprint } from '../../src/provision/fingerprint-inputs.js';
+import { computeFingerprint } from '../../src/provision/twin-fingerprint.js';
 import { templateName } from '../../src/provision/template-locks.js';
 import {
   buildTemplate,

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../../src/config/index.js';
 import { connect } from '../../src/connection/connect.js';
 import { ProvisionError } from '../../src/errors.js';
 import { writeMarker, type TestMarker } from '../../src/guard/test-marker.js';
-import { computeFingerprint } from '../../src/provision/fingerprint-inputs.js';
+import { computeFingerprint } from '../../src/provision/twin-fingerprint.js';
 import { gc } from '../../src/provision/gc.js';
 import { lock, runLock } from '../../src/provision/template-locks.js';
 import { ensureTemplate, type TemplateLease } from '../../src/provision/template-store.js';

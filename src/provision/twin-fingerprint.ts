@@ -17,14 +17,17 @@ import type { ResolvedConfig } from '../config/resolve-config.js';
  * ```
  */
 export interface FingerprintSources {
-  /** `structureFingerprint` of production's selected schemas. */
+  /** `structureFingerprint` of production's selected schemas (or what stands for it: a dump's, `'scripts'`). */
   structure: string;
   /**
    * The mirrored tables' contents: `tableChecksums(production, config.mirror.full)` (exact; row order does not
    * matter), or any string per table that changes whenever a row does.
    */
   data: Readonly<Record<string, string | { rowCount: number; checksum: string }>>;
-  /** `server_version_num` of the test server: a template is only reused on the server version it was built by. */
+  /**
+   * The test server's version: a template is only reused on the major version it was built by. Only the major
+   * counts (`150004` and `150010` are both 15), so a minor upgrade keeps the templates.
+   */
   serverVersion: string | number;
   /** pgtwin's own version; a new release rebuilds. */
   pgtwinVersion: string;
@@ -36,10 +39,67 @@ export interface FingerprintSources {
 export type FingerprintInputs = Record<string, string>;
 
 /**
+ * The part of the fingerprint read from this machine alone (no server): the configuration that shapes the
+ * twin, and the files it is built from. Watch-mode re-runs compare its {@link LocalInputs.digest} to decide
+ * whether to rebuild without reading production.
+ */
+export interface LocalInputs {
+  /** One digest per input: `config`, `seeds`, `factories`, `scripts`, `dump`. */
+  readonly digests: Readonly<FingerprintInputs>;
+  /** sha256 (hex) over {@link digests}. */
+  readonly digest: string;
+  /** The input files that exist, absolute (seeds, factories and what they import, scripts, dump manifest). */
+  readonly files: readonly string[];
+}
+
+/**
+ * Reads the {@link LocalInputs}: what the test database will contain as far as this machine decides it.
+ * Content-addressed: file contents and paths relative to the project, never where the test server listens,
+ * what the test database is called, or a password. Only the test user counts, since it owns every object.
+ *
+ * @example
+ * const { digest } = await readLocalInputs(config); // changes when a seed file or a factory helper does
+ */
+export async function readLocalInputs(config: ResolvedConfig): Promise<LocalInputs> {
+  const relative = (file: string) => path.relative(config.rootDir, file).split(path.sep).join('/');
+  const files: string[] = [];
+  const digest = async (list: readonly string[]) => {
+    const { digest, found } = await digestFiles(list, relative);
+    files.push(...found);
+    return digest;
+  };
+  const dump = config.source.dump;
+  const digests: FingerprintInputs = {
+    config: sha256(
+      JSON.stringify({
+        owner: config.test.user,
+        mirror: {
+          full: [...config.mirror.full].sort(),
+          structureOnly: [...config.mirror.structureOnly].sort(),
+        },
+        projectSchemas: config.projectSchemas,
+        seeds: config.seeds.map(relative),
+        seedLimits: config.seedLimits,
+        factories: config.factories === undefined ? null : relative(config.factories),
+        scripts: config.schema.scripts === undefined ? null : relative(config.schema.scripts),
+        dump: dump === undefined ? null : relative(dump),
+      }),
+    ),
+    seeds: await digest(await seedFiles(config.seeds)),
+    factories: config.factories === undefined ? 'none' : await digest(await moduleGraph(config.factories)),
+    scripts:
+      config.schema.scripts === undefined ? 'none' : await digest(await filesUnder(config.schema.scripts)),
+    dump: dump === undefined ? 'none' : await digest([path.join(dump, 'manifest.json')]),
+  };
+  return { digests, digest: sha256(JSON.stringify(Object.entries(digests))), files };
+}
+
+/**
  * Hashes everything the test database is built from into a sha256 (64 hex): production's structure, the
  * mirrored data, the seed files, the factories module and the files it imports, the schema scripts, the
- * configuration that shapes the build, the test server's version and pgtwin's version. Equal inputs give the
- * same fingerprint on every machine; any change to one gives another.
+ * configuration that shapes the contents, the test server's major version and pgtwin's version. Equal
+ * inputs give the same fingerprint on every machine, on any port and for any test database name; any
+ * change to one gives another.
  *
  * @example
  * ```ts
@@ -54,12 +114,12 @@ export async function computeFingerprint(
   return fingerprintOf(await fingerprintInputs(config, sources));
 }
 
-/** The digests {@link computeFingerprint} hashes, one per input. */
+/** The digests {@link computeFingerprint} hashes, one per input; pass `local` when already read. */
 export async function fingerprintInputs(
   config: ResolvedConfig,
   sources: FingerprintSources,
+  local?: LocalInputs,
 ): Promise<FingerprintInputs> {
-  const relative = (file: string) => path.relative(config.rootDir, file).split(path.sep).join('/');
   const data = Object.keys(sources.data)
     .sort()
     .map((table) => {
@@ -67,33 +127,10 @@ export async function fingerprintInputs(
       return [table, typeof value === 'string' ? value : `${value.rowCount}/${value.checksum}`];
     });
   const inputs: FingerprintInputs = {
-    config: sha256(
-      JSON.stringify({
-        // The production a twin is built from, and everything that decides what is copied or seeded.
-        production: [config.production.host, config.production.port, config.production.database],
-        owner: config.test.user,
-        mirror: {
-          full: [...config.mirror.full].sort(),
-          structureOnly: [...config.mirror.structureOnly].sort(),
-        },
-        projectSchemas: config.projectSchemas,
-        seeds: config.seeds.map(relative),
-        factories: config.factories === undefined ? null : relative(config.factories),
-        scripts: config.schema.scripts === undefined ? null : relative(config.schema.scripts),
-      }),
-    ),
+    ...(local ?? (await readLocalInputs(config))).digests,
     structure: sources.structure,
     data: sha256(JSON.stringify(data)),
-    seeds: await digestFiles(await seedFiles(config.seeds), relative),
-    factories:
-      config.factories === undefined
-        ? 'none'
-        : await digestFiles(await moduleGraph(config.factories), relative),
-    scripts:
-      config.schema.scripts === undefined
-        ? 'none'
-        : await digestFiles(await filesUnder(config.schema.scripts), relative),
-    server: String(sources.serverVersion),
+    server: String(Math.floor(Number(sources.serverVersion) / 10000)),
     pgtwin: sources.pgtwinVersion,
   };
   for (const [key, value] of Object.entries(sources.extra ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))
@@ -111,18 +148,23 @@ function sha256(text: string | Buffer): string {
 }
 
 /** One digest of the files' names (relative) and contents; a missing file counts as such, not as an error. */
-async function digestFiles(files: readonly string[], relative: (file: string) => string): Promise<string> {
+async function digestFiles(
+  files: readonly string[],
+  relative: (file: string) => string,
+): Promise<{ digest: string; found: string[] }> {
   const hash = createHash('sha256');
+  const found: string[] = [];
   for (const file of files) {
-    let content: Buffer | string;
+    let content: string;
     try {
       content = sha256(await readFile(file));
+      found.push(file);
     } catch {
       content = 'missing';
     }
     hash.update(`${relative(file)}\0${content}\0`);
   }
-  return hash.digest('hex');
+  return { digest: hash.digest('hex'), found };
 }
 
 /** Seed paths as the loader reads them: files as given, directories' files in name order. */

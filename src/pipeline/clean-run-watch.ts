@@ -1,0 +1,119 @@
+import pg from 'pg';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
+import { exemptFromIsolation } from '../isolation/exemption.js';
+import { formatLeakReport, hasLeaks, LeakDetector } from '../isolation/leak-detector.js';
+import type { Logger } from '../util/logger.js';
+
+/** A sequence's state: `nextval` is not rolled back with the test transaction, so runs move it. */
+interface SequenceState {
+  name: string;
+  lastValue: string;
+  isCalled: boolean;
+}
+
+/**
+ * Watches the test database for one run, so the next run can use it without copying the template: started
+ * once the database equals the template of `fingerprint`, it takes the leak detector's snapshot (rows and
+ * catalogs) and the sequences' values. {@link finish} (global teardown) stamps the database's marker
+ * `{ clean: true, fingerprint }` only when nothing was committed outside the tests (no row, no DDL) and no
+ * test file opted out of isolation, after putting the sequences back where they were.
+ */
+export class CleanRunWatch {
+  private constructor(
+    private readonly config: ResolvedConfig,
+    private readonly fingerprint: string,
+    private readonly detector: LeakDetector,
+    private readonly sequences: readonly SequenceState[],
+  ) {}
+
+  /** Takes the snapshot; call it when the test database is ready and before any test runs. */
+  static async start(config: ResolvedConfig, fingerprint: string): Promise<CleanRunWatch> {
+    const [detector, sequences] = await Promise.all([
+      LeakDetector.start(config.test.clientConfig()),
+      withTestClient(config, readSequences),
+    ]);
+    return new CleanRunWatch(config, fingerprint, detector, sequences);
+  }
+
+  /**
+   * Stamps the test database clean for the next run when this run left it equal to its template; returns
+   * why not otherwise (`undefined`: stamped).
+   */
+  async finish(admin: pg.ClientBase, logger: Logger): Promise<string | undefined> {
+    const { database } = this.config.test;
+    const marker = await readMarker(admin, database);
+    if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
+    if (marker.optedOut) return 'a test file opted out of isolation';
+    const report = await this.detector.check();
+    if (hasLeaks(report)) {
+      logger.debug(formatLeakReport(report));
+      return 'changes were committed outside the tests';
+    }
+    await withTestClient(this.config, (client) => restoreSequences(client, this.sequences));
+    await writeMarker(admin, database, { ...marker, clean: true });
+    return undefined;
+  }
+}
+
+/**
+ * Stamps the test database's marker for a run that starts using it as a copy of the template of
+ * `fingerprint`: not clean (a crash must not leave a stale "clean"), no opt-out yet, this run's.
+ */
+export async function markRunStarted(
+  admin: pg.ClientBase,
+  database: string,
+  marker: TestMarker,
+): Promise<void> {
+  const { clean: _clean, optedOut: _optedOut, ...rest } = marker;
+  await writeMarker(admin, database, rest);
+}
+
+/** Records on the test database's marker that a test file opted out of isolation in this run. */
+export async function markOptedOut(admin: pg.ClientBase, database: string): Promise<void> {
+  const marker = await readMarker(admin, database);
+  if (marker && !marker.optedOut)
+    await writeMarker(admin, database, { ...marker, optedOut: true, clean: false });
+}
+
+async function readSequences(client: pg.Client): Promise<SequenceState[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND n.nspname !~ '^pg_' ORDER BY 1`,
+  );
+  if (rows.length === 0) return [];
+  const sql = rows
+    .map(
+      ({ name }) =>
+        `SELECT ${client.escapeLiteral(name)} AS name, last_value::text AS "lastValue", is_called AS "isCalled" FROM ${name}`,
+    )
+    .join(' UNION ALL ');
+  return (await client.query<SequenceState>(sql)).rows;
+}
+
+async function restoreSequences(client: pg.Client, before: readonly SequenceState[]): Promise<void> {
+  const now = new Map((await readSequences(client)).map((state) => [state.name, state]));
+  for (const state of before) {
+    const current = now.get(state.name);
+    if (current?.lastValue === state.lastValue && current.isCalled === state.isCalled) continue;
+    await client.query('SELECT setval($1::regclass, $2::bigint, $3)', [
+      state.name,
+      state.lastValue,
+      state.isCalled,
+    ]);
+  }
+}
+
+async function withTestClient<T>(
+  config: ResolvedConfig,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = exemptFromIsolation(new pg.Client(config.test.clientConfig()));
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,137 @@
+import type pg from 'pg';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { connect } from '../connection/connect.js';
+import { readDumpManifest } from '../mirror/dump-manifest.js';
+import { restoreDump } from '../mirror/restore-dump.js';
+import { syncTables } from '../mirror/sync-tables.js';
+import type { FingerprintSources } from '../provision/twin-fingerprint.js';
+import { applySqlScripts } from '../structure/apply-sql-scripts.js';
+import { cloneStructure } from '../structure/clone-structure.js';
+import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
+import type { Logger } from '../util/logger.js';
+import { readProductionFingerprint } from './read-production-fingerprint.js';
+
+/** What the structure and data were built from. */
+export type TwinSource = 'production' | 'dump' | 'scripts';
+
+/** What a source contributes to the template's fingerprint. */
+export type SourceFingerprint = Pick<FingerprintSources, 'structure' | 'data'>;
+
+/**
+ * Where a twin's structure and mirrored rows come from, chosen once per run by {@link openTwinSource}: one
+ * implementation per source (production, a dump, schema scripts), like kysely's one `Dialect` per database.
+ * Close it when the run no longer reads it.
+ */
+export interface TwinSourceReader {
+  readonly name: TwinSource;
+  /**
+   * What the fingerprint takes from the source (production's structure fingerprint and mirrored tables'
+   * checksums; the dump manifest's; nothing for scripts, whose files are local inputs). `structure` is
+   * `undefined` when the source has no structure fingerprint of its own.
+   */
+  readFingerprint(): Promise<SourceFingerprint & { readonly structureFingerprint: string | undefined }>;
+  /** Builds the structure into `test`, an empty database; returns the `clone` phase's detail. */
+  buildStructure(test: pg.Client): Promise<string>;
+  /** Copies the mirrored tables' rows into `test` (the `sync` phase); absent when the structure step brings them. */
+  syncData?(test: pg.Client, logger: Logger): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the source the configuration asks for: a dump directory, else schema scripts, else production
+ * (a read-only session, opened now so an unreachable production fails before anything changes).
+ */
+export async function openTwinSource(config: ResolvedConfig): Promise<TwinSourceReader> {
+  if (config.source.dump) return new DumpSource(config, config.source.dump);
+  if (config.schema.scripts) return new ScriptsSource(config, config.schema.scripts);
+  return new ProductionSource(config, await connect(config.production, 'production'));
+}
+
+/** The source the configuration asks for, without opening it. */
+export function twinSourceName(config: ResolvedConfig): TwinSource {
+  return config.source.dump ? 'dump' : config.schema.scripts ? 'scripts' : 'production';
+}
+
+class ProductionSource implements TwinSourceReader {
+  readonly name = 'production';
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly production: pg.Client,
+  ) {}
+
+  async readFingerprint() {
+    const { structure, data } = await readProductionFingerprint(this.config, this.production);
+    return { structure, data, structureFingerprint: structure };
+  }
+
+  async buildStructure(test: pg.Client): Promise<string> {
+    const selection = selectionFromConfig(this.config);
+    const snapshot = await cloneStructure(this.production, test, { selection, replace: true });
+    return `${snapshot.objects.length} objects`;
+  }
+
+  async syncData(test: pg.Client, logger: Logger): Promise<string> {
+    const { tables } = await syncTables(this.production, test, { policy: this.config });
+    for (const table of tables) logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
+    return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows`;
+  }
+
+  close(): Promise<void> {
+    return this.production.end().catch(() => undefined);
+  }
+}
+
+class DumpSource implements TwinSourceReader {
+  readonly name = 'dump';
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly dir: string,
+  ) {}
+
+  async readFingerprint() {
+    const manifest = await readDumpManifest(this.dir);
+    const data = Object.fromEntries(
+      manifest.tables.map((table) => [table.table, { rowCount: table.rowCount, checksum: table.checksum }]),
+    );
+    const structure = manifest.structure.fingerprint;
+    return { structure, data, structureFingerprint: structure };
+  }
+
+  async buildStructure(test: pg.Client): Promise<string> {
+    const restored = await restoreDump({ dir: this.dir, target: test, policy: this.config, replace: true });
+    const rows = restored.tables.reduce((sum, table) => sum + table.rowCount, 0);
+    return `from dump ${this.dir}: ${restored.tables.length} tables, ${rows} rows`;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class ScriptsSource implements TwinSourceReader {
+  readonly name = 'scripts';
+
+  constructor(
+    private readonly config: ResolvedConfig,
+    private readonly scripts: string,
+  ) {}
+
+  readFingerprint() {
+    // The scripts' contents are local inputs of the fingerprint already.
+    return Promise.resolve({ structure: 'scripts', data: {}, structureFingerprint: undefined });
+  }
+
+  async buildStructure(test: pg.Client): Promise<string> {
+    const existing = await resolveSchemas(test, selectionFromConfig(this.config));
+    const files = await applySqlScripts(test, this.scripts, {
+      replaceSchemas: [...new Set(['public', ...existing])],
+    });
+    return `${files.length} scripts from ${this.scripts}`;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

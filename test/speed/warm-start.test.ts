@@ -1,0 +1,190 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMarker } from '../../src/guard/test-marker.js';
+import { createDatabaseCopy, dropDatabaseCopy } from '../../src/pipeline/database-copy.js';
+import { runGlobalSetup, type TwinSetup } from '../../src/pipeline/global-setup.js';
+import { connect } from '../../src/connection/connect.js';
+import type { PgtwinConfig } from '../../src/config/index.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { startAliasProxy, type StartedAliasProxy } from '../helpers/alias-proxy.js';
+import { adminQuery, uniqueName } from '../helpers/databases.js';
+import { SERVER } from '../helpers/config.js';
+import { dropAfterAll, queryDatabase, speedProject } from './speed-fixture.js';
+
+const created = new Set<string>();
+dropAfterAll(() => created);
+
+let project: Awaited<ReturnType<typeof speedProject>>;
+let proxy: StartedAliasProxy;
+const testDb = uniqueName('warm_test');
+
+beforeAll(async () => {
+  project = await speedProject('warm');
+  created.add(project.production);
+  // The same server on another port, as the embedded server gets a new port every run.
+  proxy = await startAliasProxy({ upstream: { host: SERVER.host, port: SERVER.port }, aliases: {} });
+});
+afterAll(() => proxy.close());
+
+/** One run's global setup, as a preset runs it, on the configured server (directly or through the proxy). */
+async function setup(overrides: PgtwinConfig & { database?: string; viaProxy?: boolean } = {}) {
+  const { database = testDb, viaProxy = false, ...config } = overrides;
+  const port = viaProxy ? proxy.port : SERVER.port;
+  const twin = await runGlobalSetup({
+    ...project.options({
+      ...config,
+      provider: 'server',
+      test: { host: SERVER.host, port, user: SERVER.user, database },
+      admin: { host: SERVER.host, port, user: SERVER.user, database: 'postgres' },
+    }),
+    logger: silentLogger,
+  });
+  created.add(twin.template.database);
+  created.add(database);
+  return twin;
+}
+
+async function withTestClient<T>(
+  twin: TwinSetup,
+  work: (sql: (text: string) => Promise<unknown>) => Promise<T>,
+) {
+  const client = await connect(twin.test, 'test');
+  try {
+    return await work((text) => client.query(text));
+  } finally {
+    await client.end();
+  }
+}
+
+async function markerOf(database: string) {
+  const client = await connect((await project.reconfigure({})).admin, 'admin');
+  try {
+    return await readMarker(client, database);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('warm starts', () => {
+  it('reuses the template for another test database name and another port of the same server', async () => {
+    const first = await setup();
+    const template = first.template.database;
+    await first.close();
+    expect(first.reused).toBe(false);
+
+    const other = await setup({ database: uniqueName('warm_other'), viaProxy: true });
+    await other.close();
+    expect(other.test.port).toBe(proxy.port);
+    expect([other.reused, other.template.database, other.fingerprint]).toEqual([
+      true,
+      template,
+      first.fingerprint,
+    ]);
+  });
+
+  it('keeps a test database the previous run left clean, without copying, with its sequences put back', async () => {
+    const run = await setup();
+    // A running run's database is never marked clean: a crash now leaves it to be copied again.
+    expect((await markerOf(testDb))?.clean).toBeUndefined();
+    const before = await queryDatabase<{ v: string }>(
+      testDb,
+      `SELECT last_value::text AS v FROM public.prompts_id_seq`,
+    );
+    // Rolled back, as a test's insert is; the sequence moves all the same.
+    await withTestClient(run, async (sql) => {
+      await sql('BEGIN');
+      await sql(`SELECT nextval('public.prompts_id_seq')`);
+      await sql('ROLLBACK');
+    });
+    await run.close();
+    expect((await markerOf(testDb))?.clean).toBe(true);
+
+    const oid = await databaseOid(testDb);
+    const next = await setup();
+    await next.close();
+    expect([next.reused, next.copied]).toEqual([true, false]);
+    expect(await databaseOid(testDb)).toBe(oid);
+    expect(await queryDatabase(testDb, `SELECT last_value::text AS v FROM public.prompts_id_seq`)).toEqual(
+      before,
+    );
+  });
+
+  it('copies again after a run that committed rows outside the tests, and the rows are gone', async () => {
+    const run = await setup();
+    await withTestClient(run, (sql) =>
+      sql(`INSERT INTO public.clients (name, slug) VALUES ('leaked', 'leaked')`),
+    );
+    await run.close();
+    expect((await markerOf(testDb))?.clean).toBeUndefined();
+
+    const next = await setup();
+    const rows = await queryDatabase(testDb, `SELECT 1 FROM public.clients WHERE name = 'leaked'`);
+    await next.close();
+    expect(next.copied).toBe(true);
+    expect(rows).toEqual([]);
+  });
+
+  it('copies again after a run that committed DDL outside the tests', async () => {
+    const run = await setup();
+    await withTestClient(run, (sql) => sql('ALTER TABLE public.clients ADD COLUMN leaked_column text'));
+    await run.close();
+
+    const next = await setup();
+    const columns = await queryDatabase(
+      testDb,
+      `SELECT 1 FROM information_schema.columns WHERE column_name = 'leaked_column'`,
+    );
+    await next.close();
+    expect(next.copied).toBe(true);
+    expect(columns).toEqual([]);
+  });
+
+  it('copies again after a run in which a test file opted out of isolation', async () => {
+    const clean = await setup();
+    await clean.close();
+    const run = await setup();
+    expect(run.copied).toBe(false);
+    // What pgtwin.isolation(false) does in a worker: a scratch copy for the file, dropped after it.
+    const copy = await createDatabaseCopy(run.handoff());
+    await dropDatabaseCopy(run.handoff(), copy);
+    await run.close();
+    expect((await markerOf(testDb))?.clean).not.toBe(true);
+
+    const next = await setup();
+    await next.close();
+    expect(next.copied).toBe(true);
+  });
+
+  it('rebuilds when a helper imported by the factories module changes, and refresh() sees the edit', async () => {
+    const helper = path.join(project.rootDir, 'warm-helper.ts');
+    await writeFile(helper, 'export const n = 1;\n');
+    await writeFile(
+      path.join(project.rootDir, 'warm-factories.ts'),
+      "import { n } from './warm-helper.js';\nexport const factories = n > 0 ? {} : {};\n",
+    );
+    const config = { factories: 'warm-factories.ts' };
+    const run = await setup(config);
+    const template = run.template.database;
+    expect(run.inputs.files).toContain(helper);
+    expect(await run.refresh()).toBe(false);
+    await writeFile(helper, 'export const n = 2;\n');
+    expect(await run.refresh()).toBe(true);
+    created.add(run.template.database);
+    expect(run.template.database).not.toBe(template);
+    expect(run.reused).toBe(false);
+    await run.close();
+
+    // A new run after the edit lands on the template refresh() built.
+    const next = await setup(config);
+    await next.close();
+    expect([next.reused, next.template.database]).toEqual([true, run.template.database]);
+  });
+});
+
+async function databaseOid(name: string): Promise<string> {
+  const { rows } = await adminQuery<{ oid: string }>('SELECT oid::text FROM pg_database WHERE datname = $1', [
+    name,
+  ]);
+  return rows[0]!.oid;
+}
