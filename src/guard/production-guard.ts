@@ -2,11 +2,11 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { sameAddress } from '../connection/same-address.js';
 import { ConnectionError, ProductionGuardError } from '../errors.js';
 import {
   readNamedDatabase,
   readReachedDatabase,
-  sameAddress,
   sameServerBy,
   type DatabaseIdentity,
 } from './server-identity.js';

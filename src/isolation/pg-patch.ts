@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
+import { sameAddressByName } from '../connection/same-address.js';
 import { isExempt } from './exemption.js';
 import { guardPoolConnect } from './pool-guard.js';
 import type { SessionTarget, TestSession } from './test-session.js';
@@ -72,25 +73,17 @@ function decide(client: pg.Client): TestSession | null {
   const state = client as unknown as ClientState;
   if (state._connecting || state._connected) return null;
   for (const { session, implicit } of registrations) {
-    if (implicit && !session.closed && sameServer(state.connectionParameters, session.target)) return session;
+    if (implicit && !session.closed && reachesTarget(state.connectionParameters, session.target))
+      return session;
   }
   return null;
 }
 
-function sameServer(params: ClientState['connectionParameters'], target: SessionTarget): boolean {
-  if (params.database !== target.database || Number(params.port) !== target.port) return false;
-  const host = String(params.host);
-  // A socket path cannot be compared with a host name; the database and port decide then.
+/** The same database on the same server as written: asking DNS is not possible where a client is routed. */
+function reachesTarget(params: ClientState['connectionParameters'], target: SessionTarget): boolean {
   return (
-    host === target.host ||
-    host.startsWith('/') ||
-    target.host.startsWith('/') ||
-    (isLoopback(host) && isLoopback(target.host))
+    params.database === target.database && sameAddressByName({ ...params, host: String(params.host) }, target)
   );
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function install(): () => void {

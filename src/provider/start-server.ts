@@ -1,5 +1,6 @@
 import { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
+import { sameAddressByName } from '../connection/same-address.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { startContainerServer } from './container-server.js';
 import { EmbeddedServer } from './embedded-server.js';
@@ -73,7 +74,7 @@ function configuredServer(config: ResolvedConfig, reason: string, logger: Logger
     reason,
     admin: config.admin,
     test: config.test,
-    production: sameServer(config.production, config.test) ? config.production : undefined,
+    production: sameAddressByName(config.production, config.test) ? config.production : undefined,
     stop: () => Promise.resolve(),
   });
 }
@@ -132,11 +133,4 @@ function onServer(target: DatabaseTarget, server: DatabaseTarget): DatabaseTarge
     user: target.user,
     password: target.password,
   });
-}
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
-
-function sameServer(a: DatabaseTarget, b: DatabaseTarget): boolean {
-  const host = (name: string) => (LOOPBACK.has(name.toLowerCase()) ? 'loopback' : name.toLowerCase());
-  return a.port === b.port && host(a.host) === host(b.host);
 }

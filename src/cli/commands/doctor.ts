@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { connect, type TargetRole } from '../../connection/connect.js';
 import { ConfigError } from '../../errors.js';
 import { guardDestructive } from '../../guard/production-guard.js';
-import { sameAddress } from '../../guard/server-identity.js';
+import { sameAddress } from '../../connection/same-address.js';
 import { readMarker } from '../../guard/test-marker.js';
 import { CONTAINER_MODULE } from '../../provider/container-server.js';
 import { locateEmbeddedBinaries } from '../../provider/embedded-binaries.js';
