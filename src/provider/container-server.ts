@@ -2,13 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { DatabaseTarget } from '../config/database-target.js';
 import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { serverSettingArgs } from './server-settings.js';
 
 /** The optional peer dependency the container provider loads on first use. */
 export const CONTAINER_MODULE = '@testcontainers/postgresql';
 
 const POSTGRES_PORT = 5432;
-// Same trade as the embedded server: a throwaway twin needs no durability.
-const SERVER_SETTINGS = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
 
 /** The part of `@testcontainers/postgresql` pgtwin uses; the same in its 11 and 12 lines. */
 interface PostgreSqlContainerBuilder {
@@ -54,7 +53,7 @@ export async function startContainerServer(
       .withDatabase('postgres')
       .withUsername('postgres')
       .withPassword(password)
-      .withCommand(['postgres', ...SERVER_SETTINGS.flatMap((setting) => ['-c', setting])])
+      .withCommand(['postgres', ...serverSettingArgs()])
       .start();
   } catch (error) {
     throw containerError(error, image);
