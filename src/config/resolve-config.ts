@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { didYouMean } from '../util/closest-name.js';
 import { DatabaseTarget, SSL_MODES, type SslMode, type TlsSettings } from './database-target.js';
+import { ENV_NAMES } from './env-names.js';
 import { loadConfigFile } from './load-config-file.js';
 import { maskUrl } from './mask-secrets.js';
 import {
@@ -97,26 +98,6 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
 const PROVIDERS: readonly ProviderName[] = ['auto', 'server', 'embedded', 'container'];
 
 const RESOLVER_OPTIONS = new Set(['rootDir', 'configFile', 'envFiles', 'env']);
-
-const ENV_NAMES = {
-  production: {
-    url: 'DATABASE_URL',
-    host: 'DB_HOST',
-    port: 'DB_PORT',
-    database: 'DB_NAME',
-    user: 'DB_USER',
-    password: 'DB_PASS',
-  },
-  test: {
-    url: 'TEST_DATABASE_URL',
-    host: 'TEST_DB_HOST',
-    port: 'TEST_DB_PORT',
-    database: 'TEST_DB_NAME',
-    user: 'TEST_DB_USER',
-    password: 'TEST_DB_PASS',
-  },
-  admin: { url: 'TEST_DB_ADMIN_URL' },
-} as const;
 
 type Field =
   | 'host'
@@ -257,18 +238,18 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
 
-  const allowUnmarked = parseFlag(env, 'PGTWIN_ALLOW_UNMARKED', sources);
+  const allowUnmarked = parseFlag(env, ENV_NAMES.allowUnmarked, sources);
   let provider = pick('provider');
-  const envProvider = env('PGTWIN_PROVIDER');
+  const envProvider = env(ENV_NAMES.provider);
   if (provider === undefined && envProvider) {
     if (!PROVIDERS.includes(envProvider.value as ProviderName)) {
       throw new ConfigError(
-        'PGTWIN_PROVIDER',
-        `PGTWIN_PROVIDER (from ${envProvider.source}) must be one of ${PROVIDERS.join(', ')}, got "${envProvider.value}".`,
+        ENV_NAMES.provider,
+        `${ENV_NAMES.provider} (from ${envProvider.source}) must be one of ${PROVIDERS.join(', ')}, got "${envProvider.value}".`,
       );
     }
     provider = envProvider.value as ProviderName;
-    sources.provider = `PGTWIN_PROVIDER (${envProvider.source})`;
+    sources.provider = `${ENV_NAMES.provider} (${envProvider.source})`;
   }
   const embedded = {
     dataDir: path.resolve(
@@ -276,7 +257,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
       pickNested(
         'embedded',
         'dataDir',
-        envPath(env, 'PGTWIN_EMBEDDED_DATA_DIR', sources) ?? DEFAULT_EMBEDDED_DATA_DIR,
+        envPath(env, ENV_NAMES.embeddedDataDir, sources) ?? DEFAULT_EMBEDDED_DATA_DIR,
       ),
     ),
     port: pickNested('embedded', 'port', 0),
@@ -418,12 +399,12 @@ function resolveDatabase(
     contributions.push(contribution);
   }
 
-  const sslMode = env('PGSSLMODE');
+  const sslMode = env(ENV_NAMES.sslMode);
   if (sslMode) {
     contributions.push({
-      values: { sslmode: parseSslMode(sslMode.value, 'PGSSLMODE', sslMode.source) },
-      sources: { sslmode: `PGSSLMODE (${sslMode.source})` },
-      keys: { sslmode: 'PGSSLMODE' },
+      values: { sslmode: parseSslMode(sslMode.value, ENV_NAMES.sslMode, sslMode.source) },
+      sources: { sslmode: `${ENV_NAMES.sslMode} (${sslMode.source})` },
+      keys: { sslmode: ENV_NAMES.sslMode },
     });
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { serverSettingArgs } from './server-settings.js';
@@ -118,7 +119,7 @@ function containerError(error: unknown, image: string): ProviderError {
       'no-engine',
       "provider 'container' needs a container engine, and none answers (testcontainers found no Docker or " +
         'Podman socket, nor DOCKER_HOST). Start Docker or Podman, or set DOCKER_HOST; or use ' +
-        "provider 'embedded' (PGTWIN_PROVIDER=embedded), which needs no engine.",
+        `provider 'embedded' (${ENV_NAMES.provider}=embedded), which needs no engine.`,
       { cause: error },
     );
   }

@@ -1,11 +1,14 @@
 import { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { sameAddressByName } from '../connection/same-address.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { startContainerServer } from './container-server.js';
 import { EmbeddedServer } from './embedded-server.js';
 import { probePostgres } from './probe-postgres.js';
 import type { ServerProviderName, StartedServer } from './started-server.js';
+
+const TEST_SERVER = `(${ENV_NAMES.test.host}/${ENV_NAMES.test.port})`;
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions {
@@ -43,22 +46,14 @@ export async function startServer(
   const { host, port } = config.test;
   switch (config.provider) {
     case 'server':
-      return configuredServer(
-        config,
-        `${configured}, using ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
-        logger,
-      );
+      return configuredServer(config, `${configured}, using ${host}:${port} ${TEST_SERVER}`, logger);
     case 'auto': {
       const probe = await probePostgres(host, port);
       if (probe.answered === 'postgres') {
-        return configuredServer(
-          config,
-          `PostgreSQL answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`,
-          logger,
-        );
+        return configuredServer(config, `PostgreSQL answers at ${host}:${port} ${TEST_SERVER}`, logger);
       }
       const what = probe.answered === 'other' ? 'something that is not PostgreSQL' : 'nothing';
-      return embeddedServer(config, `${what} answers at ${host}:${port} (TEST_DB_HOST/TEST_DB_PORT)`, logger);
+      return embeddedServer(config, `${what} answers at ${host}:${port} ${TEST_SERVER}`, logger);
     }
     case 'embedded':
       return embeddedServer(config, configured, logger);
