@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
+import { inTransaction } from '../connection/in-transaction.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import {
@@ -172,20 +173,19 @@ async function renameIntoPlace(
       'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()',
       [[wip, name]],
     );
-    await admin.query('BEGIN');
     try {
-      if (trash) {
-        await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(trash)}`);
-        await writeMarker(admin, trash, newMarker('trash'));
-      }
-      await admin.query(`ALTER DATABASE ${id(wip)} RENAME TO ${id(name)}`);
-      if (options.isTemplate)
-        await admin.query(`ALTER DATABASE ${id(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
-      await writeMarker(admin, name, options.marker);
-      await admin.query('COMMIT');
+      await inTransaction(admin, async () => {
+        if (trash) {
+          await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(trash)}`);
+          await writeMarker(admin, trash, newMarker('trash'));
+        }
+        await admin.query(`ALTER DATABASE ${id(wip)} RENAME TO ${id(name)}`);
+        if (options.isTemplate)
+          await admin.query(`ALTER DATABASE ${id(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+        await writeMarker(admin, name, options.marker);
+      });
       return;
     } catch (error) {
-      await admin.query('ROLLBACK').catch(() => undefined);
       if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
