@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { inTransaction } from '../connection/in-transaction.js';
+import { serverVersion } from '../connection/server-version.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import {
@@ -268,17 +269,4 @@ export async function cleanLeftovers(
 /** A LIKE pattern for names starting with `prefix` (its `_` taken literally). */
 function likePrefix(prefix: string): string {
   return `${prefix.replaceAll('_', '\\_')}%`;
-}
-
-const versions = new WeakMap<pg.ClientBase, number>();
-
-/** The server's `server_version_num`, asked once per connection. */
-export async function serverVersion(client: pg.ClientBase): Promise<number> {
-  let version = versions.get(client);
-  if (version === undefined) {
-    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    version = Number(rows[0]!.v);
-    versions.set(client, version);
-  }
-  return version;
 }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { serverVersion } from '../connection/server-version.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import { newMarker, readMarker } from '../guard/test-marker.js';
@@ -125,15 +126,14 @@ async function grantReplicaRole(
   role: string,
   changes: string[],
 ): Promise<void> {
-  const { rows } = await admin.query<{ version: number; has: boolean | null; target_super: boolean }>(
-    `SELECT current_setting('server_version_num')::int AS version,
-            (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS target_super,
-            CASE WHEN current_setting('server_version_num')::int >= 150000
-                 THEN has_parameter_privilege($1, 'session_replication_role', 'SET') END AS has`,
+  const version = await serverVersion(admin);
+  const { rows } = await admin.query<{ has: boolean | null; target_super: boolean }>(
+    `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS target_super,
+            ${version >= 150000 ? "has_parameter_privilege($1, 'session_replication_role', 'SET')" : 'NULL'} AS has`,
     [role],
   );
   const row = rows[0]!;
-  if (row.target_super || row.version < 150000 || row.has) return;
+  if (row.target_super || version < 150000 || row.has) return;
   if (!superuser) {
     throw new ProvisionError(
       'SET session_replication_role',
