@@ -13,11 +13,12 @@ import { HANDOFF_KEY, OPTIONS_KEY } from './provide-keys.js';
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const options: PgtwinPluginOptions = project.getProvidedContext()[OPTIONS_KEY] ?? {};
+  const setupOptions = { rootDir: project.config.root, workers: maxWorkers(project), ...options };
   let twin: TwinSetup;
   try {
-    twin = await runGlobalSetup({ rootDir: project.config.root, workers: maxWorkers(project), ...options });
+    twin = await runGlobalSetup(setupOptions);
   } catch (error) {
-    throw runnerError(error);
+    throw await runnerError(error, setupOptions);
   }
   const provide = () => {
     project.provide('pgtwin', connectionDetails(twin.test));
@@ -29,7 +30,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     try {
       if (await twin.refresh()) provide();
     } catch (error) {
-      throw runnerError(error);
+      throw await runnerError(error, setupOptions);
     }
   });
   return () => twin.close();

@@ -82,6 +82,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       config: () =>
         (resolved ??= resolveConfig(resolveOptions).then((config) => {
           terminal.addSecrets([config.production.password, config.test.password, config.admin.password]);
+          terminal.useConfig(config);
           return config;
         })),
     };

@@ -21,6 +21,8 @@ import {
   DEFAULT_EMBEDDED_DATA_DIR,
   DEFAULT_CONTAINER_IMAGE,
   DEFAULT_SSL_MODE,
+  DEFAULT_DEBUG,
+  DEFAULT_REBUILD,
   type ProviderName,
   type DatabaseConfig,
   type PgtwinConfig,
@@ -48,6 +50,10 @@ export interface ResolvedConfig {
   readonly source: { readonly dump: string | undefined };
   /** `PGTWIN_ALLOW_UNMARKED=1`: destructive operations may touch a database without pgtwin's marker. */
   readonly allowUnmarked: boolean;
+  /** Debug lines and whole errors (`PGTWIN_DEBUG=1`). */
+  readonly debug: boolean;
+  /** Build the template again although its fingerprint is unchanged (`PGTWIN_REBUILD=1`). */
+  readonly rebuild: boolean;
   readonly provider: ProviderName;
   readonly embedded: { readonly dataDir: string; readonly port: number; readonly persistent: boolean };
   readonly container: { readonly image: string };
@@ -93,6 +99,8 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   provider: 'provider',
   embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
   container: { image: 'string' },
+  debug: 'boolean',
+  rebuild: 'boolean',
 };
 
 const PROVIDERS: readonly ProviderName[] = ['auto', 'server', 'embedded', 'container'];
@@ -238,7 +246,19 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
 
-  const allowUnmarked = parseFlag(env, ENV_NAMES.allowUnmarked, sources);
+  const unmarked = readFlag(env, ENV_NAMES.allowUnmarked);
+  if (unmarked) sources[ENV_NAMES.allowUnmarked] = unmarked.source;
+  const allowUnmarked = unmarked?.value ?? false;
+  const flag = (key: 'debug' | 'rebuild', fallback: boolean): boolean => {
+    const picked = pick(key);
+    if (picked !== undefined) return picked;
+    const found = readFlag(env, ENV_NAMES[key]);
+    if (!found) return fallback;
+    sources[key] = `${ENV_NAMES[key]} (${found.source})`;
+    return found.value;
+  };
+  const debug = flag('debug', DEFAULT_DEBUG);
+  const rebuild = flag('rebuild', DEFAULT_REBUILD);
   let provider = pick('provider');
   const envProvider = env(ENV_NAMES.provider);
   if (provider === undefined && envProvider) {
@@ -278,6 +298,8 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },
     allowUnmarked,
+    debug,
+    rebuild,
     provider: provider ?? DEFAULT_PROVIDER,
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
@@ -291,13 +313,13 @@ function envPath(env: EnvLookup, name: string, sources: Record<string, string>):
   return found?.value;
 }
 
-function parseFlag(env: EnvLookup, name: string, sources: Record<string, string>): boolean {
+/** A 1/0 variable and where it came from; `undefined` when it is not set. */
+function readFlag(env: EnvLookup, name: string): { value: boolean; source: string } | undefined {
   const found = env(name);
-  if (!found) return false;
-  sources[name] = found.source;
+  if (!found) return undefined;
   const value = found.value.trim().toLowerCase();
-  if (['1', 'true', 'yes'].includes(value)) return true;
-  if (['0', 'false', 'no'].includes(value)) return false;
+  if (['1', 'true', 'yes'].includes(value)) return { value: true, source: found.source };
+  if (['0', 'false', 'no'].includes(value)) return { value: false, source: found.source };
   throw new ConfigError(name, `${name} (from ${found.source}) must be 1 or 0, got "${found.value}".`);
 }
 

@@ -17,12 +17,7 @@ import {
 } from '../provision/fingerprint-inputs.js';
 import { dropDatabase } from '../provision/database-lifecycle.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
-import {
-  cloneTemplate,
-  ensureTemplate,
-  rebuildRequested,
-  type TemplateLease,
-} from '../provision/template-store.js';
+import { cloneTemplate, ensureTemplate, type TemplateLease } from '../provision/template-store.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { buildTwin, twinSource, type TwinSource } from './build-twin.js';
@@ -43,7 +38,7 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
    * `<test database>_w<worker id>`, made here in parallel. @default 1
    */
   workers?: number;
-  /** Build the template again although its fingerprint is unchanged. @default PGTWIN_REBUILD=1 in the environment */
+  /** Build the template again although its fingerprint is unchanged. @default the configuration's `rebuild` (`PGTWIN_REBUILD=1`) */
   rebuild?: boolean;
 }
 
@@ -119,11 +114,12 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     givenLogger ??
     createLogger({
       secrets: [resolved.production.password, resolved.test.password, resolved.admin.password],
+      debug: resolved.debug,
     });
   const context = { logger, phases };
   const dumpDir = resolved.source.dump;
   const source = twinSource(resolved);
-  const rebuild = rebuildOption ?? rebuildRequested();
+  const rebuild = rebuildOption ?? resolved.rebuild;
 
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {
