@@ -3,6 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { sameAddressByName } from '../connection/same-address.js';
 import { isExempt } from './exemption.js';
+import { checkPgInternals, clientInternals, type ClientInternals } from './pg-internals.js';
 import { guardPoolConnect } from './pool-guard.js';
 import type { SessionTarget, TestSession } from './test-session.js';
 import { connectVirtual, endVirtual, queryVirtual, transactionStatusOf } from './virtual-client.js';
@@ -11,12 +12,6 @@ interface Registration {
   readonly session: TestSession;
   /** Whether the session takes over every client of its database, or only clients bound to it. */
   readonly implicit: boolean;
-}
-
-interface ClientState {
-  _connecting: boolean;
-  _connected: boolean;
-  connectionParameters: { host: string; port: number | string; database: string };
 }
 
 type Method = (this: pg.Client, ...args: unknown[]) => unknown;
@@ -70,7 +65,7 @@ function decide(client: pg.Client): TestSession | null {
   if (isExempt(client)) return null;
   const binding = bound.get(client);
   if (binding) return binding;
-  const state = client as unknown as ClientState;
+  const state = clientInternals(client);
   if (state._connecting || state._connected) return null;
   for (const { session, implicit } of registrations) {
     if (implicit && !session.closed && reachesTarget(state.connectionParameters, session.target))
@@ -80,30 +75,42 @@ function decide(client: pg.Client): TestSession | null {
 }
 
 /** The same database on the same server as written: asking DNS is not possible where a client is routed. */
-function reachesTarget(params: ClientState['connectionParameters'], target: SessionTarget): boolean {
+function reachesTarget(params: ClientInternals['connectionParameters'], target: SessionTarget): boolean {
   return (
     params.database === target.database && sameAddressByName({ ...params, host: String(params.host) }, target)
   );
 }
 
 function install(): () => void {
-  const restores = pgCopies().flatMap((copy) => [
+  const copies = pgCopies();
+  for (const { copy, version } of copies) checkPgInternals(copy, version);
+  const restores = copies.flatMap(({ copy }) => [
     patchClient(copy.Client.prototype),
     patchPool(copy.Pool.prototype),
   ]);
   return () => restores.forEach((restore) => restore());
 }
 
-/** pgtwin's own `pg` and, when it resolves to another copy, the application's. */
-function pgCopies(): Array<typeof pg> {
-  const copies = [pg];
+/** pgtwin's own `pg` and, when it resolves to another copy, the application's; each with its version. */
+function pgCopies(): Array<{ copy: typeof pg; version: string }> {
+  const copies = [{ copy: pg, version: versionOf(createRequire(import.meta.url)) }];
   try {
-    const appPg = createRequire(path.join(process.cwd(), 'package.json'))('pg') as typeof pg;
-    if (appPg.Client.prototype !== pg.Client.prototype) copies.push(appPg);
+    const appRequire = createRequire(path.join(process.cwd(), 'package.json'));
+    const appPg = appRequire('pg') as typeof pg;
+    if (appPg.Client.prototype !== pg.Client.prototype)
+      copies.push({ copy: appPg, version: versionOf(appRequire) });
   } catch {
     // The application does not depend on pg itself.
   }
   return copies;
+}
+
+function versionOf(require: NodeJS.Require): string {
+  try {
+    return (require('pg/package.json') as { version: string }).version;
+  } catch {
+    return '(version unknown)';
+  }
 }
 
 function patchClient(prototype: object): () => void {
