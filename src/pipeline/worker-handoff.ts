@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { DatabaseTarget, type TlsSettings } from '../config/database-target.js';
+import { DatabaseTarget, type TargetInit, type TlsSettings } from '../config/database-target.js';
 import { ENV_NAMES } from '../config/env-names.js';
 import { MASK } from '../config/mask-secrets.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
@@ -8,17 +8,7 @@ import { ConfigError } from '../errors.js';
 import { currentWorkerId } from '../provision/worker-database.js';
 
 /** Connection fields of one database, as plain data that crosses process boundaries. */
-export interface TargetFields {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password: string;
-  /** TLS settings (mode and absolute certificate paths); unencrypted when absent. */
-  ssl?: TlsSettings;
-  /** PostgreSQL startup options, when configured. */
-  options?: string;
-}
+export type TargetFields = TargetInit;
 
 /**
  * What the global setup hands to every test worker (through `provide` in Vitest, the environment in Jest):
