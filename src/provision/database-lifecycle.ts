@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { inTransaction } from '../connection/in-transaction.js';
 import { serverVersion } from '../connection/server-version.js';
@@ -105,7 +106,7 @@ async function refuseLiveDatabase(
     throw new ProvisionError(
       'clone',
       `Cannot recreate ${name}: the pgtwin run ${existing.run} is still using it. ` +
-        'Wait for that run to end, or give this run another TEST_DB_NAME.',
+        `Wait for that run to end, or give this run another ${ENV_NAMES.test.database}.`,
     );
   }
 }

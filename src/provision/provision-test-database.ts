@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { serverVersion } from '../connection/server-version.js';
@@ -138,7 +139,7 @@ async function grantReplicaRole(
     throw new ProvisionError(
       'SET session_replication_role',
       `The admin role lacks the right to grant SET ON PARAMETER session_replication_role to "${role}", which mirroring needs. ` +
-        `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set TEST_DB_ADMIN_URL to a superuser.`,
+        `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set ${ENV_NAMES.admin.url} to a superuser.`,
     );
   }
   await admin.query(`GRANT SET ON PARAMETER session_replication_role TO ${admin.escapeIdentifier(role)}`);
@@ -159,7 +160,7 @@ function requireRight(has: boolean, privilege: string, config: ResolvedConfig, p
   throw new ProvisionError(
     privilege,
     `The admin role "${user}" lacks ${privilege}, needed to ${purpose}. ` +
-      `Grant it (ALTER ROLE "${user}" ${privilege}) or set TEST_DB_ADMIN_URL to a role that has it.`,
+      `Grant it (ALTER ROLE "${user}" ${privilege}) or set ${ENV_NAMES.admin.url} to a role that has it.`,
   );
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import {
@@ -143,7 +144,9 @@ export async function buildTemplate(
           // Whatever holds the name is replaced (a template being rebuilt), once no other run leases it.
           if ((await readMarker(session, template)) === undefined) return;
           if (!(await tryLock(session, leaseLock(template), 'exclusive'))) {
-            logger.info(`waiting for the runs using ${template} to end before replacing it (PGTWIN_REBUILD)`);
+            logger.info(
+              `waiting for the runs using ${template} to end before replacing it (${ENV_NAMES.rebuild})`,
+            );
             await lock(session, leaseLock(template), 'exclusive');
           }
           leased = true;

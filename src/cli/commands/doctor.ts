@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../../config/database-target.js';
+import { ENV_NAMES } from '../../config/env-names.js';
 import { MASK } from '../../config/mask-secrets.js';
 import { DEFAULT_ENV_FILES, DEFAULT_SEEDS } from '../../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
@@ -222,7 +223,7 @@ function describeValue(config: ResolvedConfig, key: string): string {
     const target = (config as unknown as Record<string, DatabaseTarget>)[key.split('.')[0]!];
     return target?.password ? MASK : '(empty)';
   }
-  if (key === 'PGTWIN_ALLOW_UNMARKED') return String(config.allowUnmarked);
+  if (key === ENV_NAMES.allowUnmarked) return String(config.allowUnmarked);
   let value: unknown = config;
   for (const part of key.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
   const show = (item: unknown): string =>
