@@ -29,8 +29,8 @@ let uninstall: (() => void) | undefined;
  */
 export function registerSession(session: TestSession, implicit: boolean): () => void {
   const registration: Registration = { session, implicit };
-  registrations.add(registration);
   uninstall ??= install();
+  registrations.add(registration);
   return () => {
     registrations.delete(registration);
     if (registrations.size === 0) {
