@@ -174,7 +174,8 @@ export class IsolationError extends PgtwinError {
     | 'unsupported-statement'
     | 'test-ended'
     | 'not-enabled'
-    | 'transaction-left-open';
+    | 'transaction-left-open'
+    | 'unsupported-pg';
 
   constructor(reason: IsolationError['reason'], message: string, options?: { cause?: unknown }) {
     super('PGTWIN_ISOLATION', message, options);

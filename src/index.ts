@@ -100,4 +100,10 @@ export {
   StructureApplyError,
   SqlScriptError,
   ProviderError,
+  SetupError,
 } from './errors.js';
+export {
+  EmbeddedServer,
+  StartedEmbeddedServer,
+  type EmbeddedServerOptions,
+} from './provider/embedded-server.js';

@@ -14,6 +14,11 @@ export default async function globalSetup(
   globalConfig: { maxWorkers?: number },
   projectConfig: JestProjectConfig,
 ): Promise<void> {
+  const options = {
+    rootDir: projectConfig.rootDir,
+    workers: globalConfig.maxWorkers ?? 1,
+    ...((projectConfig.globals?.pgtwin ?? {}) as ResolveConfigOptions),
+  };
   try {
     const kept = jestTwin.current;
     if (kept) {
@@ -21,16 +26,11 @@ export default async function globalSetup(
       if (await kept.refresh()) handOff(kept);
       return;
     }
-    const options = (projectConfig.globals?.pgtwin ?? {}) as ResolveConfigOptions;
-    const twin = await runGlobalSetup({
-      rootDir: projectConfig.rootDir,
-      workers: globalConfig.maxWorkers ?? 1,
-      ...options,
-    });
+    const twin = await runGlobalSetup(options);
     jestTwin.current = twin;
     handOff(twin);
   } catch (error) {
-    throw runnerError(error);
+    throw await runnerError(error, options);
   }
 }
 

@@ -13,11 +13,12 @@ import { HANDOFF_KEY, OPTIONS_KEY } from './provide-keys.js';
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const options: PgtwinPluginOptions = project.getProvidedContext()[OPTIONS_KEY] ?? {};
+  const setupOptions = { rootDir: project.config.root, workers: maxWorkers(project), ...options };
   let twin: TwinSetup;
   try {
-    twin = await runGlobalSetup({ rootDir: project.config.root, workers: maxWorkers(project), ...options });
+    twin = await runGlobalSetup(setupOptions);
   } catch (error) {
-    const shown = runnerError(error);
+    const shown = await runnerError(error, setupOptions);
     // Vitest 4 reports a run whose global setup threw as "No test files found" unless the error is recorded.
     (
       project.vitest as unknown as { state?: { catchError(error: unknown, type: string): void } }
@@ -34,7 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     try {
       if (await twin.refresh()) provide();
     } catch (error) {
-      throw runnerError(error);
+      throw await runnerError(error, setupOptions);
     }
   });
   return () => twin.close();

@@ -11,7 +11,10 @@ const jiti = createJiti(import.meta.url);
 export async function loadPgtwin() {
   // One after the other: jiti shares its module cache, so the layers load once.
   const api = await jiti.import('../../src/index.ts');
-  const provider = await jiti.import('../../src/provider/index.ts');
+  const provider = {
+    ...(await jiti.import('../../src/provider/start-server.ts')),
+    ...(await jiti.import('../../src/provider/probe-postgres.ts')),
+  };
   const pipeline = await jiti.import('../../src/pipeline/global-setup.ts');
   const fixture = await jiti.import('../../fixtures/contentgen/index.ts');
   return { ...api, ...provider, ...pipeline, fixture };

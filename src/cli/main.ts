@@ -89,6 +89,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
           // doctor reports them as a check; setup's global setup logs them itself.
           if (!SHOWS_OWN_WARNINGS.has(name))
             for (const warning of config.warnings) terminal.log(`pgtwin ${name}: warning: ${warning}`);
+          terminal.useConfig(config);
           return config;
         })),
     };

@@ -43,6 +43,8 @@ export class Terminal {
   readonly color: boolean;
   readonly #io: CliIo;
   readonly #secrets = new Set<string>();
+  /** Debug lines: `--debug`, or the configuration's `debug` once it is resolved. */
+  #debugLines: boolean;
   #status = '';
   #lastPlain = new Map<string, number>();
 
@@ -50,9 +52,15 @@ export class Terminal {
     this.#io = io;
     this.json = options.json;
     this.debug = options.debug;
+    this.#debugLines = options.debug;
     const ci = io.env.CI !== undefined && io.env.CI !== '' && io.env.CI !== 'false' && io.env.CI !== '0';
     this.interactive = io.stderr.isTTY === true && !ci;
     this.color = io.stdout.isTTY === true && !ci && (io.env.NO_COLOR ?? '') === '';
+  }
+
+  /** Shows debug lines from now on when the resolved configuration's `debug` is on (`PGTWIN_DEBUG=1`). */
+  useConfig(config: { debug: boolean }): void {
+    this.#debugLines ||= config.debug;
   }
 
   /** Passwords to hide in every line from now on. */
@@ -109,11 +117,13 @@ export class Terminal {
 
   /** pgtwin's library logger, writing through this terminal. */
   logger(): Logger {
-    return createLogger({
-      secrets: this.#secrets,
-      debug: this.debug || this.#io.env.PGTWIN_DEBUG === '1',
-      write: (line) => this.log(line),
-    });
+    const logger = createLogger({ secrets: this.#secrets, debug: true, write: (line) => this.log(line) });
+    return {
+      ...logger,
+      debug: (message) => {
+        if (this.#debugLines) logger.debug(message);
+      },
+    };
   }
 
   mark(mark: Mark): string {

@@ -181,6 +181,17 @@ export interface PgtwinConfig {
   embedded?: EmbeddedConfig;
   /** Container settings. */
   container?: ContainerConfig;
+  /**
+   * Log debug lines, and hand a failed setup's error to the test runner whole (stack, cause and fields).
+   * Environment: `PGTWIN_DEBUG=1`.
+   * @default DEFAULT_DEBUG
+   */
+  debug?: boolean;
+  /**
+   * Build the template again although its fingerprint is unchanged. Environment: `PGTWIN_REBUILD=1`.
+   * @default DEFAULT_REBUILD
+   */
+  rebuild?: boolean;
 }
 
 /** Options of {@link resolveConfig} itself, beside the configuration. */
@@ -225,6 +236,12 @@ export const DEFAULT_TEST = Object.freeze({
 
 /** TLS mode when nothing sets one: unencrypted, as pgtwin always did (libpq's own default is `prefer`). */
 export const DEFAULT_SSL_MODE: SslMode = 'disable';
+
+/** Debug lines are off unless asked for. */
+export const DEFAULT_DEBUG = false;
+
+/** A template whose fingerprint is unchanged is reused. */
+export const DEFAULT_REBUILD = false;
 
 /** The admin connection opens this database on the test server. */
 export const DEFAULT_ADMIN_DATABASE = 'postgres';

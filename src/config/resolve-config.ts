@@ -9,6 +9,7 @@ import {
   type TargetSettings,
   type TlsSettings,
 } from './database-target.js';
+import { ENV_NAMES } from './env-names.js';
 import { loadConfigFile } from './load-config-file.js';
 import { maskUrl } from './mask-secrets.js';
 import {
@@ -26,6 +27,8 @@ import {
   DEFAULT_EMBEDDED_DATA_DIR,
   DEFAULT_CONTAINER_IMAGE,
   DEFAULT_SSL_MODE,
+  DEFAULT_DEBUG,
+  DEFAULT_REBUILD,
   type ProviderName,
   type DatabaseConfig,
   type PgtwinConfig,
@@ -54,6 +57,10 @@ export interface ResolvedConfig {
   readonly source: { readonly dump: string | undefined };
   /** `PGTWIN_ALLOW_UNMARKED=1`: destructive operations may touch a database without pgtwin's marker. */
   readonly allowUnmarked: boolean;
+  /** Debug lines and whole errors (`PGTWIN_DEBUG=1`). */
+  readonly debug: boolean;
+  /** Build the template again although its fingerprint is unchanged (`PGTWIN_REBUILD=1`). */
+  readonly rebuild: boolean;
   readonly provider: ProviderName;
   readonly embedded: { readonly dataDir: string; readonly port: number; readonly persistent: boolean };
   readonly container: { readonly image: string };
@@ -105,31 +112,13 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   provider: 'provider',
   embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
   container: { image: 'string' },
+  debug: 'boolean',
+  rebuild: 'boolean',
 };
 
 const PROVIDERS: readonly ProviderName[] = ['auto', 'server', 'embedded', 'container'];
 
 const RESOLVER_OPTIONS = new Set(['rootDir', 'configFile', 'envFiles', 'env']);
-
-const ENV_NAMES = {
-  production: {
-    url: 'DATABASE_URL',
-    host: 'DB_HOST',
-    port: 'DB_PORT',
-    database: 'DB_NAME',
-    user: 'DB_USER',
-    password: 'DB_PASS',
-  },
-  test: {
-    url: 'TEST_DATABASE_URL',
-    host: 'TEST_DB_HOST',
-    port: 'TEST_DB_PORT',
-    database: 'TEST_DB_NAME',
-    user: 'TEST_DB_USER',
-    password: 'TEST_DB_PASS',
-  },
-  admin: { url: 'TEST_DB_ADMIN_URL' },
-} as const;
 
 type Field =
   | 'host'
@@ -277,18 +266,30 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
 
-  const allowUnmarked = parseFlag(env, 'PGTWIN_ALLOW_UNMARKED', sources);
+  const unmarked = readFlag(env, ENV_NAMES.allowUnmarked);
+  if (unmarked) sources[ENV_NAMES.allowUnmarked] = unmarked.source;
+  const allowUnmarked = unmarked?.value ?? false;
+  const flag = (key: 'debug' | 'rebuild', fallback: boolean): boolean => {
+    const picked = pick(key);
+    if (picked !== undefined) return picked;
+    const found = readFlag(env, ENV_NAMES[key]);
+    if (!found) return fallback;
+    sources[key] = `${ENV_NAMES[key]} (${found.source})`;
+    return found.value;
+  };
+  const debug = flag('debug', DEFAULT_DEBUG);
+  const rebuild = flag('rebuild', DEFAULT_REBUILD);
   let provider = pick('provider');
-  const envProvider = env('PGTWIN_PROVIDER');
+  const envProvider = env(ENV_NAMES.provider);
   if (provider === undefined && envProvider) {
     if (!PROVIDERS.includes(envProvider.value as ProviderName)) {
       throw new ConfigError(
-        'PGTWIN_PROVIDER',
-        `PGTWIN_PROVIDER (from ${envProvider.source}) must be one of ${PROVIDERS.join(', ')}, got "${envProvider.value}".`,
+        ENV_NAMES.provider,
+        `${ENV_NAMES.provider} (from ${envProvider.source}) must be one of ${PROVIDERS.join(', ')}, got "${envProvider.value}".`,
       );
     }
     provider = envProvider.value as ProviderName;
-    sources.provider = `PGTWIN_PROVIDER (${envProvider.source})`;
+    sources.provider = `${ENV_NAMES.provider} (${envProvider.source})`;
   }
   const embedded = {
     dataDir: path.resolve(
@@ -296,7 +297,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
       pickNested(
         'embedded',
         'dataDir',
-        envPath(env, 'PGTWIN_EMBEDDED_DATA_DIR', sources) ?? DEFAULT_EMBEDDED_DATA_DIR,
+        envPath(env, ENV_NAMES.embeddedDataDir, sources) ?? DEFAULT_EMBEDDED_DATA_DIR,
       ),
     ),
     port: pickNested('embedded', 'port', 0),
@@ -317,6 +318,8 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },
     allowUnmarked,
+    debug,
+    rebuild,
     provider: provider ?? DEFAULT_PROVIDER,
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
@@ -331,13 +334,13 @@ function envPath(env: EnvLookup, name: string, sources: Record<string, string>):
   return found?.value;
 }
 
-function parseFlag(env: EnvLookup, name: string, sources: Record<string, string>): boolean {
+/** A 1/0 variable and where it came from; `undefined` when it is not set. */
+function readFlag(env: EnvLookup, name: string): { value: boolean; source: string } | undefined {
   const found = env(name);
-  if (!found) return false;
-  sources[name] = found.source;
+  if (!found) return undefined;
   const value = found.value.trim().toLowerCase();
-  if (['1', 'true', 'yes'].includes(value)) return true;
-  if (['0', 'false', 'no'].includes(value)) return false;
+  if (['1', 'true', 'yes'].includes(value)) return { value: true, source: found.source };
+  if (['0', 'false', 'no'].includes(value)) return { value: false, source: found.source };
   throw new ConfigError(name, `${name} (from ${found.source}) must be 1 or 0, got "${found.value}".`);
 }
 
@@ -441,12 +444,12 @@ function resolveDatabase(
     contributions.push(contribution);
   }
 
-  const sslMode = env('PGSSLMODE');
+  const sslMode = env(ENV_NAMES.sslMode);
   if (sslMode) {
     contributions.push({
-      values: { sslmode: parseSslMode(sslMode.value, 'PGSSLMODE', sslMode.source) },
-      sources: { sslmode: `PGSSLMODE (${sslMode.source})` },
-      keys: { sslmode: 'PGSSLMODE' },
+      values: { sslmode: parseSslMode(sslMode.value, ENV_NAMES.sslMode, sslMode.source) },
+      sources: { sslmode: `${ENV_NAMES.sslMode} (${sslMode.source})` },
+      keys: { sslmode: ENV_NAMES.sslMode },
     });
   }
 

@@ -1,29 +1,11 @@
 import { closestName } from '../util/closest-name.js';
+import { ENV_NAMES } from './env-names.js';
 import type { EnvLayer } from './read-environment.js';
 
 /** Every environment variable pgtwin reads; a near miss of one of them is reported. */
-export const KNOWN_VARIABLES: readonly string[] = Object.freeze([
-  'DATABASE_URL',
-  'DB_HOST',
-  'DB_PORT',
-  'DB_NAME',
-  'DB_USER',
-  'DB_PASS',
-  'TEST_DATABASE_URL',
-  'TEST_DB_HOST',
-  'TEST_DB_PORT',
-  'TEST_DB_NAME',
-  'TEST_DB_USER',
-  'TEST_DB_PASS',
-  'TEST_DB_ADMIN_URL',
-  'PGSSLMODE',
-  'PGTWIN_PROVIDER',
-  'PGTWIN_ALLOW_UNMARKED',
-  'PGTWIN_DEBUG',
-  'PGTWIN_REBUILD',
-  'PGTWIN_EMBEDDED_DATA_DIR',
-  'PGTWIN_HANDOFF',
-]);
+export const KNOWN_VARIABLES: readonly string[] = Object.freeze(
+  Object.values(ENV_NAMES).flatMap((entry) => (typeof entry === 'string' ? [entry] : Object.values(entry))),
+);
 
 /** Names that look meant for pgtwin: its prefixes, or anything ending like a database URL. */
 const PGTWIN_LIKE =

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { maskSecrets } from '../config/mask-secrets.js';
 import { ConnectionError, ProductionGuardError } from '../errors.js';
 
@@ -7,20 +8,24 @@ import { ConnectionError, ProductionGuardError } from '../errors.js';
 export type TargetRole = 'production' | 'test' | 'admin';
 
 const SETTINGS: Record<TargetRole, { server: string; database: string; user: string; password: string }> = {
-  production: { server: 'DB_HOST / DB_PORT', database: 'DB_NAME', user: 'DB_USER', password: 'DB_PASS' },
-  test: {
-    server: 'TEST_DB_HOST / TEST_DB_PORT',
-    database: 'TEST_DB_NAME',
-    user: 'TEST_DB_USER',
-    password: 'TEST_DB_PASS',
-  },
+  production: settingsOf(ENV_NAMES.production),
+  test: settingsOf(ENV_NAMES.test),
   admin: {
-    server: 'TEST_DB_ADMIN_URL',
-    database: 'TEST_DB_ADMIN_URL',
-    user: 'TEST_DB_ADMIN_URL',
-    password: 'TEST_DB_ADMIN_URL',
+    server: ENV_NAMES.admin.url,
+    database: ENV_NAMES.admin.url,
+    user: ENV_NAMES.admin.url,
+    password: ENV_NAMES.admin.url,
   },
 };
+
+function settingsOf(names: { host: string; port: string; database: string; user: string; password: string }) {
+  return {
+    server: `${names.host} / ${names.port}`,
+    database: names.database,
+    user: names.user,
+    password: names.password,
+  };
+}
 
 /**
  * The settings to name in advice about `target`: where each of its fields was configured (an admin target

@@ -1,16 +1,20 @@
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { sameAddress } from '../connection/same-address.js';
 import { ConnectionError, ProductionGuardError } from '../errors.js';
 import {
   readNamedDatabase,
   readReachedDatabase,
-  sameAddress,
   sameServerBy,
   type DatabaseIdentity,
 } from './server-identity.js';
 import { parseMarker, WIP_PREFIX } from './test-marker.js';
+
+const { production: PROD, test: TEST } = ENV_NAMES;
+const POINT_ELSEWHERE = `Point ${TEST.database} / ${TEST.host} (or ${TEST.url}) at a separate test database.`;
 
 /** Proof that the guard cleared a database for a destructive `operation`; destructive code asks for one. */
 export class GuardedTarget {
@@ -102,8 +106,8 @@ export async function guardDestructive(request: GuardRequest): Promise<GuardedTa
       target.database,
       'is-production',
       `Refused to ${operation} the database "${target.database}": it is the production database ` +
-        '(the same name on the same address as DB_HOST:DB_PORT). pgtwin only ever reads production. ' +
-        'Point TEST_DB_NAME / TEST_DB_HOST (or TEST_DATABASE_URL) at a separate test database.',
+        `(the same name on the same address as ${PROD.host}:${PROD.port}). pgtwin only ever reads production. ` +
+        POINT_ELSEWHERE,
     );
   }
   let client: pg.Client;
@@ -143,7 +147,7 @@ async function judge(
         `Refused to ${operation} ${what}: the server says it is the production database ` +
           `"${production.identity.name}" (same server by ${by}, same database OID ${reached.oid})` +
           (reached.name === expected ? '' : `, reached under the name "${expected}"`) +
-          '. pgtwin only ever reads production. Point TEST_DB_NAME / TEST_DB_HOST (or TEST_DATABASE_URL) at a separate test database.',
+          `. pgtwin only ever reads production. ${POINT_ELSEWHERE}`,
       );
     }
   }
@@ -153,7 +157,7 @@ async function judge(
       'unexpected-database',
       `Refused to ${operation} ${what}: the connection landed in the database "${reached.name}" instead ` +
         '(a connection pooler alias, or a name the server truncated). pgtwin only changes the database it asked for. ' +
-        'Point TEST_DB_HOST / TEST_DB_PORT at the PostgreSQL server itself, or TEST_DB_NAME at the real database name.',
+        `Point ${TEST.host} / ${TEST.port} at the PostgreSQL server itself, or ${TEST.database} at the real database name.`,
     );
   }
   const marked = parseMarker(reached.comment) !== null || reached.name.startsWith(WIP_PREFIX);
@@ -163,8 +167,8 @@ async function judge(
         expected,
         'production-unknown',
         `Refused to ${operation} ${what}: it carries no pgtwin marker, and production's identity could not be read ` +
-          `(${production.reason}), so pgtwin cannot tell it is not production. PGTWIN_ALLOW_UNMARKED=1 does not lift this. ` +
-          'Fix the production settings (DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASS or DATABASE_URL) so pgtwin can read it, ' +
+          `(${production.reason}), so pgtwin cannot tell it is not production. ${ENV_NAMES.allowUnmarked}=1 does not lift this. ` +
+          `Fix the production settings (${PROD.host}, ${PROD.port}, ${PROD.database}, ${PROD.user}, ${PROD.password} or ${PROD.url}) so pgtwin can read it, ` +
           'or let pgtwin create the test database (drop this one, then run pgtwin setup).',
       );
     }
@@ -173,8 +177,8 @@ async function judge(
         expected,
         'unmarked',
         `Refused to ${operation} ${what}: the database was not created by pgtwin (it carries no pgtwin marker), ` +
-          'so it may hold data that matters. Point TEST_DB_NAME at a database pgtwin creates, drop this one, ' +
-          'or set PGTWIN_ALLOW_UNMARKED=1 if you are sure it is disposable.',
+          `so it may hold data that matters. Point ${TEST.database} at a database pgtwin creates, drop this one, ` +
+          `or set ${ENV_NAMES.allowUnmarked}=1 if you are sure it is disposable.`,
       );
     }
   }

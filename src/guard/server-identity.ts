@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import type pg from 'pg';
 
 /** What tells one PostgreSQL server from another, whatever host name, socket or pooler reached it. */
@@ -93,27 +92,4 @@ export function sameServerBy(a: ServerIdentity, b: ServerIdentity): string | und
 /** Whether two identities are the same server. */
 export function sameServer(a: ServerIdentity, b: ServerIdentity): boolean {
   return sameServerBy(a, b) !== undefined;
-}
-
-/** Whether two host/port pairs reach the same address, for when a server cannot be asked. */
-export async function sameAddress(
-  a: { host: string; port: number },
-  b: { host: string; port: number },
-): Promise<boolean> {
-  if (a.port !== b.port) return false;
-  if (a.host === b.host) return true;
-  const [left, right] = await Promise.all([resolveAll(a.host), resolveAll(b.host)]);
-  return left.some((address) => right.includes(address));
-}
-
-async function resolveAll(host: string): Promise<string[]> {
-  if (host.startsWith('/')) return [host];
-  const loopback = ['127.0.0.1', '::1'];
-  try {
-    const addresses = (await lookup(host, { all: true })).map((entry) => entry.address);
-    // localhost may resolve to either loopback family; both reach the same local server.
-    return addresses.some((address) => loopback.includes(address)) ? [...addresses, ...loopback] : addresses;
-  } catch {
-    return [host];
-  }
 }

@@ -1,7 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { IsolationError } from '../errors.js';
-import { commandResult, serverError, serverWarning } from './server-messages.js';
+import { commandResult } from './pg-internals.js';
+import { serverError, serverWarning } from './server-messages.js';
 import {
   classifyStatement,
   mayContainTransactionControl,

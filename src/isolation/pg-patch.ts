@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
+import { sameAddressByName } from '../connection/same-address.js';
 import { isExempt } from './exemption.js';
+import { checkPgInternals, clientInternals, type ClientInternals } from './pg-internals.js';
 import { guardPoolConnect } from './pool-guard.js';
 import type { SessionTarget, TestSession } from './test-session.js';
 import { connectVirtual, endVirtual, queryVirtual, transactionStatusOf } from './virtual-client.js';
@@ -10,12 +12,6 @@ interface Registration {
   readonly session: TestSession;
   /** Whether the session takes over every client of its database, or only clients bound to it. */
   readonly implicit: boolean;
-}
-
-interface ClientState {
-  _connecting: boolean;
-  _connected: boolean;
-  connectionParameters: { host: string; port: number | string; database: string };
 }
 
 type Method = (this: pg.Client, ...args: unknown[]) => unknown;
@@ -33,8 +29,8 @@ let uninstall: (() => void) | undefined;
  */
 export function registerSession(session: TestSession, implicit: boolean): () => void {
   const registration: Registration = { session, implicit };
-  registrations.add(registration);
   uninstall ??= install();
+  registrations.add(registration);
   return () => {
     registrations.delete(registration);
     if (registrations.size === 0) {
@@ -69,48 +65,52 @@ function decide(client: pg.Client): TestSession | null {
   if (isExempt(client)) return null;
   const binding = bound.get(client);
   if (binding) return binding;
-  const state = client as unknown as ClientState;
+  const state = clientInternals(client);
   if (state._connecting || state._connected) return null;
   for (const { session, implicit } of registrations) {
-    if (implicit && !session.closed && sameServer(state.connectionParameters, session.target)) return session;
+    if (implicit && !session.closed && reachesTarget(state.connectionParameters, session.target))
+      return session;
   }
   return null;
 }
 
-function sameServer(params: ClientState['connectionParameters'], target: SessionTarget): boolean {
-  if (params.database !== target.database || Number(params.port) !== target.port) return false;
-  const host = String(params.host);
-  // A socket path cannot be compared with a host name; the database and port decide then.
+/** The same database on the same server as written: asking DNS is not possible where a client is routed. */
+function reachesTarget(params: ClientInternals['connectionParameters'], target: SessionTarget): boolean {
   return (
-    host === target.host ||
-    host.startsWith('/') ||
-    target.host.startsWith('/') ||
-    (isLoopback(host) && isLoopback(target.host))
+    params.database === target.database && sameAddressByName({ ...params, host: String(params.host) }, target)
   );
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 function install(): () => void {
-  const restores = pgCopies().flatMap((copy) => [
+  const copies = pgCopies();
+  for (const { copy, version } of copies) checkPgInternals(copy, version);
+  const restores = copies.flatMap(({ copy }) => [
     patchClient(copy.Client.prototype),
     patchPool(copy.Pool.prototype),
   ]);
   return () => restores.forEach((restore) => restore());
 }
 
-/** pgtwin's own `pg` and, when it resolves to another copy, the application's. */
-function pgCopies(): Array<typeof pg> {
-  const copies = [pg];
+/** pgtwin's own `pg` and, when it resolves to another copy, the application's; each with its version. */
+function pgCopies(): Array<{ copy: typeof pg; version: string }> {
+  const copies = [{ copy: pg, version: versionOf(createRequire(import.meta.url)) }];
   try {
-    const appPg = createRequire(path.join(process.cwd(), 'package.json'))('pg') as typeof pg;
-    if (appPg.Client.prototype !== pg.Client.prototype) copies.push(appPg);
+    const appRequire = createRequire(path.join(process.cwd(), 'package.json'));
+    const appPg = appRequire('pg') as typeof pg;
+    if (appPg.Client.prototype !== pg.Client.prototype)
+      copies.push({ copy: appPg, version: versionOf(appRequire) });
   } catch {
     // The application does not depend on pg itself.
   }
   return copies;
+}
+
+function versionOf(require: NodeJS.Require): string {
+  try {
+    return (require('pg/package.json') as { version: string }).version;
+  } catch {
+    return '(version unknown)';
+  }
 }
 
 function patchClient(prototype: object): () => void {

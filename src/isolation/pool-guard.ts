@@ -1,20 +1,12 @@
 import { IsolationError } from '../errors.js';
+import { poolInternals } from './pg-internals.js';
 
 type ConnectCallback = (
   error: Error | undefined,
   client?: unknown,
   release?: (error?: unknown) => void,
 ) => void;
-type PoolConnect = (this: PoolInternals, callback?: ConnectCallback) => Promise<unknown> | undefined;
-
-/** The pg-pool fields that tell whether a `connect()` will have to wait for a release. */
-interface PoolInternals {
-  ending: boolean;
-  options: { max: number; connectionTimeoutMillis?: number };
-  _clients: object[];
-  _idle: unknown[];
-  _pendingQueue: Array<{ callback: unknown }>;
-}
+type PoolConnect = (this: object, callback?: ConnectCallback) => Promise<unknown> | undefined;
 
 /**
  * Wraps pg-pool's `connect` so that a test cannot hang on itself: when every client of the pool is
@@ -27,18 +19,20 @@ export function guardPoolConnect(
   isVirtual: (client: object) => boolean,
   timeoutMs: () => number,
 ): PoolConnect {
-  return function connect(this: PoolInternals, callback?: ConnectCallback) {
+  return function connect(this: object, callback?: ConnectCallback) {
     return connectOrFail(this, callback);
   };
 
-  function connectOrFail(pool: PoolInternals, callback?: ConnectCallback) {
+  function connectOrFail(self: object, callback?: ConnectCallback) {
+    // The pg-pool fields that tell whether a `connect()` will have to wait for a release.
+    const pool = poolInternals(self);
     const mustWait =
       !pool.ending &&
       !pool.options.connectionTimeoutMillis &&
       pool._idle.length === 0 &&
       pool._clients.length >= pool.options.max &&
       pool._clients.every(isVirtual);
-    if (!mustWait) return original.call(pool, callback);
+    if (!mustWait) return original.call(self, callback);
 
     let answer: ConnectCallback = callback ?? (() => undefined);
     const result = callback
@@ -71,7 +65,7 @@ export function guardPoolConnect(
         ),
       );
     }, wait);
-    original.call(pool, waiter);
+    original.call(self, waiter);
     return result;
   }
 }

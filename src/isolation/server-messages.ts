@@ -18,15 +18,3 @@ export function serverWarning(code: string, message: string): pg.DatabaseError {
   notice.code = code;
   return notice;
 }
-
-/** A result for a command completed without rows, as the server reports e.g. `BEGIN` or `RELEASE`. */
-export function commandResult(command: string, rowMode: string | undefined): pg.QueryResult {
-  const ResultClass = (pg as unknown as { Result: new (rowMode?: string) => ResultLike }).Result;
-  const result = new ResultClass(rowMode);
-  result.addCommandComplete({ text: command });
-  return result as unknown as pg.QueryResult;
-}
-
-interface ResultLike {
-  addCommandComplete(message: { text: string }): void;
-}

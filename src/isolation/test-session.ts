@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { IsolationError } from '../errors.js';
 import { exemptFromIsolation } from './exemption.js';
+import { clientInternals, destroySocket, forgetPreparedStatements } from './pg-internals.js';
 import { TransactionStack } from './transaction-stack.js';
 
 /** Where a session connects; used to decide which application clients it takes over. */
@@ -57,7 +58,7 @@ export class TestSession {
   ) {
     this.config = config;
     const probe = new pg.Client(config);
-    const params = (probe as unknown as { connectionParameters: SessionTarget }).connectionParameters;
+    const params = clientInternals(probe).connectionParameters;
     this.target = { host: params.host, port: Number(params.port), database: params.database };
   }
 
@@ -169,8 +170,7 @@ export class TestSession {
     if (!real || !isUsable(real)) return;
     await real.query(`ROLLBACK; ${RESET_AFTER_ROLLBACK}`);
     // node-pg skips Parse for names it has seen on this connection; DEALLOCATE ALL dropped them all.
-    const internals = real as unknown as { connection: { parsedStatements: Record<string, string> } };
-    internals.connection.parsedStatements = {};
+    forgetPreparedStatements(real);
   }
 
   /** Closes the real connection (after {@link end}). */
@@ -220,9 +220,7 @@ export class TestSession {
     const canceller = exemptFromIsolation(new pg.Client(this.config));
     try {
       await canceller.connect();
-      await canceller.query('SELECT pg_cancel_backend($1)', [
-        (real as unknown as { processID: number }).processID,
-      ]);
+      await canceller.query('SELECT pg_cancel_backend($1)', [clientInternals(real).processID]);
     } catch {
       // Dropping the connection below ends the transaction just as well.
     } finally {
@@ -240,12 +238,12 @@ export class TestSession {
       // Something holds the connection for good (an unclosed cursor): the server rolls back on disconnect.
       this.real = undefined;
       this.begun = false;
-      (real as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      destroySocket(real);
     }
   }
 }
 
 function isUsable(client: pg.Client): boolean {
-  const state = client as unknown as { _ending: boolean; _queryable: boolean };
+  const state = clientInternals(client);
   return !state._ending && state._queryable;
 }

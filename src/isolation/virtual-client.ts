@@ -6,24 +6,10 @@ import {
   type QueryRequest,
   type Submittable,
 } from './execute-query.js';
+import { adoptClientTypes, clientInternals } from './pg-internals.js';
 import type { TestSession } from './test-session.js';
 
 type Callback = (error: Error | null, result?: unknown) => void;
-
-/** The node-pg client fields a virtual client keeps up to date, as pg-pool and ORMs read them. */
-interface ClientInternals {
-  _connecting: boolean;
-  _connected: boolean;
-  _ending: boolean;
-  _ended: boolean;
-  _types: unknown;
-  binary?: boolean;
-  processID: number | null;
-  secretKey: number | null;
-  readyForQuery: boolean;
-  connection: unknown;
-  connectionParameters: { query_timeout?: number };
-}
 
 /**
  * `connect()` of an application client taken over by a session: no socket of its own; it resolves once the
@@ -34,7 +20,7 @@ export function connectVirtual(
   session: TestSession,
   callback?: Callback,
 ): Promise<pg.Client> | void {
-  const state = client as unknown as ClientInternals;
+  const state = clientInternals(client);
   let connected: Promise<pg.Client>;
   if (state._connecting || state._connected) {
     connected = Promise.reject(new Error('Client has already been connected. You cannot reuse a client.'));
@@ -46,8 +32,8 @@ export function connectVirtual(
         state._connected = true;
         state.readyForQuery = true;
         // Cancelling "this client's" query (Knex's query timeout does) must reach the shared backend.
-        state.processID = (real as unknown as ClientInternals).processID;
-        state.secretKey = (real as unknown as ClientInternals).secretKey;
+        state.processID = clientInternals(real).processID;
+        state.secretKey = clientInternals(real).secretKey;
         return client;
       },
       (error: unknown) => {
@@ -81,7 +67,7 @@ export function queryVirtual(
   callback?: unknown,
 ): unknown {
   if (config == null) throw new TypeError('Client was passed a null or undefined query');
-  const state = client as unknown as ClientInternals;
+  const state = clientInternals(client);
   if (typeof (config as Submittable).submit === 'function') {
     return querySubmittable(client, session, config as Submittable, values, callback);
   }
@@ -130,7 +116,7 @@ export function endVirtual(
   session: TestSession,
   callback?: () => void,
 ): Promise<void> | void {
-  const state = client as unknown as ClientInternals;
+  const state = clientInternals(client);
   const wasOpen = state._connected && !state._ending;
   state._ending = true;
   const ended = wasOpen
@@ -174,9 +160,8 @@ function querySubmittable(
     if (typeof values === 'function') submittable.callback = values;
     else if (callback) submittable.callback = callback;
   }
-  const state = client as unknown as ClientInternals;
-  const result = (submittable as { _result?: { _types?: unknown } })._result;
-  if (result && !result._types) result._types = state._types;
+  const state = clientInternals(client);
+  adoptClientTypes(submittable, client);
   const request: QueryRequest = {
     query: submittable,
     text: submittable.text ?? '',

@@ -2,7 +2,8 @@ import { createInterface } from 'node:readline';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
-import { beginSnapshot, endTransaction } from './mirror-session.js';
+import { endTransaction } from '../connection/in-transaction.js';
+import { beginSnapshot } from './mirror-session.js';
 import { readTables } from './resolve-tables.js';
 import { checksumTable, rowHashSql, type TableChecksum } from './table-checksum.js';
 

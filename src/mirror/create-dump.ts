@@ -21,7 +21,8 @@ import {
 } from './dump-manifest.js';
 import { DigestStream, digestFile } from './file-digest.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
-import { beginSnapshot, endTransaction, MIRROR_SESSION_SETTINGS } from './mirror-session.js';
+import { endTransaction } from '../connection/in-transaction.js';
+import { beginSnapshot, MIRROR_SESSION_SETTINGS } from './mirror-session.js';
 import { pgtwinVersion } from './pgtwin-version.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';

@@ -41,12 +41,3 @@ export async function applySessionSettings(
     [Object.keys(settings), Object.values(settings)],
   );
 }
-
-/** Ends the current transaction: COMMIT, or ROLLBACK after `error` (a failed ROLLBACK keeps `error`). */
-export async function endTransaction(client: pg.ClientBase, error?: unknown): Promise<void> {
-  if (error === undefined) {
-    await client.query('COMMIT');
-  } else {
-    await client.query('ROLLBACK').catch(() => undefined);
-  }
-}

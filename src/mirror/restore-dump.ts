@@ -15,7 +15,8 @@ import {
   type DumpManifest,
 } from './dump-manifest.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
-import { applySessionSettings, endTransaction } from './mirror-session.js';
+import { endTransaction } from '../connection/in-transaction.js';
+import { applySessionSettings } from './mirror-session.js';
 import { replaceTableData } from './replace-table-data.js';
 import { readCatalog, resolveTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
-import { beginSnapshot, endTransaction } from './mirror-session.js';
+import { endTransaction } from '../connection/in-transaction.js';
+import { beginSnapshot } from './mirror-session.js';
 import { readTables } from './resolve-tables.js';
 
 /** Row count and content checksum of one table. */

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { connect } from '../connection/connect.js';
+import { inTransaction } from '../connection/in-transaction.js';
 import { DBConnector, type DBConnectorOptions } from '../connection/db-connector.js';
 import { SetupError } from '../errors.js';
 import { guardDestructive, refuseProductionConnection } from '../guard/production-guard.js';
@@ -72,13 +73,7 @@ export class DBOperator {
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.connector.connect();
     try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      return await inTransaction(client, fn);
     } finally {
       client.release();
     }

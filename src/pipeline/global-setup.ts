@@ -9,14 +9,10 @@ import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
-import { createDatabase, dropDatabase, serverVersion } from '../provision/database-lifecycle.js';
+import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
+import { serverVersion } from '../connection/server-version.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
-import {
-  ensureTemplate,
-  leaseTemplate,
-  rebuildRequested,
-  type TemplateLease,
-} from '../provision/template-store.js';
+import { ensureTemplate, leaseTemplate, type TemplateLease } from '../provision/template-store.js';
 import {
   fingerprintInputs,
   fingerprintOf,
@@ -45,7 +41,7 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
    * `<test database>_w<worker id>`, made here in parallel. @default 1
    */
   workers?: number;
-  /** Build the template again although its fingerprint is unchanged. @default PGTWIN_REBUILD=1 in the environment */
+  /** Build the template again although its fingerprint is unchanged. @default the configuration's `rebuild` (`PGTWIN_REBUILD=1`) */
   rebuild?: boolean;
 }
 
@@ -225,11 +221,7 @@ export class TwinSetup implements AsyncDisposable {
  * {@link TwinSetup.close}): they would share `<test>` and its worker copies. Templates need no such lock:
  * the template store's build lock and lease let runs on other test databases build and reuse them at once.
  *
- * @example
- * ```ts
- * await using twin = await runGlobalSetup({ rootDir: process.cwd() });
- * process.env.TEST_DATABASE_URL = twin.test.url({ withPassword: true });
- * ```
+ * @internal Not exported from the package: the Vitest and Jest presets and `pgtwin setup` call it.
  */
 export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<TwinSetup> {
   const {
@@ -247,10 +239,11 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     givenLogger ??
     createLogger({
       secrets: [resolved.production.password, resolved.test.password, resolved.admin.password],
+      debug: resolved.debug,
     });
   for (const warning of resolved.warnings) logger.warn(warning);
   const context = { logger, phases };
-  const rebuild = rebuildOption ?? rebuildRequested();
+  const rebuild = rebuildOption ?? resolved.rebuild;
 
   const closers: Array<() => Promise<unknown>> = [];
   const closeAll = async () => {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ENV_NAMES } from '../config/env-names.js';
 import { IsolationError } from '../errors.js';
 import { activeIsolation } from '../isolation/enable-isolation.js';
 
@@ -8,7 +9,7 @@ import { activeIsolation } from '../isolation/enable-isolation.js';
  */
 export async function connectTestClient(): Promise<pg.Client> {
   const isolation = activeIsolation();
-  const url = process.env.TEST_DATABASE_URL;
+  const url = process.env[ENV_NAMES.test.url];
   if (!isolation && !url) {
     throw new IsolationError(
       'not-enabled',

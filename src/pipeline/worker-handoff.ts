@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { DatabaseTarget, type TargetInit, type TlsSettings } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { MASK } from '../config/mask-secrets.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
@@ -31,7 +32,7 @@ export interface TwinHandoff {
 }
 
 /** The environment variable carrying the {@link TwinHandoff} to Jest workers, as JSON. */
-export const HANDOFF_VARIABLE = 'PGTWIN_HANDOFF';
+export const HANDOFF_VARIABLE = ENV_NAMES.handoff;
 
 /** What tests receive about the test database (`inject('pgtwin')` in Vitest). */
 export interface PgtwinConnection {
@@ -86,13 +87,14 @@ export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnecti
  * (which carries `sslmode`, `sslrootcert`, `sslcert` and `sslkey` when TLS is set).
  */
 export function workerEnvironment(target: TargetFields): Record<string, string> {
+  const names = ENV_NAMES.test;
   return {
-    TEST_DB_HOST: target.host,
-    TEST_DB_PORT: String(target.port),
-    TEST_DB_NAME: target.database,
-    TEST_DB_USER: target.user,
-    TEST_DB_PASS: target.password,
-    TEST_DATABASE_URL: new DatabaseTarget(target).url({ withPassword: true }),
+    [names.host]: target.host,
+    [names.port]: String(target.port),
+    [names.database]: target.database,
+    [names.user]: target.user,
+    [names.password]: target.password,
+    [names.url]: new DatabaseTarget(target).url({ withPassword: true }),
   };
 }
 

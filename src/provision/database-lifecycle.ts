@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
+import { inTransaction } from '../connection/in-transaction.js';
+import { serverVersion } from '../connection/server-version.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import {
@@ -103,7 +106,7 @@ async function refuseLiveDatabase(
     throw new ProvisionError(
       'clone',
       `Cannot recreate ${name}: the pgtwin run ${existing.run} is still using it. ` +
-        'Wait for that run to end, or give this run another TEST_DB_NAME.',
+        `Wait for that run to end, or give this run another ${ENV_NAMES.test.database}.`,
     );
   }
 }
@@ -172,20 +175,19 @@ async function renameIntoPlace(
       'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()',
       [[wip, name]],
     );
-    await admin.query('BEGIN');
     try {
-      if (trash) {
-        await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(trash)}`);
-        await writeMarker(admin, trash, newMarker('trash'));
-      }
-      await admin.query(`ALTER DATABASE ${id(wip)} RENAME TO ${id(name)}`);
-      if (options.isTemplate)
-        await admin.query(`ALTER DATABASE ${id(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
-      await writeMarker(admin, name, options.marker);
-      await admin.query('COMMIT');
+      await inTransaction(admin, async () => {
+        if (trash) {
+          await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(trash)}`);
+          await writeMarker(admin, trash, newMarker('trash'));
+        }
+        await admin.query(`ALTER DATABASE ${id(wip)} RENAME TO ${id(name)}`);
+        if (options.isTemplate)
+          await admin.query(`ALTER DATABASE ${id(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
+        await writeMarker(admin, name, options.marker);
+      });
       return;
     } catch (error) {
-      await admin.query('ROLLBACK').catch(() => undefined);
       if ((error as { code?: string }).code !== '55006' || attempt >= 50) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -268,17 +270,4 @@ export async function cleanLeftovers(
 /** A LIKE pattern for names starting with `prefix` (its `_` taken literally). */
 function likePrefix(prefix: string): string {
   return `${prefix.replaceAll('_', '\\_')}%`;
-}
-
-const versions = new WeakMap<pg.ClientBase, number>();
-
-/** The server's `server_version_num`, asked once per connection. */
-export async function serverVersion(client: pg.ClientBase): Promise<number> {
-  let version = versions.get(client);
-  if (version === undefined) {
-    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    version = Number(rows[0]!.v);
-    versions.set(client, version);
-  }
-  return version;
 }

@@ -1,7 +1,9 @@
 import type pg from 'pg';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { serverVersion } from '../connection/server-version.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import { newMarker, readMarker } from '../guard/test-marker.js';
@@ -178,20 +180,19 @@ async function grantReplicaRole(
   role: string,
   changes: string[],
 ): Promise<void> {
-  const { rows } = await admin.query<{ version: number; has: boolean | null; target_super: boolean }>(
-    `SELECT current_setting('server_version_num')::int AS version,
-            (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS target_super,
-            CASE WHEN current_setting('server_version_num')::int >= 150000
-                 THEN has_parameter_privilege($1, 'session_replication_role', 'SET') END AS has`,
+  const version = await serverVersion(admin);
+  const { rows } = await admin.query<{ has: boolean | null; target_super: boolean }>(
+    `SELECT (SELECT rolsuper FROM pg_roles WHERE rolname = $1) AS target_super,
+            ${version >= 150000 ? "has_parameter_privilege($1, 'session_replication_role', 'SET')" : 'NULL'} AS has`,
     [role],
   );
   const row = rows[0]!;
-  if (row.target_super || row.version < 150000 || row.has) return;
+  if (row.target_super || version < 150000 || row.has) return;
   if (!superuser) {
     throw new ProvisionError(
       'SET session_replication_role',
       `The admin role lacks the right to grant SET ON PARAMETER session_replication_role to "${role}", which mirroring needs. ` +
-        `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set TEST_DB_ADMIN_URL to a superuser.`,
+        `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set ${ENV_NAMES.admin.url} to a superuser.`,
     );
   }
   await admin.query(`GRANT SET ON PARAMETER session_replication_role TO ${admin.escapeIdentifier(role)}`);
@@ -212,7 +213,7 @@ function requireRight(has: boolean, privilege: string, config: ResolvedConfig, p
   throw new ProvisionError(
     privilege,
     `The admin role "${user}" lacks ${privilege}, needed to ${purpose}. ` +
-      `Grant it (ALTER ROLE "${user}" ${privilege}) or set TEST_DB_ADMIN_URL to a role that has it.`,
+      `Grant it (ALTER ROLE "${user}" ${privilege}) or set ${ENV_NAMES.admin.url} to a role that has it.`,
   );
 }
 

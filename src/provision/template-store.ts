@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
-import { ConfigError } from '../errors.js';
 import {
   currentRun,
   listStamped,
@@ -49,7 +49,7 @@ export type TemplateBuilder = (target: DatabaseTarget) => Promise<void>;
 export interface BuildTemplateOptions {
   /**
    * Build even when a template for the fingerprint exists, replacing it once no other run uses it.
-   * @default PGTWIN_REBUILD=1 in the environment
+   * @default false (the configuration's `rebuild`, `PGTWIN_REBUILD=1`, is passed by the global setup)
    */
   rebuild?: boolean;
   logger?: Logger;
@@ -62,22 +62,6 @@ export interface TemplateBuild {
   fingerprint: string;
   /** False when a template for the fingerprint was already there (possibly built by a concurrent run meanwhile). */
   built: boolean;
-}
-
-/**
- * Whether `PGTWIN_REBUILD` asks for a rebuild.
- *
- * @example
- * rebuildRequested({ PGTWIN_REBUILD: '1' }); // true
- */
-export function rebuildRequested(env: Record<string, string | undefined> = process.env): boolean {
-  const value = env.PGTWIN_REBUILD;
-  if (value === undefined || value === '' || value === '0' || value === 'false') return false;
-  if (value === '1' || value === 'true') return true;
-  throw new ConfigError(
-    'PGTWIN_REBUILD',
-    `PGTWIN_REBUILD must be 1 (rebuild the template) or 0, got ${JSON.stringify(value)}.`,
-  );
 }
 
 /**
@@ -130,7 +114,7 @@ export async function buildTemplate(
   options: BuildTemplateOptions & { session?: pg.ClientBase } = {},
 ): Promise<TemplateBuild> {
   const logger = options.logger ?? silentLogger;
-  const rebuild = options.rebuild ?? rebuildRequested();
+  const rebuild = options.rebuild ?? false;
   const own = options.session ? undefined : await connect(config.admin, 'admin');
   const session = options.session ?? own!;
   const template = templateName(fingerprint);
@@ -160,7 +144,9 @@ export async function buildTemplate(
           // Whatever holds the name is replaced (a template being rebuilt), once no other run leases it.
           if ((await readMarker(session, template)) === undefined) return;
           if (!(await tryLock(session, leaseLock(template), 'exclusive'))) {
-            logger.info(`waiting for the runs using ${template} to end before replacing it (PGTWIN_REBUILD)`);
+            logger.info(
+              `waiting for the runs using ${template} to end before replacing it (${ENV_NAMES.rebuild})`,
+            );
             await lock(session, leaseLock(template), 'exclusive');
           }
           leased = true;
@@ -300,7 +286,7 @@ export async function ensureTemplate(
   build: TemplateBuilder,
   options: BuildTemplateOptions = {},
 ): Promise<TemplateLease> {
-  const rebuild = options.rebuild ?? rebuildRequested();
+  const rebuild = options.rebuild ?? false;
   const lease = await openLease(config, fingerprint, async (session, found) => {
     if (found && !rebuild) return false;
     return (await buildTemplate(config, fingerprint, build, { ...options, rebuild, session })).built;

@@ -1,4 +1,5 @@
 import type { DatabaseTarget } from '../config/database-target.js';
+import { ENV_NAMES } from '../config/env-names.js';
 import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { ConfigError } from '../errors.js';
@@ -11,7 +12,7 @@ export interface WorkerDatabase {
   readonly id: number;
   readonly target: DatabaseTarget;
   /** `TEST_DB_NAME` and `TEST_DATABASE_URL` (with the password) pointing at the worker's database. */
-  readonly env: { TEST_DB_NAME: string; TEST_DATABASE_URL: string };
+  readonly env: Readonly<Record<string, string>>;
 }
 
 /** Options of {@link workerDatabase} and {@link prepareWorkerDatabases}. */
@@ -54,9 +55,9 @@ export function workerDatabaseName(config: ResolvedConfig, workerId: number): st
   const name = `${config.test.database}_w${workerId}`;
   if (Buffer.byteLength(name) > MAX_IDENTIFIER_BYTES) {
     throw new ConfigError(
-      'TEST_DB_NAME',
+      ENV_NAMES.test.database,
       `The test database name "${config.test.database}" is too long for worker copies: "${name}" is ${Buffer.byteLength(name)} bytes, ` +
-        `and PostgreSQL keeps ${MAX_IDENTIFIER_BYTES}. Shorten TEST_DB_NAME to at most ${MAX_IDENTIFIER_BYTES - 2 - String(workerId).length} bytes.`,
+        `and PostgreSQL keeps ${MAX_IDENTIFIER_BYTES}. Shorten ${ENV_NAMES.test.database} to at most ${MAX_IDENTIFIER_BYTES - 2 - String(workerId).length} bytes.`,
     );
   }
   return name;
@@ -68,7 +69,10 @@ export function workerTarget(config: ResolvedConfig, workerId: number = currentW
   return {
     id: workerId,
     target,
-    env: { TEST_DB_NAME: target.database, TEST_DATABASE_URL: target.url({ withPassword: true }) },
+    env: {
+      [ENV_NAMES.test.database]: target.database,
+      [ENV_NAMES.test.url]: target.url({ withPassword: true }),
+    },
   };
 }
 

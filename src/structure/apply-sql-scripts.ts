@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inTransaction } from '../connection/in-transaction.js';
 import { SqlScriptError } from '../errors.js';
 import { withClient, type Queryable } from './queryable.js';
 
@@ -20,8 +21,7 @@ export function applySqlScripts(
 ): Promise<string[]> {
   return withClient(target, async (client) => {
     const files = await listSqlScripts(directory);
-    await client.query('BEGIN');
-    try {
+    return inTransaction(client, async () => {
       // Replacing inside the same transaction: a failing script leaves the old schemas in place.
       for (const schema of options.replaceSchemas ?? []) {
         await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
@@ -40,12 +40,8 @@ export function applySqlScripts(
           );
         });
       }
-      await client.query('COMMIT');
       return files;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
+    });
   });
 }
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../connection/in-transaction.js';
 import { StructureApplyError } from '../errors.js';
 import { CANONICAL_SETTINGS_SQL, withClient, type Queryable } from './queryable.js';
 import type { StructureSnapshot } from './structure-snapshot.js';
@@ -31,16 +32,9 @@ export function applyStructure(
   snapshot: StructureSnapshot,
   options: ApplyStructureOptions = {},
 ): Promise<void> {
-  return withClient(target, async (client) => {
-    await client.query('BEGIN');
-    try {
-      await createStructureObjects(client, snapshot, options);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  });
+  return withClient(target, (client) =>
+    inTransaction(client, (tx) => createStructureObjects(tx, snapshot, options)),
+  );
 }
 
 /**

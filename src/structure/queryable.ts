@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from '../connection/in-transaction.js';
 
 /** A connected `pg.Client` (or pool client) or a `pg.Pool`; structure functions accept any of them. */
 export type Queryable = pg.ClientBase | pg.Pool;
@@ -33,18 +34,16 @@ export function inCatalogSnapshot<T>(
   queryable: Queryable,
   fn: (client: pg.ClientBase) => Promise<T>,
 ): Promise<T> {
-  return withClient(queryable, async (client) => {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    try {
-      await client.query(CANONICAL_SETTINGS_SQL);
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  });
+  return withClient(queryable, (client) =>
+    inTransaction(
+      client,
+      async () => {
+        await client.query(CANONICAL_SETTINGS_SQL);
+        return fn(client);
+      },
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    ),
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { serverVersion } from '../connection/server-version.js';
 import { UnsupportedObjectError } from '../errors.js';
 import { extensionMemberSql as member, findUnsupportedObjects } from './find-unsupported-objects.js';
 import { orderObjects } from './order-objects.js';
@@ -39,9 +40,7 @@ export function readStructure(
     const reserved = await client.query<{ word: string }>(
       "SELECT word FROM pg_catalog.pg_get_keywords() WHERE catcode <> 'U'",
     );
-    const version = await client.query<{ v: string }>(
-      "SELECT pg_catalog.current_setting('server_version_num') AS v",
-    );
+    const version = await serverVersion(client);
     const tables = await queryTableCatalog(client, schemas);
     const model = new ModelBuilder(new Set(reserved.rows.map((row) => row.word)));
     const read = { client, schemas, model };
@@ -60,7 +59,7 @@ export function readStructure(
 
     return {
       format: SNAPSHOT_FORMAT,
-      serverVersion: Number(version.rows[0]!.v),
+      serverVersion: version,
       schemas,
       objects: model.ordered(),
       tables,

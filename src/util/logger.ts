@@ -4,7 +4,7 @@ import { maskSecrets } from '../config/mask-secrets.js';
 export interface Logger {
   /** One line for a phase or a result. */
   info(message: string): void;
-  /** Details, shown with `PGTWIN_DEBUG=1`. */
+  /** Details, shown when the configuration's `debug` is on (`PGTWIN_DEBUG=1`). */
   debug(message: string): void;
   /** Something the user should look at. */
   warn(message: string): void;
@@ -13,7 +13,7 @@ export interface Logger {
 export interface LoggerOptions {
   /** Literal secrets to hide besides URL passwords (the configured passwords). */
   secrets?: Iterable<string>;
-  /** Show debug lines. @default process.env.PGTWIN_DEBUG === '1' */
+  /** Show debug lines: the resolved configuration's `debug`. @default false */
   debug?: boolean;
   /** Where lines are written. @default process.stderr */
   write?: (line: string) => void;
@@ -28,7 +28,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = [...(options.secrets ?? [])];
-  const debug = options.debug ?? process.env.PGTWIN_DEBUG === '1';
+  const debug = options.debug ?? false;
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (prefix: string, message: string) => write(`${prefix} ${maskSecrets(message, secrets)}`);
   return {

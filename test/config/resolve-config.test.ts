@@ -58,6 +58,25 @@ describe('resolveConfig', () => {
     expect(config.sources['test.password']).toBe('default');
   });
 
+  it('reads PGTWIN_DEBUG and PGTWIN_REBUILD through .env like every other setting, and validates them', async () => {
+    const rootDir = project({ '.env.test': 'PGTWIN_DEBUG=1\nPGTWIN_REBUILD=true\n' });
+    const config = await resolveConfig({ rootDir, env: {}, envFiles: ['.env.test'] });
+    expect([config.debug, config.rebuild]).toEqual([true, true]);
+    expect(config.sources.debug).toBe('PGTWIN_DEBUG (.env.test)');
+    const quiet = await resolveConfig({ rootDir: project({}), env: {} });
+    expect([quiet.debug, quiet.rebuild]).toEqual([false, false]);
+    expect((await resolveConfig({ rootDir, env: {}, envFiles: ['.env.test'], rebuild: false })).rebuild).toBe(
+      false,
+    );
+    const bad = await resolveConfig({ rootDir: project({}), env: { PGTWIN_REBUILD: 'please' } }).catch(
+      (e: unknown) => e,
+    );
+    expect(bad).toBeInstanceOf(ConfigError);
+    expect((bad as ConfigError).message).toBe(
+      'PGTWIN_REBUILD (from environment) must be 1 or 0, got "please".',
+    );
+  });
+
   it('accepts DATABASE_URL and TEST_DATABASE_URL, with discrete variables winning over URL parts', async () => {
     const config = await resolveConfig({
       rootDir: project({}),

@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EmbeddedServer } from '../../src/provider/index.js';
+import { EmbeddedServer } from 'pgtwin';
 import { CHILD_RUN_TIMEOUT_MS, CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 const root = path.resolve(import.meta.dirname, '../..');

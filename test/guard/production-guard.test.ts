@@ -86,6 +86,18 @@ describe('the production guard', () => {
     expect(await databaseExists(prod.name)).toBe(true);
   });
 
+  it('refuses before connecting a test database named as production on the Unix socket of its loopback port', async () => {
+    const prod = await scratch.database('prod');
+    await stamp(prod.name);
+    const config = await testConfig({
+      production: { host: '127.0.0.1', database: prod.name },
+      test: { host: '/var/run/postgresql', database: prod.name },
+    });
+    const error = await refusal(guardDestructive({ config, target: config.test, operation: 'reset' }));
+    expect(error.reason).toBe('is-production');
+    expect(error.message).toContain('the same name on the same address as DB_HOST:DB_PORT');
+  });
+
   it('recognises production by server identity when reached through the Unix socket', async () => {
     const prod = await scratch.database('prod');
     await stamp(prod.name);

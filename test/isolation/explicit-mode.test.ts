@@ -6,7 +6,7 @@ import {
   withTestTransaction,
   type Isolation,
 } from '../../src/isolation/index.js';
-import { createIsolatedTest } from '../../src/isolation/vitest.js';
+import { createIsolatedTest } from './isolated-test.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 
 const scratch = useScratch('explicit');

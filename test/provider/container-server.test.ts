@@ -2,7 +2,8 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ProviderError } from '../../src/errors.js';
 import { CONTAINER_MODULE, importContainerModule } from '../../src/provider/container-server.js';
-import { startServer, withServer } from '../../src/provider/index.js';
+import { startServer } from '../../src/provider/start-server.js';
+import { withServer } from '../../src/provider/with-server.js';
 import { testConfig } from '../helpers/config.js';
 
 // The same detection testcontainers itself runs; without an engine, only the failure path can be tested.

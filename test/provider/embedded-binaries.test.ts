@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hydrateSymlinks, locateEmbeddedBinaries } from '../../src/provider/embedded-binaries.js';
-import { probePostgres } from '../../src/provider/index.js';
+import { probePostgres } from '../../src/provider/probe-postgres.js';
 import { findFreePort } from '../../src/provider/find-free-port.js';
 
 const scratch = mkdtempSync(path.join(tmpdir(), 'pgtwin-binaries-'));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { runGlobalSetup } from '../../src/pipeline/global-setup.js';
-import { EmbeddedServer } from '../../src/provider/index.js';
+import { EmbeddedServer } from '../../src/provider/embedded-server.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { SERVER } from '../helpers/config.js';
 import { adminQuery, databaseUrl, uniqueName } from '../helpers/databases.js';

@@ -8,7 +8,10 @@ import { provisionTestDatabase, type DatabaseTarget } from 'pgtwin';
 import { ProviderError } from '../../src/errors.js';
 import { findFreePort } from '../../src/provider/find-free-port.js';
 import { SERVER_USER_NAME } from '../../src/provider/server-user.js';
-import { EmbeddedServer, probePostgres, startServer, withServer } from '../../src/provider/index.js';
+import { EmbeddedServer } from '../../src/provider/embedded-server.js';
+import { probePostgres } from '../../src/provider/probe-postgres.js';
+import { startServer } from '../../src/provider/start-server.js';
+import { withServer } from '../../src/provider/with-server.js';
 import { SERVER, testConfig } from '../helpers/config.js';
 
 // One data directory for the file: initdb runs once, every later start reuses the cluster.

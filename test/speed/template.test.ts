@@ -96,18 +96,13 @@ describe('template cache', () => {
     expect(await checksumsOf(b)).toEqual(sums);
   });
 
-  it('rebuilds when PGTWIN_REBUILD=1 even though the template exists', async () => {
+  it('rebuilds when asked to (PGTWIN_REBUILD=1) even though the template exists', async () => {
     const fp = freshFingerprint('rebuild');
     const calls = { count: 0 };
     await (await ensureTemplate(config, fp, lightBuilder(calls))).release();
-    process.env.PGTWIN_REBUILD = '1';
-    try {
-      const lease = await ensureTemplate(config, fp, lightBuilder(calls));
-      await lease.release();
-      expect(lease.built).toBe(true);
-    } finally {
-      delete process.env.PGTWIN_REBUILD;
-    }
+    const lease = await ensureTemplate(config, fp, lightBuilder(calls), { rebuild: true });
+    await lease.release();
+    expect(lease.built).toBe(true);
     expect(calls.count).toBe(2);
     expect(await databaseState(templateName(fp))).toBe('template');
   });

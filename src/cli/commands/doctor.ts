@@ -4,13 +4,14 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../../config/database-target.js';
+import { ENV_NAMES } from '../../config/env-names.js';
 import { MASK } from '../../config/mask-secrets.js';
 import { DEFAULT_ENV_FILES, DEFAULT_SEEDS } from '../../config/pgtwin-config.js';
 import type { ResolvedConfig } from '../../config/resolve-config.js';
 import { connect, type TargetRole } from '../../connection/connect.js';
 import { ConfigError } from '../../errors.js';
 import { guardDestructive } from '../../guard/production-guard.js';
-import { sameAddress } from '../../guard/server-identity.js';
+import { sameAddress } from '../../connection/same-address.js';
 import { readMarker } from '../../guard/test-marker.js';
 import { CONTAINER_MODULE } from '../../provider/container-server.js';
 import { locateEmbeddedBinaries } from '../../provider/embedded-binaries.js';
@@ -231,7 +232,7 @@ function describeValue(config: ResolvedConfig, key: string): string {
     const target = (config as unknown as Record<string, DatabaseTarget>)[key.split('.')[0]!];
     return target?.password ? MASK : '(empty)';
   }
-  if (key === 'PGTWIN_ALLOW_UNMARKED') return String(config.allowUnmarked);
+  if (key === ENV_NAMES.allowUnmarked) return String(config.allowUnmarked);
   let value: unknown = config;
   for (const part of key.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
   const show = (item: unknown): string =>
