@@ -29,6 +29,11 @@ export interface TestMarker {
    * Cleared when a run starts using it.
    */
   clean?: boolean;
+  /**
+   * With `clean`: the database's rows and catalogs when it was stamped clean, so the next run can prove nothing
+   * was committed between the runs (a `LeakBaseline`).
+   */
+  cleanBaseline?: { xid: string; tables: Record<string, number>; catalogs: Record<string, number> };
   /** A test database: a test file of the current run opted out of isolation (the run cannot end clean). */
   optedOut?: boolean;
 }

@@ -65,6 +65,16 @@ interface TableCount {
  * const report = await detector.check();
  * if (report.tables.length) console.warn(formatLeakReport(report));
  */
+/** A {@link LeakDetector}'s starting snapshot as plain data, to compare with in a later process. */
+export interface LeakBaseline {
+  /** The first transaction id not yet visible when the snapshot was taken. */
+  xid: string;
+  /** Exact row counts per table (`schema.table`). */
+  tables: Record<string, number>;
+  /** Row counts of the catalogs DDL writes to. */
+  catalogs: Record<string, number>;
+}
+
 export class LeakDetector {
   private constructor(
     private readonly config: pg.ClientConfig,
@@ -91,6 +101,26 @@ export class LeakDetector {
         new Map(catalogs.map((count) => [count.table, count.rows])),
       );
     });
+  }
+
+  /** The starting snapshot as plain data (JSON), for {@link LeakDetector.resume}. */
+  baseline(): LeakBaseline {
+    return {
+      xid: this.startXid.toString(),
+      tables: Object.fromEntries(this.before),
+      catalogs: Object.fromEntries(this.catalogsBefore),
+    };
+  }
+
+  /** A detector comparing with a snapshot taken earlier, possibly by another process. */
+  static resume(config: pg.ClientConfig, database: string, baseline: LeakBaseline): LeakDetector {
+    return new LeakDetector(
+      config,
+      database,
+      BigInt(baseline.xid),
+      new Map(Object.entries(baseline.tables)),
+      new Map(Object.entries(baseline.catalogs)),
+    );
   }
 
   /** Compares the database now with the start. */

@@ -51,9 +51,31 @@ export class CleanRunWatch {
       return 'changes were committed outside the tests';
     }
     await withTestClient(this.config, (client) => restoreSequences(client, this.sequences));
-    await writeMarker(admin, database, { ...marker, clean: true });
+    // Taken now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
+    const cleanBaseline = (await LeakDetector.start(this.config.test.clientConfig())).baseline();
+    await writeMarker(admin, database, { ...marker, clean: true, cleanBaseline });
     return undefined;
   }
+}
+
+/**
+ * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
+ * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or `undefined`.
+ */
+export async function changedSinceClean(
+  config: ResolvedConfig,
+  marker: TestMarker,
+): Promise<string | undefined> {
+  if (!marker.clean || !marker.cleanBaseline) return 'it was not left clean';
+  const detector = LeakDetector.resume(
+    config.test.clientConfig(),
+    config.test.database,
+    marker.cleanBaseline,
+  );
+  const report = await detector.check();
+  return hasLeaks(report)
+    ? `changes were committed since the previous run: ${formatLeakReport(report)}`
+    : undefined;
 }
 
 /**
@@ -65,7 +87,7 @@ export async function markRunStarted(
   database: string,
   marker: TestMarker,
 ): Promise<void> {
-  const { clean: _clean, optedOut: _optedOut, ...rest } = marker;
+  const { clean: _clean, cleanBaseline: _baseline, optedOut: _optedOut, ...rest } = marker;
   await writeMarker(admin, database, rest);
 }
 

@@ -23,7 +23,7 @@ import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { buildTwin } from './build-twin.js';
-import { CleanRunWatch, markRunStarted } from './clean-run-watch.js';
+import { changedSinceClean, CleanRunWatch, markRunStarted } from './clean-run-watch.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
 import { openTwinSource, type TwinSource, type TwinSourceReader } from './twin-source.js';
@@ -391,7 +391,8 @@ async function warmStart(
   const lease = await leaseTemplate(config, fingerprint);
   if (!lease) return undefined;
   try {
-    if (previous.clean) {
+    const unchanged = previous.clean && (await changedSinceClean(config, previous)) === undefined;
+    if (unchanged) {
       const current = await reading;
       if (current.fingerprint !== fingerprint) {
         await lease.release();

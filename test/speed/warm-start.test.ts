@@ -125,6 +125,22 @@ describe('warm starts', () => {
     expect(rows).toEqual([]);
   });
 
+  it('copies again when rows were written between two runs, outside any run', async () => {
+    await (await setup()).close();
+    expect((await markerOf(testDb))?.clean).toBe(true);
+    // psql, or an application server left pointing at the test database between runs.
+    await queryDatabase(testDb, `INSERT INTO public.clients (name, slug) VALUES ('between', 'between')`);
+    await queryDatabase(testDb, `DELETE FROM public.clients WHERE name = 'between'`);
+    await queryDatabase(
+      testDb,
+      `UPDATE public.prompts SET name = name WHERE id = (SELECT min(id) FROM public.prompts)`,
+    );
+
+    const next = await setup();
+    await next.close();
+    expect(next.copied).toBe(true);
+  });
+
   it('copies again after a run that committed DDL outside the tests', async () => {
     const run = await setup();
     await withTestClient(run, (sql) => sql('ALTER TABLE public.clients ADD COLUMN leaked_column text'));
