@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -165,8 +165,8 @@ describe('mistakes are caught early and name the fix', { timeout: CHILD_TEST_TIM
       );
       expect(result.stdout).toContain('Set embedded.persistent: true to keep the server running');
     } finally {
-      await new EmbeddedServer({ dataDir }).stopRunning();
-      rmSync(dataDir, { recursive: true, force: true });
+      // As root the cluster lives outside the data directory, in pgtwin's shared cache: removed with it.
+      await new EmbeddedServer({ dataDir }).remove();
     }
   });
 

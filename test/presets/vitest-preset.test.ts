@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { EmbeddedServer } from '../../src/provider/embedded-server.js';
 import { closedPort } from '../helpers/closed-port.js';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
@@ -45,7 +46,8 @@ describe('the Vitest plugin on examples/vitest-kysely', { timeout: CHILD_TEST_TI
       // Stopped in teardown: a cleanly shut down server removes its pid file.
       expect(existsSync(path.join(dataDir, 'pgdata', 'postmaster.pid'))).toBe(false);
     } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+      // As root the cluster lives outside the data directory, in pgtwin's shared cache: removed with it.
+      await new EmbeddedServer({ dataDir }).remove();
     }
   });
 
