@@ -211,6 +211,21 @@ export function crashSuite(parts: readonly CrashPart[]): void {
     return counts;
   }
 
+  /**
+   * Kills the process while its CREATE DATABASE waits on the block, then lets the orphaned backend finish
+   * it (the leftover the next run must clean) and waits until nothing of the killed run is still running.
+   */
+  async function killInsideCreate(
+    killed: Watched,
+    block: { release(): Promise<number[]> },
+    waiting: readonly { pid: number }[],
+  ): Promise<void> {
+    await killed.kill();
+    const orphans = await block.release();
+    await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
+    await waitForStatementsDone([testDb, role]);
+  }
+
   /** Fails the wait on a process that ended (it can no longer reach the point the test waits for). */
   const endedEarly = (watched: Watched) => () =>
     watched.done() ? `the process ended early; its output:\n${watched.output()}` : undefined;
@@ -257,10 +272,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
           const waiting = await block.waitForCreate((query) => query.includes(role), {
             abort: endedEarly(killed),
           });
-          await killed.kill();
-          const orphans = await block.release();
-          await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
-          await waitForStatementsDone([testDb, role]);
+          await killInsideCreate(killed, block, waiting);
           await expectSetupRecovers();
         });
 
@@ -271,10 +283,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
           const block = await blockCreateDatabase([cliTemplate]);
           const killed = cli(['setup']);
           const waiting = await block.waitForCreate(createsFrom(cliTemplate), { abort: endedEarly(killed) });
-          await killed.kill();
-          const orphans = await block.release();
-          await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
-          await waitForStatementsDone([testDb, role]);
+          await killInsideCreate(killed, block, waiting);
           await expectSetupRecovers();
         });
 
@@ -289,10 +298,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
             skip: 1,
             abort: endedEarly(killed),
           });
-          await killed.kill();
-          const orphans = await block.release();
-          await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
-          await waitForStatementsDone([testDb, role]);
+          await killInsideCreate(killed, block, waiting);
           await expectWorkerSetupRecovers();
         });
       },
@@ -364,10 +370,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
           skip: 1,
           abort: endedEarly(killed),
         });
-        await killed.kill();
-        const orphans = await block.release();
-        await waitForBackendsGone([...orphans, ...waiting.map((backend) => backend.pid)]);
-        await waitForStatementsDone([testDb, role]);
+        await killInsideCreate(killed, block, waiting);
 
         const next = await finish(vitestRun());
         expect(next.code, next.output).toBe(0);
