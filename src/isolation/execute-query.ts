@@ -89,6 +89,7 @@ export async function executeInJob(
 
 /** Whether `text` holds transaction control (or DISCARD ALL) that pgtwin answers itself inside a test. */
 export function holdsTransactionControl(text: string): boolean {
+  if (classifyStatement(text).kind !== 'other') return true;
   if (!mayContainTransactionControl(text)) return false;
   return splitSql(text).some((statement) => classifyStatement(statement).kind !== 'other');
 }

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { enableIsolation, exemptFromIsolation, type Isolation } from '../../src/isolation/index.js';
+import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 import { observe } from '../isolation/observer.js';
 
