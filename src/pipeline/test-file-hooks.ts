@@ -50,9 +50,7 @@ export function installTestFileHooks(
   // Clients that read the environment or `inject('pgtwin')` when they connect (an app server started in a
   // beforeAll, any child process) reach the test transaction through the endpoint; in-process `pg` clients
   // given its address are taken over directly.
-  let current = target;
   const serve = (served: TargetFields) => {
-    current = served;
     Object.assign(process.env, workerEnvironment(served));
     onServed?.(served);
   };
@@ -68,15 +66,16 @@ export function installTestFileHooks(
   const state: FileState = {
     optOut() {
       let copy: TargetFields | undefined;
-      let saved = current;
+      let saved: Record<string, string | undefined> = {};
       hooks.beforeAll(async () => {
         optedOut += 1;
         copy = await createDatabaseCopy(handoff);
-        saved = current;
-        serve(copy);
+        const environment = workerEnvironment(copy);
+        saved = Object.fromEntries(Object.keys(environment).map((name) => [name, process.env[name]]));
+        Object.assign(process.env, environment);
       });
       hooks.afterAll(async () => {
-        serve(saved);
+        for (const [name, value] of Object.entries(saved)) process.env[name] = value;
         optedOut -= 1;
         if (copy) await dropDatabaseCopy(handoff, copy);
       });
