@@ -1,13 +1,10 @@
 import type pg from 'pg';
+import { encodeFrame } from './frame-reader.js';
 
 /** The messages the endpoint writes itself, encoded as the server encodes them. */
 
 function message(type: string, ...parts: Buffer[]): Buffer {
-  const body = Buffer.concat(parts);
-  const head = Buffer.alloc(5);
-  head.write(type, 0, 'latin1');
-  head.writeInt32BE(body.length + 4, 1);
-  return Buffer.concat([head, body]);
+  return encodeFrame(type, Buffer.concat(parts)).bytes;
 }
 
 function int32(value: number): Buffer {

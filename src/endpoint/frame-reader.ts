@@ -29,6 +29,15 @@ export class FrameReader {
   }
 }
 
+/** One message of `type` with `body`, framed as the protocol frames it in both directions. */
+export function encodeFrame(type: string, body: Buffer = Buffer.alloc(0)): Frame {
+  const bytes = Buffer.alloc(5 + body.length);
+  bytes.write(type, 0, 'latin1');
+  bytes.writeInt32BE(body.length + 4, 1);
+  body.copy(bytes, 5);
+  return { type, bytes };
+}
+
 /** Reads the null-terminated strings of a message body, from `offset`. */
 export class CStringCursor {
   constructor(

@@ -18,7 +18,7 @@ import {
   reportFields,
   rowDescription,
 } from './backend-messages.js';
-import { CStringCursor, FrameReader, type Frame } from './frame-reader.js';
+import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
 
 /** What a wire connection needs from its endpoint. */
@@ -34,7 +34,8 @@ export interface EndpointContext {
 
 const SSL_REQUEST = 80877103;
 const GSS_REQUEST = 80877104;
-const CANCEL_REQUEST = 80877102;
+/** The startup code of a CancelRequest (also sent by the endpoint to the real server). */
+export const CANCEL_REQUEST = 80877102;
 const PROTOCOL_3 = 196608;
 
 /** Server messages that end the response to each kind of client message (`Z`: ReadyForQuery). */
@@ -499,22 +500,14 @@ export class WireConnection {
   }
 }
 
-const SYNC = frameOf('S', Buffer.alloc(0));
-
-function frameOf(type: string, body: Buffer): Frame {
-  const bytes = Buffer.alloc(5 + body.length);
-  bytes.write(type, 0, 'latin1');
-  bytes.writeInt32BE(body.length + 4, 1);
-  body.copy(bytes, 5);
-  return { type, bytes };
-}
+const SYNC = encodeFrame('S');
 
 function simpleQuery(sql: string): Frame {
-  return frameOf('Q', Buffer.from(`${sql}\0`, 'utf8'));
+  return encodeFrame('Q', Buffer.from(`${sql}\0`, 'utf8'));
 }
 
 function copyFail(message: string): Buffer {
-  return frameOf('f', Buffer.from(`${message}\0`, 'utf8')).bytes;
+  return encodeFrame('f', Buffer.from(`${message}\0`, 'utf8')).bytes;
 }
 
 function readyStatus(frame: Frame): string {

@@ -4,15 +4,13 @@ import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { clientInternals } from '../isolation/pg-internals.js';
 import type { TestSession } from '../isolation/test-session.js';
-import { WireConnection } from './wire-connection.js';
+import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
 
 /** Where the endpoint listens. */
 export interface EndpointAddress {
   readonly host: string;
   readonly port: number;
 }
-
-const CANCEL_REQUEST = 80877102;
 
 /**
  * A PostgreSQL wire-protocol server on 127.0.0.1 (a free port) in front of a test session: any client, in
