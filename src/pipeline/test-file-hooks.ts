@@ -22,7 +22,12 @@ interface FileState {
  * database), and runs every test in a rolled-back transaction unless the
  * file or a `describe` opted out with {@link setIsolation}.
  */
-export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): void {
+export function installTestFileHooks(
+  hooks: RunnerHooks,
+  handoff: TwinHandoff,
+  /** Called with where tests should connect: the wire endpoint once it listens, the database after the file. */
+  onServed?: (target: TargetFields) => void,
+): void {
   const target = workerTestTarget(handoff);
   Object.assign(process.env, workerEnvironment(target));
   // Depth of opted-out blocks now running; their tests get no test transaction.
@@ -33,15 +38,30 @@ export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): 
       register(async () => {
         if (optedOut === 0) await fn();
       });
-  installIsolationHooks(
+  const isolated = installIsolationHooks(
     {
       beforeAll: hooks.beforeAll,
       afterAll: hooks.afterAll,
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
     },
-    new DatabaseTarget(target).clientConfig(),
+    { ...new DatabaseTarget(target).clientConfig(), endpoint: true },
   );
+  // Clients that read the environment or `inject('pgtwin')` when they connect (an app server started in a
+  // beforeAll, any child process) reach the test transaction through the endpoint; in-process `pg` clients
+  // given its address are taken over directly.
+  const serve = (served: TargetFields) => {
+    Object.assign(process.env, workerEnvironment(served));
+    onServed?.(served);
+  };
+  hooks.beforeAll(async () => {
+    const address = isolated.isolation.endpoint;
+    if (!address) return;
+    // The endpoint speaks plain TCP on loopback and applies the configured startup options itself.
+    const { ssl: _ssl, options: _options, ...plain } = target;
+    serve({ ...plain, host: address.host, port: address.port });
+  });
+  hooks.afterAll(async () => serve(target));
 
   const state: FileState = {
     optOut() {

@@ -69,14 +69,23 @@ export function connectionDetails(target: DatabaseTarget): PgtwinConnection {
  */
 export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnection {
   const masked = new DatabaseTarget(details).url();
+  // Configurable and writable: a worker points the same object at its endpoint once that listens.
   for (const key of ['password', 'url'] as const) {
-    Object.defineProperty(details, key, { value: details[key], enumerable: false });
+    Object.defineProperty(details, key, {
+      value: details[key],
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   }
   const describe = () => `PgtwinConnection(${masked})`;
   Object.defineProperties(details, {
-    toString: { value: () => masked },
-    toJSON: { value: () => ({ ...details, password: details.password ? MASK : '', url: masked }) },
-    [inspect.custom]: { value: describe },
+    toString: { value: () => masked, configurable: true },
+    toJSON: {
+      value: () => ({ ...details, password: details.password ? MASK : '', url: masked }),
+      configurable: true,
+    },
+    [inspect.custom]: { value: describe, configurable: true },
   });
   return details;
 }
