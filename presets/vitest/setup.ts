@@ -1,17 +1,20 @@
 import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
 import { DatabaseTarget } from '../../src/config/database-target.js';
 import { installTestFileHooks } from '../../src/pipeline/test-file-hooks.js';
-import { maskConnectionDetails, workerTestTarget } from '../../src/pipeline/worker-handoff.js';
+import { maskConnectionDetails } from '../../src/pipeline/worker-handoff.js';
 import { HANDOFF_KEY } from './provide-keys.js';
 
 // Vitest per-test setup file (`setupFiles: ['pgtwin/vitest/setup']`): runs before each test file.
 const handoff = inject(HANDOFF_KEY);
-// `inject('pgtwin')` hands every caller in this worker one object: point it at the worker's own database.
-const target = workerTestTarget(handoff);
-maskConnectionDetails(
-  Object.assign(inject('pgtwin'), {
-    database: target.database,
-    url: new DatabaseTarget(target).url({ withPassword: true }),
-  }),
-);
-installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll }, handoff);
+// `inject('pgtwin')` hands every caller in this worker one object: point it at the worker's own database, and
+// at the copy of tests that opt out while they run.
+const details = maskConnectionDetails(inject('pgtwin'));
+installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll }, handoff, {
+  onTarget: (target) =>
+    maskConnectionDetails(
+      Object.assign(details, {
+        database: target.database,
+        url: new DatabaseTarget(target).url({ withPassword: true }),
+      }),
+    ),
+});

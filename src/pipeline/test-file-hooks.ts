@@ -1,7 +1,7 @@
 import { DatabaseTarget } from '../config/database-target.js';
 import { IsolationError } from '../errors.js';
 import { installIsolationHooks, type RunnerHooks } from '../isolation/runner-hooks.js';
-import { createDatabaseCopy, dropDatabaseCopy } from './database-copy.js';
+import { ReadyCopies } from './ready-copies.js';
 import {
   workerEnvironment,
   workerTestTarget,
@@ -13,25 +13,62 @@ import {
 const FILE_STATE = Symbol.for('pgtwin.testFile');
 
 interface FileState {
-  optOut(): void;
+  /** Whether a test (its `beforeEach` hooks included) is running. */
+  readonly inTest: boolean;
+  /** The copy the running tests use when they opted out, else `undefined`. */
+  readonly copy: TargetFields | undefined;
+  optOutBlock(): void;
+  optOutTest(): Promise<void>;
+}
+
+/** Options of {@link installTestFileHooks}. */
+export interface TestFileOptions {
+  /** Called whenever the tests' database changes (an opted-out copy, and back), e.g. to update `inject`. */
+  onTarget?: (target: TargetFields) => void;
 }
 
 /**
  * The per-test-file wiring both runners' setup files call: points the worker's `TEST_DB_*` /
  * `TEST_DATABASE_URL` at its database (its own copy when the run has several workers, else the test
- * database), and runs every test in a rolled-back transaction unless the
- * file or a `describe` opted out with {@link setIsolation}.
+ * database), and runs every test in a rolled-back transaction unless the file, a `describe` or the test
+ * itself opted out with {@link setIsolation}.
  */
-export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): void {
-  const target = workerTestTarget(handoff);
-  Object.assign(process.env, workerEnvironment(target));
-  // Depth of opted-out blocks now running; their tests get no test transaction.
-  let optedOut = 0;
+export function installTestFileHooks(
+  hooks: RunnerHooks,
+  handoff: TwinHandoff,
+  options: TestFileOptions = {},
+): void {
+  const worker = workerTestTarget(handoff);
+  const pointAt = (target: TargetFields) => {
+    Object.assign(process.env, workerEnvironment(target));
+    options.onTarget?.(target);
+  };
+  pointAt(worker);
+  let copies: Promise<ReadyCopies> | undefined;
+  const pool = () => (copies ??= ReadyCopies.forWorker(handoff));
+  // Innermost last: the copies of opted-out blocks now running, and of the running test.
+  const blockCopies: TargetFields[] = [];
+  let testCopy: TargetFields | undefined;
+  let inTest = false;
+  const current = () => testCopy ?? blockCopies.at(-1);
+
+  hooks.beforeEach(async () => {
+    inTest = true;
+  });
+  hooks.afterEach(async () => {
+    inTest = false;
+    if (!testCopy) return;
+    const used = testCopy;
+    testCopy = undefined;
+    pointAt(current() ?? worker);
+    // Dropped while the next tests run; the file's last afterAll waits for it.
+    void (await pool()).release(used.database);
+  });
   const unlessOptedOut =
     (register: RunnerHooks['beforeEach']): RunnerHooks['beforeEach'] =>
     (fn) =>
       register(async () => {
-        if (optedOut === 0) await fn();
+        if (blockCopies.length === 0) await fn();
       });
   installIsolationHooks(
     {
@@ -40,38 +77,63 @@ export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): 
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
     },
-    new DatabaseTarget(target).clientConfig(),
+    new DatabaseTarget(worker).clientConfig(),
   );
+  // Registered last, so it runs after the file's other afterAll hooks under both runners' orders.
+  hooks.afterAll(async () => {
+    if (copies) await (await copies).settle();
+  });
 
   const state: FileState = {
-    optOut() {
+    get inTest() {
+      return inTest;
+    },
+    get copy() {
+      return current();
+    },
+    optOutBlock() {
       let copy: TargetFields | undefined;
-      let saved: Record<string, string | undefined> = {};
       hooks.beforeAll(async () => {
-        optedOut += 1;
-        copy = await createDatabaseCopy(handoff);
-        const environment = workerEnvironment(copy);
-        saved = Object.fromEntries(Object.keys(environment).map((name) => [name, process.env[name]]));
-        Object.assign(process.env, environment);
+        copy = (await (await pool()).take()).target;
+        blockCopies.push(copy);
+        pointAt(copy);
       });
       hooks.afterAll(async () => {
-        for (const [name, value] of Object.entries(saved)) process.env[name] = value;
-        optedOut -= 1;
-        if (copy) await dropDatabaseCopy(handoff, copy);
+        if (!copy) return;
+        blockCopies.splice(blockCopies.indexOf(copy), 1);
+        pointAt(current() ?? worker);
+        // Awaited: under Jest this hook may run after the one that waits for the background work.
+        await (await pool()).release(copy.database);
       });
+    },
+    async optOutTest() {
+      // Inside an opted-out file or describe the test already commits on that block's copy.
+      if (current()) return;
+      testCopy = (await (await pool()).take()).target;
+      pointAt(testCopy);
     },
   };
   (globalThis as { [FILE_STATE]?: FileState })[FILE_STATE] = state;
 }
 
 /**
- * `setIsolation(false)` at the top of a test file or inside a `describe`: those tests run without the test
- * transaction, on a fresh copy of the test database made for them (`TEST_DB_NAME` / `TEST_DATABASE_URL`
- * point at it while they run) and dropped after them. Read the connection settings when connecting, not
- * when a module loads. `setIsolation(true)` is the default and does nothing.
+ * The copy of the test database the running tests commit on when they opted out of isolation (a file, a
+ * `describe` or the test itself), else `undefined`.
  */
-export function setIsolation(enabled: boolean): void {
-  if (enabled) return;
+export function optedOutCopy(): TargetFields | undefined {
+  return (globalThis as { [FILE_STATE]?: FileState })[FILE_STATE]?.copy;
+}
+
+/**
+ * `setIsolation(false)` at the top of a test file or inside a `describe`: those tests run without the test
+ * transaction, on a fresh copy of the test database taken for them (`TEST_DB_NAME` / `TEST_DATABASE_URL`
+ * point at it while they run) and dropped after them. Inside a test (or its `beforeEach`), awaited: that
+ * test alone commits on a fresh copy from then on; clients connected before the call stay in the test
+ * transaction of the worker's database. Read the connection settings when connecting, not when a module
+ * loads. `setIsolation(true)` is the default and does nothing.
+ */
+export function setIsolation(enabled: boolean): Promise<void> {
+  if (enabled) return Promise.resolve();
   const state = (globalThis as { [FILE_STATE]?: FileState })[FILE_STATE];
   if (!state) {
     throw new IsolationError(
@@ -79,5 +141,7 @@ export function setIsolation(enabled: boolean): void {
       "pgtwin.isolation(false) needs pgtwin's per-test setup file: use the pgtwin() plugin in the Vitest config (or setupFiles: ['pgtwin/vitest/setup']), or preset: 'pgtwin' in the Jest config.",
     );
   }
-  state.optOut();
+  if (state.inTest) return state.optOutTest();
+  state.optOutBlock();
+  return Promise.resolve();
 }

@@ -69,14 +69,19 @@ export function connectionDetails(target: DatabaseTarget): PgtwinConnection {
  */
 export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnection {
   const masked = new DatabaseTarget(details).url();
+  // Writable and configurable: an opted-out test points the same object at its copy, and masks it again.
+  const hidden = { enumerable: false, writable: true, configurable: true };
   for (const key of ['password', 'url'] as const) {
-    Object.defineProperty(details, key, { value: details[key], enumerable: false });
+    Object.defineProperty(details, key, { ...hidden, value: details[key] });
   }
   const describe = () => `PgtwinConnection(${masked})`;
   Object.defineProperties(details, {
-    toString: { value: () => masked },
-    toJSON: { value: () => ({ ...details, password: details.password ? MASK : '', url: masked }) },
-    [inspect.custom]: { value: describe },
+    toString: { ...hidden, value: () => masked },
+    toJSON: {
+      ...hidden,
+      value: () => ({ ...details, password: details.password ? MASK : '', url: masked }),
+    },
+    [inspect.custom]: { ...hidden, value: describe },
   });
   return details;
 }

@@ -1,0 +1,199 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { connect } from '../connection/connect.js';
+import { currentRun, listStamped, newMarker } from '../guard/test-marker.js';
+import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import { markOptedOut } from './clean-run-watch.js';
+import {
+  targetFields,
+  workerConfig,
+  workerTestTarget,
+  type TargetFields,
+  type TwinHandoff,
+} from './worker-handoff.js';
+
+/** Where a {@link ReadyCopies} pool copies from and whose databases it makes. */
+export interface ReadyCopiesOptions {
+  config: ResolvedConfig;
+  /** The template every copy is made from. */
+  template: string;
+  /** The run whose marker the copies carry (its run lock keeps them from `gc` while it lives). */
+  run: string;
+  /** The worker's database: copies are named after it, and the ready ones are this worker's pool. */
+  database: string;
+  /** The run's test database, whose marker records that a test opted out. @default `database` */
+  testDatabase?: string;
+  /** @default config.isolation.readyCopies */
+  size?: number;
+  logger?: Logger;
+}
+
+/** A copy handed to an opted-out test or block. */
+export interface TakenCopy {
+  readonly target: TargetFields;
+  /** Taken from the pool (a rename), rather than created when asked. */
+  readonly ready: boolean;
+}
+
+/**
+ * Fresh copies of the template for tests that opt out of isolation, with a pool of copies made ahead of
+ * time. The ready copies live on the server, stamped as scratch databases of the run and named after the
+ * worker's database, so they outlast the process of one test file (Vitest starts one per file) and the
+ * worker's next file takes one with a rename. Nothing is created until a worker first takes a copy: a run
+ * that never opts out pays nothing. Each take starts a background refill; {@link settle} waits for it (and
+ * for the drops of released copies) before the process may end; {@link dropRunCopies} removes what is left
+ * when the run ends.
+ *
+ * @example
+ * const copies = new ReadyCopies({ config, template, run, database: 'app_test_w1' });
+ * const { target } = await copies.take();
+ * copies.release(target.database);
+ * await copies.settle();
+ */
+export class ReadyCopies {
+  private readonly options: Required<ReadyCopiesOptions>;
+  private readonly prefix: string;
+  private refilling: Promise<void> | undefined;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(options: ReadyCopiesOptions) {
+    this.options = {
+      ...options,
+      testDatabase: options.testDatabase ?? options.database,
+      size: options.size ?? options.config.isolation.readyCopies,
+      logger: options.logger ?? createLogger({ debug: options.config.debug }),
+    };
+    this.prefix = readyPrefix(options.database, options.template);
+  }
+
+  /** The pool of this test worker, from the global setup's handoff. */
+  static async forWorker(handoff: TwinHandoff): Promise<ReadyCopies> {
+    return new ReadyCopies({
+      config: await workerConfig(handoff),
+      template: handoff.template,
+      run: handoff.run ?? currentRun(),
+      database: workerTestTarget(handoff).database,
+      testDatabase: handoff.test.database,
+    });
+  }
+
+  /**
+   * A fresh copy of the template under a name of its own: a ready one renamed when the pool has one (waiting
+   * for a refill already under way rather than starting a second `CREATE DATABASE`), else created now.
+   */
+  async take(): Promise<TakenCopy> {
+    const { config, template, run } = this.options;
+    const name = `${this.options.database.slice(0, 40)}_copy_${process.pid}_${randomBytes(3).toString('hex')}`;
+    const admin = await connect(config.admin, 'admin');
+    let ready: boolean;
+    try {
+      // The run's test database cannot be left "clean" for the next run: these tests commit.
+      await markOptedOut(admin, this.options.testDatabase);
+      ready = await this.claim(admin, name);
+      if (!ready && this.refilling) {
+        await this.refilling;
+        ready = await this.claim(admin, name);
+      }
+      if (!ready) await createDatabase(config, admin, name, { template, marker: newMarker('scratch', run) });
+    } finally {
+      await admin.end();
+    }
+    this.refill();
+    return { target: targetFields(config.test.withDatabase(name)), ready };
+  }
+
+  /** Drops a taken copy; {@link settle} also waits for it, so it may run in the background. Never rejects. */
+  release(database: string): Promise<void> {
+    const drop = this.withAdmin((admin) => dropDatabase(this.options.config, admin, database)).catch(
+      (error: Error) => this.options.logger.debug(`could not drop ${database}: ${error.message}`),
+    );
+    this.track(drop);
+    return drop;
+  }
+
+  /** Waits for the refill and the drops under way: call it before the process ends. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all(this.pending);
+  }
+
+  /** Renames one of this pool's ready copies to `name`; false when there is none. */
+  private async claim(admin: pg.ClientBase, name: string): Promise<boolean> {
+    for (const database of await this.readyNames(admin)) {
+      try {
+        await admin.query(
+          `ALTER DATABASE ${admin.escapeIdentifier(database)} RENAME TO ${admin.escapeIdentifier(name)}`,
+        );
+        return true;
+      } catch (error) {
+        // Taken by another process of the same worker a moment ago (gone, or being connected to): next one.
+        if (!['3D000', '55006'].includes((error as { code?: string }).code ?? '')) throw error;
+      }
+    }
+    return false;
+  }
+
+  /** The pool's copies on the server: named after this worker and template, stamped by this run. */
+  private async readyNames(admin: pg.ClientBase): Promise<string[]> {
+    return (await listStamped(admin))
+      .filter(
+        ({ name, marker }) =>
+          name.startsWith(this.prefix) && marker.kind === 'scratch' && marker.run === this.options.run,
+      )
+      .map(({ name }) => name);
+  }
+
+  private refill(): void {
+    if (this.options.size === 0 || this.refilling) return;
+    const { config, template, run, size, logger } = this.options;
+    this.refilling = this.withAdmin(async (admin) => {
+      while ((await this.readyNames(admin)).length < size) {
+        const name = `${this.prefix}${randomBytes(4).toString('hex')}`;
+        await createDatabase(config, admin, name, { template, marker: newMarker('scratch', run) });
+      }
+    })
+      .catch((error: Error) => logger.debug(`could not refill the ready copies: ${error.message}`))
+      .finally(() => (this.refilling = undefined));
+    this.track(this.refilling);
+  }
+
+  private track(work: Promise<void>): void {
+    this.pending.add(work);
+    void work.finally(() => this.pending.delete(work));
+  }
+
+  private async withAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> {
+    const admin = await connect(this.options.config.admin, 'admin');
+    try {
+      return await work(admin);
+    } finally {
+      await admin.end();
+    }
+  }
+}
+
+/**
+ * Drops every copy the run `run` made for opted-out tests that is still there: the pools' ready copies, and
+ * copies of a test file whose worker was killed. The global teardown calls it; `gc` does the same for runs
+ * that died. Returns the names dropped.
+ */
+export async function dropRunCopies(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  run: string,
+): Promise<string[]> {
+  const dropped: string[] = [];
+  for (const { name, marker } of await listStamped(admin)) {
+    if (marker.kind !== 'scratch' || marker.run !== run) continue;
+    await dropDatabase(config, admin, name);
+    dropped.push(name);
+  }
+  return dropped;
+}
+
+/** Ready copies of `database`'s pool for `template`: `<database>_ready_<template hash>_`. */
+function readyPrefix(database: string, template: string): string {
+  const tag = createHash('sha256').update(template).digest('hex').slice(0, 8);
+  return `${database.slice(0, 30)}_ready_${tag}_`;
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
+
+const databases = await exampleDatabases('oo');
+const PROJECT = 'test/presets/opt-out-project';
+const env = (extra: Record<string, string> = {}) =>
+  runnerEnv({
+    DB_NAME: databases.production,
+    TEST_DB_NAME: databases.test,
+    TEST_DB_USER: databases.user,
+    ...extra,
+  });
+
+describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
+  it('under Vitest: real connections on a fresh copy, the next test isolated, a ready copy taken, nothing left', async () => {
+    const run = await runRunner(
+      ['node_modules/vitest/vitest.mjs', 'run', '--root', PROJECT, '--reporter=json', '--maxWorkers=1'],
+      env(),
+    );
+    expect(run.tests, run.output).toEqual({
+      'gives one test a real database: its own backends, NOTIFY, blocking row locks and now() advancing':
+        'passed',
+      'runs the next test isolated again, on the worker database, without the rows the opted-out test committed':
+        'passed',
+      'takes a copy made before the test started, and commits there only from the call on': 'passed',
+    });
+    expect(run.code).toBe(0);
+    // The opted-out tests' copies and the pool's ready copy are dropped by the end of the run.
+    expect(await databasesNamed(`${databases.test}_`)).toEqual([]);
+  });
+});
