@@ -192,8 +192,11 @@ export async function dropRunCopies(
   return dropped;
 }
 
-/** Ready copies of `database`'s pool for `template`: `<database>_ready_<template hash>_`. */
+/**
+ * Ready copies of `database`'s pool for `template`: `<database, cut to 30>_ready_<hash of both>_`, so two workers
+ * whose names differ past the cut, or an older template's copies, never share a pool.
+ */
 function readyPrefix(database: string, template: string): string {
-  const tag = createHash('sha256').update(template).digest('hex').slice(0, 8);
+  const tag = createHash('sha256').update(JSON.stringify([database, template])).digest('hex').slice(0, 8);
   return `${database.slice(0, 30)}_ready_${tag}_`;
 }

@@ -52,17 +52,22 @@ export function installTestFileHooks(
   let inTest = false;
   const current = () => testCopy ?? blockCopies.at(-1);
 
+  // Copies of opted-out tests that ended, dropped while the next tests run. Not at once: under Jest the test's
+  // own afterEach hooks (closing its clients) run after this file's.
+  const retired: string[] = [];
+  const releaseRetired = async () => {
+    for (const database of retired.splice(0)) void (await pool()).release(database);
+  };
   hooks.beforeEach(async () => {
     inTest = true;
+    await releaseRetired();
   });
   hooks.afterEach(async () => {
     inTest = false;
     if (!testCopy) return;
-    const used = testCopy;
+    retired.push(testCopy.database);
     testCopy = undefined;
     pointAt(current() ?? worker);
-    // Dropped while the next tests run; the file's last afterAll waits for it.
-    void (await pool()).release(used.database);
   });
   const unlessOptedOut =
     (register: RunnerHooks['beforeEach']): RunnerHooks['beforeEach'] =>
@@ -81,6 +86,7 @@ export function installTestFileHooks(
   );
   // Registered last, so it runs after the file's other afterAll hooks under both runners' orders.
   hooks.afterAll(async () => {
+    await releaseRetired();
     if (copies) await (await copies).settle();
   });
 

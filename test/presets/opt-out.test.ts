@@ -15,7 +15,14 @@ const env = (extra: Record<string, string> = {}) =>
 describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('under Vitest: real connections on a fresh copy, the next test isolated, a ready copy taken, nothing left', async () => {
     const run = await runRunner(
-      ['node_modules/vitest/vitest.mjs', 'run', '--root', PROJECT, '--reporter=json', '--maxWorkers=1'],
+      [
+        process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
+        'run',
+        '--root',
+        PROJECT,
+        '--reporter=json',
+        '--maxWorkers=1',
+      ],
       env(),
     );
     expect(run.tests, run.output).toEqual({
@@ -27,6 +34,25 @@ describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_M
     });
     expect(run.code).toBe(0);
     // The opted-out tests' copies and the pool's ready copy are dropped by the end of the run.
+    expect(await databasesNamed(`${databases.test}_`)).toEqual([]);
+  });
+
+  it('under Jest: a test awaits it and commits on a copy, the next test is isolated, nothing left', async () => {
+    const run = await runRunner(
+      [
+        process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
+        '--config',
+        `${PROJECT}/jest.config.cjs`,
+        '--json',
+        '--maxWorkers=1',
+      ],
+      env(),
+    );
+    expect(run.tests, run.output).toEqual({
+      'gives one test a real database under Jest: NOTIFY between connections, commits': 'passed',
+      'runs the next Jest test isolated again, without the rows the opted-out test committed': 'passed',
+    });
+    expect(run.code).toBe(0);
     expect(await databasesNamed(`${databases.test}_`)).toEqual([]);
   });
 });
