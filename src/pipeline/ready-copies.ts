@@ -197,6 +197,9 @@ export async function dropRunCopies(
  * whose names differ past the cut, or an older template's copies, never share a pool.
  */
 function readyPrefix(database: string, template: string): string {
-  const tag = createHash('sha256').update(JSON.stringify([database, template])).digest('hex').slice(0, 8);
+  const tag = createHash('sha256')
+    .update(JSON.stringify([database, template]))
+    .digest('hex')
+    .slice(0, 8);
   return `${database.slice(0, 30)}_ready_${tag}_`;
 }
