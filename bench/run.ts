@@ -24,6 +24,7 @@ import { measureEmbeddedSetup } from './measurements/embedded-setup.js';
 import { measureFingerprint } from './measurements/fingerprint.js';
 import { measureMirrorThroughput } from './measurements/mirror-throughput.js';
 import { measureIsolationEngine, measurePerTestOverhead } from './measurements/per-test-overhead.js';
+import { measureReadyCopy } from './measurements/ready-copy.js';
 import { measureSeedThroughput } from './measurements/seed-throughput.js';
 import { measureWarmSetup } from './measurements/warm-setup.js';
 import { createProduction, SUITE_SEED_FILE, writeSeedFiles } from './production-fixture.js';
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     const embedded = await measureEmbeddedSetup(ctx, cold.pgDumpPsqlMs);
     const fingerprint = await measureFingerprint(ctx);
     const clone = await measureCloneStrategies(ctx);
+    const readyCopy = await measureReadyCopy(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
     const seed = await measureSeedThroughput(ctx);
     const mirror = await measureMirrorThroughput(ctx);
@@ -96,6 +98,7 @@ async function main(): Promise<void> {
       embedded,
       fingerprint,
       clone,
+      readyCopy,
       isolation,
       seed,
       mirror,
