@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { connect } from '../connection/connect.js';
-import { currentRun, listStamped, newMarker } from '../guard/test-marker.js';
-import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
+import { ProductionGuardError } from '../errors.js';
+import { currentRun } from '../guard/test-marker.js';
+import { TwinDatabases } from '../provision/twin-databases.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { markOptedOut } from './clean-run-watch.js';
 import {
@@ -86,27 +85,24 @@ export class ReadyCopies {
   async take(): Promise<TakenCopy> {
     const { config, template, run } = this.options;
     const name = `${this.options.database.slice(0, 40)}_copy_${process.pid}_${randomBytes(3).toString('hex')}`;
-    const admin = await connect(config.admin, 'admin');
-    let ready: boolean;
-    try {
+    const ready = await TwinDatabases.use(config, async (databases) => {
       // The run's test database cannot be left "clean" for the next run: these tests commit.
-      await markOptedOut(admin, this.options.testDatabase);
-      ready = await this.claim(admin, name);
-      if (!ready && this.refilling) {
+      await markOptedOut(databases, this.options.testDatabase);
+      if (await this.claim(databases, name)) return true;
+      if (this.refilling) {
         await this.refilling;
-        ready = await this.claim(admin, name);
+        if (await this.claim(databases, name)) return true;
       }
-      if (!ready) await createDatabase(config, admin, name, { template, marker: newMarker('scratch', run) });
-    } finally {
-      await admin.end();
-    }
+      await databases.copy(template, name, { kind: 'scratch', run });
+      return false;
+    });
     this.refill();
     return { target: targetFields(config.test.withDatabase(name)), ready };
   }
 
   /** Drops a taken copy; {@link settle} also waits for it, so it may run in the background. Never rejects. */
   release(database: string): Promise<void> {
-    const drop = this.withAdmin((admin) => dropDatabase(this.options.config, admin, database)).catch(
+    const drop = TwinDatabases.use(this.options.config, (databases) => databases.drop(database)).catch(
       (error: Error) => this.options.logger.debug(`could not drop ${database}: ${error.message}`),
     );
     this.track(drop);
@@ -119,24 +115,23 @@ export class ReadyCopies {
   }
 
   /** Renames one of this pool's ready copies to `name`; false when there is none. */
-  private async claim(admin: pg.ClientBase, name: string): Promise<boolean> {
-    for (const database of await this.readyNames(admin)) {
+  private async claim(databases: TwinDatabases, name: string): Promise<boolean> {
+    for (const database of await this.readyNames(databases)) {
       try {
-        await admin.query(
-          `ALTER DATABASE ${admin.escapeIdentifier(database)} RENAME TO ${admin.escapeIdentifier(name)}`,
-        );
+        await databases.rename(database, name);
         return true;
       } catch (error) {
         // Taken by another process of the same worker a moment ago (gone, or being connected to): next one.
-        if (!['3D000', '55006'].includes((error as { code?: string }).code ?? '')) throw error;
+        const gone = error instanceof ProductionGuardError && error.reason === 'missing';
+        if (!gone && !['3D000', '55006'].includes((error as { code?: string }).code ?? '')) throw error;
       }
     }
     return false;
   }
 
   /** The pool's copies on the server: named after this worker and template, stamped by this run. */
-  private async readyNames(admin: pg.ClientBase): Promise<string[]> {
-    return (await listStamped(admin))
+  private async readyNames(databases: TwinDatabases): Promise<string[]> {
+    return (await databases.list())
       .filter(
         ({ name, marker }) =>
           name.startsWith(this.prefix) && marker.kind === 'scratch' && marker.run === this.options.run,
@@ -147,10 +142,10 @@ export class ReadyCopies {
   private refill(): void {
     if (this.options.size === 0 || this.refilling) return;
     const { config, template, run, size, logger } = this.options;
-    this.refilling = this.withAdmin(async (admin) => {
-      while ((await this.readyNames(admin)).length < size) {
+    this.refilling = TwinDatabases.use(config, async (databases) => {
+      while ((await this.readyNames(databases)).length < size) {
         const name = `${this.prefix}${randomBytes(4).toString('hex')}`;
-        await createDatabase(config, admin, name, { template, marker: newMarker('scratch', run) });
+        await databases.copy(template, name, { kind: 'scratch', run });
       }
     })
       .catch((error: Error) => logger.debug(`could not refill the ready copies: ${error.message}`))
@@ -162,15 +157,6 @@ export class ReadyCopies {
     this.pending.add(work);
     void work.finally(() => this.pending.delete(work));
   }
-
-  private async withAdmin<T>(work: (admin: pg.Client) => Promise<T>): Promise<T> {
-    const admin = await connect(this.options.config.admin, 'admin');
-    try {
-      return await work(admin);
-    } finally {
-      await admin.end();
-    }
-  }
 }
 
 /**
@@ -178,15 +164,11 @@ export class ReadyCopies {
  * copies of a test file whose worker was killed. The global teardown calls it; `gc` does the same for runs
  * that died. Returns the names dropped.
  */
-export async function dropRunCopies(
-  config: ResolvedConfig,
-  admin: pg.ClientBase,
-  run: string,
-): Promise<string[]> {
+export async function dropRunCopies(databases: TwinDatabases, run: string): Promise<string[]> {
   const dropped: string[] = [];
-  for (const { name, marker } of await listStamped(admin)) {
+  for (const { name, marker } of await databases.list()) {
     if (marker.kind !== 'scratch' || marker.run !== run) continue;
-    await dropDatabase(config, admin, name);
+    await databases.drop(name);
     dropped.push(name);
   }
   return dropped;

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { gc, type ResolvedConfig } from 'pgtwin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../../src/connection/connect.js';
 import { currentRun } from '../../src/guard/test-marker.js';
 import { dropRunCopies, ReadyCopies } from '../../src/pipeline/ready-copies.js';
+import { TwinDatabases } from '../../src/provision/twin-databases.js';
 import { testConfig } from '../helpers/config.js';
 import { adminQuery, databaseUrl, uniqueName, useScratch } from '../helpers/databases.js';
 import { DROP_HOOK_TIMEOUT_MS } from '../helpers/timeouts.js';
@@ -79,12 +79,8 @@ describe('ReadyCopies', () => {
       expect.stringMatching(new RegExp(`^${database}_ready_`)),
     ]);
 
-    const admin = await connect(config.admin, 'admin');
-    try {
-      expect(await dropRunCopies(config, admin, currentRun())).toHaveLength(1);
-    } finally {
-      await admin.end();
-    }
+    const dropped = await TwinDatabases.use(config, (databases) => dropRunCopies(databases, currentRun()));
+    expect(dropped).toHaveLength(1);
     expect(await databasesLike(database)).toEqual({});
   });
 
