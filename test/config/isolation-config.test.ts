@@ -1,25 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configProject } from '../helpers/config.js';
 import { ConfigError, DEFAULT_READY_COPIES, resolveConfig } from 'pgtwin';
-
-function project(files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
-  return dir;
-}
 
 describe('isolation.readyCopies', () => {
   it('defaults to one ready copy per worker', async () => {
-    const config = await resolveConfig({ rootDir: project(), env: {} });
+    const config = await resolveConfig({ rootDir: configProject(), env: {} });
     expect(config.isolation).toEqual({ readyCopies: 1 });
     expect(DEFAULT_READY_COPIES).toBe(1);
     expect(config.sources['isolation.readyCopies']).toBe('default');
   });
 
   it('takes 0 (no pool) from the config file, and options over it', async () => {
-    const rootDir = project({ 'pgtwin.config.json': JSON.stringify({ isolation: { readyCopies: 0 } }) });
+    const rootDir = configProject({
+      'pgtwin.config.json': JSON.stringify({ isolation: { readyCopies: 0 } }),
+    });
     const fromFile = await resolveConfig({ rootDir, env: {} });
     expect(fromFile.isolation.readyCopies).toBe(0);
     expect(fromFile.sources['isolation.readyCopies']).toBe('pgtwin.config.json');
@@ -29,7 +23,7 @@ describe('isolation.readyCopies', () => {
 
   it.each([-1, 1.5, 9, '2', null])('rejects readyCopies %j, naming the key and the range', async (value) => {
     const error = await resolveConfig({
-      rootDir: project(),
+      rootDir: configProject(),
       env: {},
       isolation: { readyCopies: value as number },
     }).catch((e: unknown) => e);
