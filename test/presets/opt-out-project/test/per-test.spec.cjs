@@ -1,17 +1,8 @@
 const { afterEach, expect, it } = require('@jest/globals');
-const pg = require('pg');
 const { pgtwin } = require('pgtwin/jest');
+const { connect, endClients } = require('./clients.cjs');
 
-const clients = [];
-async function connect() {
-  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-  clients.push(client);
-  await client.connect();
-  return client;
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.end()));
-});
+afterEach(endClients);
 
 const workerDatabase = process.env.TEST_DB_NAME;
 

@@ -1,19 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { pgtwin } from 'pgtwin/vitest';
 import { afterEach, expect, inject, it } from 'vitest';
+import { connect, endClients } from './clients.cjs';
 
-// Connected from the settings of the moment, as pgtwin's README asks of code that runs in opted-out tests.
-const clients: pg.Client[] = [];
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-  clients.push(client);
-  await client.connect();
-  return client;
-}
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((client) => client.end()));
-});
+afterEach(endClients);
 
 /** When pgtwin created the database `client` is on, from its marker (readable from any database). */
 async function createdAt(client: pg.Client): Promise<Date> {
