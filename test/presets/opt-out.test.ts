@@ -22,6 +22,7 @@ describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_M
         PROJECT,
         '--reporter=json',
         '--maxWorkers=1',
+        'per-test',
       ],
       env(),
     );
@@ -53,6 +54,28 @@ describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_M
       'runs the next Jest test isolated again, without the rows the opted-out test committed': 'passed',
     });
     expect(run.code).toBe(0);
+    expect(await databasesNamed(`${databases.test}_`)).toEqual([]);
+  });
+
+  it('under Vitest: a worker killed in an opted-out test leaves neither its copy nor the ready one', async () => {
+    const run = await runRunner(
+      [
+        process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
+        'run',
+        '--root',
+        PROJECT,
+        '--reporter=json',
+        '--maxWorkers=1',
+        'killed-worker',
+      ],
+      env(),
+    );
+    expect(run.code, run.output).not.toBe(0);
+    // Still running when its worker died: neither passed nor failed.
+    expect(run.tests, run.output).toEqual({
+      'is killed with its copy in use and a ready copy made': 'pending',
+    });
+    // The global teardown dropped the run's copies.
     expect(await databasesNamed(`${databases.test}_`)).toEqual([]);
   });
 });
