@@ -135,7 +135,7 @@ function readyCopySection(r: Results): string {
 
 | | ms |
 | --- | ---: |
-| take a ready copy from the worker's pool (a rename) | ${c.takeReadyMs} |
+| take a ready copy from the worker's pool (a rename; with connecting, as the first opt-out of a test file) | ${c.takeReadyMs} |
 | create one when asked (\`isolation.readyCopies: 0\`) | ${c.createMs} |
 | drop it after the test (in the background, during the next tests) | ${c.dropMs} |
 `;

@@ -91,7 +91,7 @@ export interface CloneResult {
 /** An opted-out test's copy of the template: taken from the worker's pool of ready copies, or created. */
 export interface ReadyCopyResult {
   runs: number;
-  /** Median ms to take a ready copy (a rename). */
+  /** Median ms to take a ready copy (a rename), connecting as the first take of a test file's process does. */
   takeReadyMs: number;
   /** Median ms to create one when asked (`CREATE DATABASE ... TEMPLATE`, as with `isolation.readyCopies: 0`). */
   createMs: number;

@@ -56,6 +56,9 @@ export class ReadyCopies {
   private readonly prefix: string;
   private refilling: Promise<void> | undefined;
   private readonly pending = new Set<Promise<void>>();
+  /** The admin session takes run on: opened by the first, kept until {@link settle}, so a take connects once. */
+  private session: Promise<TwinDatabases> | undefined;
+  private optedOutMarked = false;
 
   constructor(options: ReadyCopiesOptions) {
     this.options = {
@@ -85,17 +88,26 @@ export class ReadyCopies {
   async take(): Promise<TakenCopy> {
     const { config, template, run } = this.options;
     const name = `${this.options.database.slice(0, 40)}_copy_${process.pid}_${randomBytes(3).toString('hex')}`;
-    const ready = await TwinDatabases.use(config, async (databases) => {
-      // The run's test database cannot be left "clean" for the next run: these tests commit.
-      await markOptedOut(databases, this.options.testDatabase);
-      if (await this.claim(databases, name)) return true;
-      if (this.refilling) {
-        await this.refilling;
-        if (await this.claim(databases, name)) return true;
+    this.session ??= TwinDatabases.open(config);
+    let ready: boolean;
+    try {
+      const databases = await this.session;
+      if (!this.optedOutMarked) {
+        // The run's test database cannot be left "clean" for the next run: these tests commit.
+        await markOptedOut(databases, this.options.testDatabase);
+        this.optedOutMarked = true;
       }
-      await databases.copy(template, name, { kind: 'scratch', run });
-      return false;
-    });
+      ready = await this.claim(databases, name);
+      if (!ready && this.refilling) {
+        await this.refilling;
+        ready = await this.claim(databases, name);
+      }
+      if (!ready) await databases.copy(template, name, { kind: 'scratch', run });
+    } catch (error) {
+      // The next take starts on a new session, whatever state this one was left in.
+      await this.closeSession();
+      throw error;
+    }
     this.refill();
     return { target: targetFields(config.test.withDatabase(name)), ready };
   }
@@ -109,9 +121,16 @@ export class ReadyCopies {
     return drop;
   }
 
-  /** Waits for the refill and the drops under way: call it before the process ends. */
+  /** Waits for the refill and the drops under way, and closes the session: call it before the process ends. */
   async settle(): Promise<void> {
     while (this.pending.size > 0) await Promise.all(this.pending);
+    await this.closeSession();
+  }
+
+  private async closeSession(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    await (await session?.catch(() => undefined))?.close();
   }
 
   /** Renames one of this pool's ready copies to `name`; false when there is none. */

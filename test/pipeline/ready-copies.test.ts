@@ -92,6 +92,7 @@ describe('ReadyCopies', () => {
     await copies.settle();
     expect(Object.keys(await databasesLike(database))).toEqual([taken.target.database]);
     await copies.release(taken.target.database);
+    await copies.settle();
     expect(await databasesLike(database)).toEqual({});
   });
 
