@@ -4,28 +4,26 @@ import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './exampl
 
 const databases = await exampleDatabases('oo');
 const PROJECT = 'test/presets/opt-out-project';
-const env = (extra: Record<string, string> = {}) =>
-  runnerEnv({
-    DB_NAME: databases.production,
-    TEST_DB_NAME: databases.test,
-    TEST_DB_USER: databases.user,
-    ...extra,
-  });
+const env = () =>
+  runnerEnv({ DB_NAME: databases.production, TEST_DB_NAME: databases.test, TEST_DB_USER: databases.user });
+/** Vitest on the project's spec files matching `filter`, with one worker. */
+const vitest = (filter: string) =>
+  runRunner(
+    [
+      process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
+      'run',
+      '--root',
+      PROJECT,
+      '--reporter=json',
+      '--maxWorkers=1',
+      filter,
+    ],
+    env(),
+  );
 
 describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('under Vitest: real connections on a fresh copy, the next test isolated, a ready copy taken, nothing left', async () => {
-    const run = await runRunner(
-      [
-        process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
-        'run',
-        '--root',
-        PROJECT,
-        '--reporter=json',
-        '--maxWorkers=1',
-        'per-test',
-      ],
-      env(),
-    );
+    const run = await vitest('per-test');
     expect(run.tests, run.output).toEqual({
       'gives one test a real database: its own backends, NOTIFY, blocking row locks and now() advancing':
         'passed',
@@ -58,18 +56,7 @@ describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_M
   });
 
   it('under Vitest: a worker killed in an opted-out test leaves neither its copy nor the ready one', async () => {
-    const run = await runRunner(
-      [
-        process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
-        'run',
-        '--root',
-        PROJECT,
-        '--reporter=json',
-        '--maxWorkers=1',
-        'killed-worker',
-      ],
-      env(),
-    );
+    const run = await vitest('killed-worker');
     expect(run.code, run.output).not.toBe(0);
     // Still running when its worker died: neither passed nor failed.
     expect(run.tests, run.output).toEqual({
