@@ -39,7 +39,7 @@ export interface TakenCopy {
 /**
  * Fresh copies of the template for tests that opt out of isolation, with a pool of copies made ahead of
  * time. The ready copies live on the server, stamped as scratch databases of the run and named after the
- * worker's database, so they outlast the process of one test file (Vitest starts one per file) and the
+ * worker's database, so they outlast the process of one test file (a runner may start one per file) and the
  * worker's next file takes one with a rename. Nothing is created until a worker first takes a copy: a run
  * that never opts out pays nothing. Each take starts a background refill; {@link settle} waits for it (and
  * for the drops of released copies) before the process may end; {@link dropRunCopies} removes what is left
