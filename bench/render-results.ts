@@ -52,6 +52,20 @@ export function goals(r: Results): Goal[] {
       measured: `${iso.extraRoundTripsPerStatement.pgtwin}`,
       met: iso.extraRoundTripsPerStatement.pgtwin <= 1,
     },
+    ...(r.endpoint
+      ? [
+          {
+            goal: 'wire endpoint: 0 extra round trips per successful statement',
+            measured: `${r.endpoint.extraRoundTripsPerStatement} (failing: ${r.endpoint.extraRoundTripsPerFailingStatement})`,
+            met: r.endpoint.extraRoundTripsPerStatement <= 0,
+          },
+          {
+            goal: 'wire endpoint: < 0.1 ms added per statement on loopback',
+            measured: `${r.endpoint.addedMsPerStatement} ms (${r.endpoint.directMsPerStatement} → ${r.endpoint.endpointMsPerStatement})`,
+            met: r.endpoint.addedMsPerStatement < 0.1,
+          },
+        ]
+      : []),
     {
       goal: 'an opted-out test takes a ready copy in < 50 ms',
       ...(r.readyCopy

@@ -121,6 +121,19 @@ export interface IsolationResult {
   extraRoundTripsPerStatement: Record<Engine, number>;
 }
 
+/** What the wire endpoint adds per statement, against a direct connection (bench/measurements/endpoint-latency.ts). */
+export interface EndpointResult {
+  statements: number;
+  failingStatements: number;
+  directMsPerStatement: number;
+  endpointMsPerStatement: number;
+  addedMsPerStatement: number;
+  /** Round trips on the server's side beyond the direct connection's, per successful statement. */
+  extraRoundTripsPerStatement: number;
+  /** The same for a statement that fails (its savepoint is rolled back after the client's Sync). */
+  extraRoundTripsPerFailingStatement: number;
+}
+
 export interface SeedResult {
   rows: number;
   /** As the pipeline loads the file: after the structure and the mirror, on the same connection. */
@@ -152,6 +165,8 @@ export interface Results {
   /** Absent in results from before it was measured. */
   readyCopy?: ReadyCopyResult;
   isolation: IsolationResult;
+  /** Absent in results from before the endpoint existed. */
+  endpoint?: EndpointResult;
   seed: SeedResult;
   mirror: MirrorResult;
   benchSeconds: number;

@@ -8,19 +8,28 @@ export interface RoundTripProxy {
   readonly port: number;
   /** Round trips since the last reset. */
   count(): number;
+  /**
+   * Times since the last reset the client sent again after the server had answered: the round trips it
+   * waited for. Unlike {@link count}, messages pipelined in one write (a Query and the next Sync) count once.
+   */
+  turns(): number;
   reset(): void;
   close(): Promise<void>;
 }
 
 export async function startRoundTripProxy(target: { host: string; port: number }): Promise<RoundTripProxy> {
   let trips = 0;
+  let turns = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
     let pending = Buffer.alloc(0);
     let started = false;
+    let answered = true;
     client.on('data', (chunk: Buffer) => {
+      if (answered && started) turns++;
+      answered = false;
       pending = Buffer.concat([pending, chunk]);
       for (;;) {
         if (!started) {
@@ -41,6 +50,7 @@ export async function startRoundTripProxy(target: { host: string; port: number }
       }
       upstream.write(chunk);
     });
+    upstream.on('data', () => (answered = true));
     upstream.pipe(client);
     const end = () => {
       client.destroy();
@@ -55,7 +65,8 @@ export async function startRoundTripProxy(target: { host: string; port: number }
   return {
     port: (server.address() as net.AddressInfo).port,
     count: () => trips,
-    reset: () => void (trips = 0),
+    turns: () => turns,
+    reset: () => void (trips = turns = 0),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

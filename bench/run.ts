@@ -21,6 +21,7 @@ import { measureCliSetup } from './measurements/cli-setup.js';
 import { measureCloneStrategies } from './measurements/clone-strategy.js';
 import { measureColdSetup } from './measurements/cold-setup.js';
 import { measureEmbeddedSetup } from './measurements/embedded-setup.js';
+import { measureEndpointLatency } from './measurements/endpoint-latency.js';
 import { measureFingerprint } from './measurements/fingerprint.js';
 import { measureMirrorThroughput } from './measurements/mirror-throughput.js';
 import { measureIsolationEngine, measurePerTestOverhead } from './measurements/per-test-overhead.js';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     const clone = await measureCloneStrategies(ctx);
     const readyCopy = await measureReadyCopy(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
+    const endpoint = await measureEndpointLatency(ctx);
     const seed = await measureSeedThroughput(ctx);
     const mirror = await measureMirrorThroughput(ctx);
 
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
       clone,
       readyCopy,
       isolation,
+      endpoint,
       seed,
       mirror,
       benchSeconds: round((performance.now() - started) / 1000),

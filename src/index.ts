@@ -85,6 +85,7 @@ export {
   type RunnerHooks,
   type LeakReport,
 } from './isolation/index.js';
+export type { EndpointAddress } from './endpoint/wire-endpoint.js';
 export { createFactories, type Factories, type UserFactories, type SeedResult } from './seed/index.js';
 export {
   PgtwinError,

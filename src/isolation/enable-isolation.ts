@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakReport } from './leak-detector.js';
-import { bindClient, registerSession } from './pg-patch.js';
+import { WireEndpoint, type EndpointAddress } from '../endpoint/wire-endpoint.js';
+import { addSessionAddress, bindClient, registerSession } from './pg-patch.js';
 import { TestSession, type SessionTarget } from './test-session.js';
 
 /** How long a test may wait on itself (a pool checkout, the shared connection) before it fails. */
@@ -26,11 +27,19 @@ export interface IsolationOptions extends pg.ClientConfig {
    * @default true
    */
   detectLeaks?: boolean | ((report: LeakReport) => void);
+  /**
+   * Also serve the test database on a PostgreSQL wire-protocol endpoint (127.0.0.1, a free port), so that
+   * clients other than this process's `pg` (postgres.js, a child process, psql) join the test transaction.
+   * @default false
+   */
+  endpoint?: boolean;
 }
 
 /** Per-test isolation for one test database, from {@link enableIsolation}. */
 export interface Isolation extends AsyncDisposable {
   readonly target: SessionTarget;
+  /** Where the wire endpoint listens, when enabled with `endpoint: true`. */
+  readonly endpoint: EndpointAddress | undefined;
   /** Starts a test; its first statement opens the test transaction. */
   begin(): Promise<void>;
   /** Ends the test: rolls its transaction back (cancelling a statement still running) and resets the session. */
@@ -55,14 +64,23 @@ const active = new Set<Isolation>();
  * afterAll(() => isolation.close());
  */
 export async function enableIsolation(options: IsolationOptions): Promise<Isolation> {
-  const { implicit = true, waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS, detectLeaks = true, ...config } = options;
+  const {
+    implicit = true,
+    waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS,
+    detectLeaks = true,
+    endpoint: serve = false,
+    ...config
+  } = options;
   const detector = detectLeaks ? await LeakDetector.start(config) : undefined;
   const session = new TestSession(config, waitTimeoutMs);
+  const endpoint = serve ? await WireEndpoint.start(session, config) : undefined;
+  if (endpoint) addSessionAddress(session, endpoint.address);
   const unregister = registerSession(session, implicit);
   let closing: Promise<LeakReport | undefined> | undefined;
 
   const isolation: Isolation = {
     target: session.target,
+    endpoint: endpoint?.address,
     begin: () => session.begin(),
     rollback: () => session.end(),
     client() {
@@ -74,6 +92,7 @@ export async function enableIsolation(options: IsolationOptions): Promise<Isolat
       closing ??= (async () => {
         active.delete(isolation);
         try {
+          await endpoint?.close();
           await session.close();
         } finally {
           unregister();

@@ -65,19 +65,33 @@ export function executeQuery(
   client: EventEmitter,
   request: QueryRequest,
 ): Promise<Results> {
-  return session.run(async () => {
-    const real = await session.connection();
-    if (!session.inTest) return send(real, request.query);
-    const context: Context = { session, real, client };
-    if (request.simple && mayContainTransactionControl(request.text)) {
-      const statements = splitSql(request.text);
-      const classes = statements.map(classifyStatement);
-      if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other')) {
-        return runScript(context, request, statements, classes);
-      }
+  return session.run(() => executeInJob(session, client, request));
+}
+
+/** {@link executeQuery} for a caller already running a job on the session (the wire endpoint). */
+export async function executeInJob(
+  session: TestSession,
+  client: EventEmitter,
+  request: QueryRequest,
+): Promise<Results> {
+  const real = await session.connection();
+  if (!session.inTest) return send(real, request.query);
+  const context: Context = { session, real, client };
+  if (request.simple && mayContainTransactionControl(request.text)) {
+    const statements = splitSql(request.text);
+    const classes = statements.map(classifyStatement);
+    if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other')) {
+      return runScript(context, request, statements, classes);
     }
-    return runStatement(context, request, classifyStatement(request.text));
-  });
+  }
+  return runStatement(context, request, classifyStatement(request.text));
+}
+
+/** Whether `text` holds transaction control (or DISCARD ALL) that pgtwin answers itself inside a test. */
+export function holdsTransactionControl(text: string): boolean {
+  if (classifyStatement(text).kind !== 'other') return true;
+  if (!mayContainTransactionControl(text)) return false;
+  return splitSql(text).some((statement) => classifyStatement(statement).kind !== 'other');
 }
 
 async function runStatement(

@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
-import { sameAddressByName } from '../connection/same-address.js';
+import { sameAddressByName, type Address } from '../connection/same-address.js';
 import { isExempt } from './exemption.js';
 import { checkPgInternals, clientInternals, type ClientInternals } from './pg-internals.js';
 import { guardPoolConnect } from './pool-guard.js';
-import type { SessionTarget, TestSession } from './test-session.js';
+import type { TestSession } from './test-session.js';
 import { connectVirtual, endVirtual, queryVirtual, transactionStatusOf } from './virtual-client.js';
 
 interface Registration {
@@ -20,6 +20,8 @@ const registrations = new Set<Registration>();
 /** Each client's session, decided when it is first used; `null` for a client left alone. */
 const routes = new WeakMap<object, TestSession | null>();
 const bound = new WeakMap<object, TestSession>();
+/** Other addresses that reach a session's database: its wire endpoint. */
+const aliases = new WeakMap<TestSession, Address[]>();
 let uninstall: (() => void) | undefined;
 
 /**
@@ -45,6 +47,14 @@ export function bindClient(client: pg.Client, session: TestSession): void {
   bound.set(client, session);
 }
 
+/**
+ * Takes over clients of `session`'s database that connect to `address` too (its wire endpoint): they run on
+ * the session's connection directly, as clients of the database's own address do, without the extra hop.
+ */
+export function addSessionAddress(session: TestSession, address: Address): void {
+  aliases.set(session, [...(aliases.get(session) ?? []), address]);
+}
+
 /** Whether `client` runs on a session's connection instead of a socket of its own. */
 export function isVirtualClient(client: object): boolean {
   return Boolean(routes.get(client));
@@ -68,16 +78,17 @@ function decide(client: pg.Client): TestSession | null {
   const state = clientInternals(client);
   if (state._connecting || state._connected) return null;
   for (const { session, implicit } of registrations) {
-    if (implicit && !session.closed && reachesTarget(state.connectionParameters, session.target))
-      return session;
+    if (implicit && !session.closed && reachesSession(state.connectionParameters, session)) return session;
   }
   return null;
 }
 
 /** The same database on the same server as written: asking DNS is not possible where a client is routed. */
-function reachesTarget(params: ClientInternals['connectionParameters'], target: SessionTarget): boolean {
-  return (
-    params.database === target.database && sameAddressByName({ ...params, host: String(params.host) }, target)
+function reachesSession(params: ClientInternals['connectionParameters'], session: TestSession): boolean {
+  if (params.database !== session.target.database) return false;
+  const address = { ...params, host: String(params.host) };
+  return [session.target, ...(aliases.get(session) ?? [])].some((target) =>
+    sameAddressByName(address, target),
   );
 }
 

@@ -117,6 +117,11 @@ export class TestSession {
     });
   }
 
+  /** The real connection if it is open, to cancel what runs on it. */
+  currentConnection(): pg.Client | undefined {
+    return this.real;
+  }
+
   /** The real connection's status from its last ReadyForQuery: 'I', 'T' or 'E'. */
   realTransactionStatus(): string | null {
     return this.real?.getTransactionStatus() ?? null;

@@ -21,12 +21,6 @@ interface FileState {
   optOutTest(): Promise<void>;
 }
 
-/** Options of {@link installTestFileHooks}. */
-export interface TestFileOptions {
-  /** Called whenever the tests' database changes (an opted-out copy, and back), e.g. to update `inject`. */
-  onTarget?: (target: TargetFields) => void;
-}
-
 /**
  * The per-test-file wiring both runners' setup files call: points the worker's `TEST_DB_*` /
  * `TEST_DATABASE_URL` at its database (its own copy when the run has several workers, else the test
@@ -36,14 +30,20 @@ export interface TestFileOptions {
 export function installTestFileHooks(
   hooks: RunnerHooks,
   handoff: TwinHandoff,
-  options: TestFileOptions = {},
+  /**
+   * Called with where tests should connect: the wire endpoint once it listens, an opted-out test's or block's
+   * copy while it runs, the database after the file.
+   */
+  onServed?: (target: TargetFields) => void,
 ): void {
   const worker = workerTestTarget(handoff);
+  // Where isolated tests connect: the worker's database, or its wire endpoint while the file runs.
+  let base = worker;
   const pointAt = (target: TargetFields) => {
     Object.assign(process.env, workerEnvironment(target));
-    options.onTarget?.(target);
+    onServed?.(target);
   };
-  pointAt(worker);
+  Object.assign(process.env, workerEnvironment(worker));
   let copies: Promise<ReadyCopies> | undefined;
   const pool = () => (copies ??= ReadyCopies.forWorker(handoff));
   // Innermost last: the copies of opted-out blocks now running, and of the running test.
@@ -67,7 +67,7 @@ export function installTestFileHooks(
     if (!testCopy) return;
     retired.push(testCopy.database);
     testCopy = undefined;
-    pointAt(current() ?? worker);
+    pointAt(current() ?? base);
   });
   const unlessOptedOut =
     (register: RunnerHooks['beforeEach']): RunnerHooks['beforeEach'] =>
@@ -75,15 +75,30 @@ export function installTestFileHooks(
       register(async () => {
         if (blockCopies.length === 0) await fn();
       });
-  installIsolationHooks(
+  const isolated = installIsolationHooks(
     {
       beforeAll: hooks.beforeAll,
       afterAll: hooks.afterAll,
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
     },
-    new DatabaseTarget(worker).clientConfig(),
+    { ...new DatabaseTarget(worker).clientConfig(), endpoint: true },
   );
+  // Clients that read the environment or `inject('pgtwin')` when they connect (an app server started in a
+  // beforeAll, any child process) reach the test transaction through the endpoint; in-process `pg` clients
+  // given its address are taken over directly.
+  hooks.beforeAll(async () => {
+    const address = isolated.isolation.endpoint;
+    if (!address) return;
+    // The endpoint speaks plain TCP on loopback and applies the configured startup options itself.
+    const { ssl: _ssl, options: _options, ...plain } = worker;
+    base = { ...plain, host: address.host, port: address.port };
+    pointAt(current() ?? base);
+  });
+  hooks.afterAll(async () => {
+    base = worker;
+    pointAt(current() ?? base);
+  });
   // Registered last, so it runs after the file's other afterAll hooks under both runners' orders.
   hooks.afterAll(async () => {
     await releaseRetired();
@@ -107,7 +122,7 @@ export function installTestFileHooks(
       hooks.afterAll(async () => {
         if (!copy) return;
         blockCopies.splice(blockCopies.indexOf(copy), 1);
-        pointAt(current() ?? worker);
+        pointAt(current() ?? base);
         // Awaited: under Jest this hook may run after the one that waits for the background work.
         await (await pool()).release(copy.database);
       });

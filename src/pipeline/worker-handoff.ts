@@ -69,19 +69,23 @@ export function connectionDetails(target: DatabaseTarget): PgtwinConnection {
  */
 export function maskConnectionDetails(details: PgtwinConnection): PgtwinConnection {
   const masked = new DatabaseTarget(details).url();
-  // Writable and configurable: an opted-out test points the same object at its copy, and masks it again.
-  const hidden = { enumerable: false, writable: true, configurable: true };
+  // Configurable and writable: a worker points the same object at its endpoint once that listens.
   for (const key of ['password', 'url'] as const) {
-    Object.defineProperty(details, key, { ...hidden, value: details[key] });
+    Object.defineProperty(details, key, {
+      value: details[key],
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
   }
   const describe = () => `PgtwinConnection(${masked})`;
   Object.defineProperties(details, {
-    toString: { ...hidden, value: () => masked },
+    toString: { value: () => masked, configurable: true },
     toJSON: {
-      ...hidden,
       value: () => ({ ...details, password: details.password ? MASK : '', url: masked }),
+      configurable: true,
     },
-    [inspect.custom]: { ...hidden, value: describe },
+    [inspect.custom]: { value: describe, configurable: true },
   });
   return details;
 }

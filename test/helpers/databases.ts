@@ -47,14 +47,7 @@ export function useScratch(prefix: string) {
     for (const db of databases.reverse()) {
       await adminQuery(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
     }
-    for (const role of roles) {
-      // pgtwin's templates outlive a run (they are the cache), and a role cannot be dropped while it owns one.
-      await dropOwnedDatabases(role);
-      await adminQuery(
-        `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN EXECUTE 'DROP OWNED BY "${role}"'; END IF; END $$`,
-      ).catch(() => undefined);
-      await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
-    }
+    for (const role of roles) await dropRole(role);
   }, DROP_HOOK_TIMEOUT_MS);
 
   return {
@@ -82,6 +75,34 @@ export function useScratch(prefix: string) {
       return name;
     },
   };
+}
+
+/**
+ * Drops `role` with what it owns. pgtwin's templates outlive a run (they are the cache), and a child run a
+ * test gave up on may still create one; a role cannot be dropped while it owns a database, so the drop is
+ * retried for a while, and a final failure names what still depends on the role.
+ */
+async function dropRole(role: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await dropOwnedDatabases(role);
+    await adminQuery(
+      `DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${role}') THEN EXECUTE 'DROP OWNED BY "${role}"'; END IF; END $$`,
+    ).catch(() => undefined);
+    try {
+      await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
+      return;
+    } catch (error) {
+      const { code, detail } = error as { code?: string; detail?: string };
+      // 2BP01: objects still depend on the role.
+      if (code !== '2BP01' || attempt >= 20) {
+        throw new Error(
+          `Could not drop role ${role}: ${(error as Error).message}${detail ? ` (${detail})` : ''}`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /** Drops every database `role` owns (pgtwin's templates, worker copies of a run that died), templates unflagged first. */

@@ -1,10 +1,40 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { sql as drizzleSql, type SQL } from 'drizzle-orm';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import knexFactory, { type Knex } from 'knex';
 import { CompiledQuery, Kysely, PostgresDialect, type ControlledTransaction } from 'kysely';
 import pg from 'pg';
+import postgres from 'postgres';
+import { createPool, sql as slonikSql, type DatabasePool, type DatabaseTransactionConnection } from 'slonik';
 
 /** How the application reaches the database in a scenario. */
-export type ClientKind = 'pg Client' | 'pg Pool' | 'Knex' | 'Kysely';
-export const CLIENT_KINDS: ClientKind[] = ['pg Client', 'pg Pool', 'Knex', 'Kysely'];
+export type ClientKind =
+  | 'pg Client'
+  | 'pg Pool'
+  | 'Knex'
+  | 'Kysely'
+  | 'postgres.js'
+  | 'Drizzle (postgres.js)'
+  | 'slonik'
+  | 'child process';
+export const CLIENT_KINDS: ClientKind[] = [
+  'pg Client',
+  'pg Pool',
+  'Knex',
+  'Kysely',
+  'postgres.js',
+  'Drizzle (postgres.js)',
+  'slonik',
+  'child process',
+];
+
+/** Kinds that reach the database through pgtwin's wire endpoint rather than this process's `pg`. */
+export const WIRE_KINDS: ReadonlySet<ClientKind> = new Set([
+  'postgres.js',
+  'Drizzle (postgres.js)',
+  'child process',
+]);
 
 export interface QueryOutcome {
   rows: Record<string, unknown>[];
@@ -43,11 +73,21 @@ export function createDriver(kind: ClientKind, url: string, poolMax = 5): Driver
           dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: poolMax }) }),
         }),
       );
+    case 'postgres.js':
+      return postgresJsDriver(postgresJs(url, poolMax));
+    case 'Drizzle (postgres.js)':
+      return drizzleDriver(postgresJs(url, poolMax));
+    case 'slonik':
+      return slonikDriver(createPool(url, { maximumPoolSize: poolMax }));
+    case 'child process':
+      return childProcessDriver(url);
   }
 }
 
+type Run = (sql: string, params?: unknown[]) => Promise<QueryOutcome>;
+
 /** A client-level executor: transactions with BEGIN/COMMIT, nested ones with SAVEPOINT. */
-function sqlExecutor(run: (sql: string, params?: unknown[]) => Promise<pg.QueryResult>, depth = 0): Executor {
+function sqlExecutor(run: Run, depth = 0): Executor {
   const executor: Executor = {
     async query(sql, params) {
       const result = await run(sql, params);
@@ -197,5 +237,216 @@ function kyselyDriver(db: AnyKysely): Driver {
       db.connection().execute((connection) => fn(kyselyExecutor(connection as unknown as AnyKysely))),
     twoConnections: (fn) => controlledTransaction(db, (trx) => fn(trx, kyselyExecutor(db))),
     end: () => db.destroy(),
+  };
+}
+
+function postgresJs(url: string, max: number): postgres.Sql {
+  return postgres(url, { max, onnotice: () => undefined });
+}
+
+function postgresJsRun(sql: postgres.Sql | postgres.ReservedSql): Run {
+  return async (text, params = []) => {
+    try {
+      const result = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      return { rows: [...result] as Record<string, unknown>[], command: result.command };
+    } catch (error) {
+      throw withServerFields(error);
+    }
+  };
+}
+
+/** postgres.js names the violated constraint `constraint_name`, Drizzle wraps the error: the scenarios check the server's fields as node-postgres names them. */
+function withServerFields(error: unknown): unknown {
+  const cause = (error as { cause?: unknown }).cause;
+  const server = (cause ?? error) as { constraint_name?: string; constraint?: string };
+  if (server.constraint_name !== undefined) server.constraint ??= server.constraint_name;
+  return server;
+}
+
+function postgresJsTransaction(sql: postgres.TransactionSql, depth: number): Executor {
+  return {
+    query: postgresJsRun(sql as unknown as postgres.Sql),
+    transaction: (fn) =>
+      sql.savepoint((nested) => fn(postgresJsTransaction(nested, depth + 1))) as Promise<never>,
+  };
+}
+
+/** Reserved connections for raw BEGIN/COMMIT: postgres.js refuses them on its pool (UNSAFE_TRANSACTION). */
+function postgresJsPinned(sql: postgres.Sql) {
+  return async <T>(fn: (connection: Executor) => Promise<T>): Promise<T> => {
+    const reserved = await sql.reserve();
+    try {
+      return await fn(sqlExecutor(postgresJsRun(reserved)));
+    } finally {
+      reserved.release();
+    }
+  };
+}
+
+function postgresJsDriver(sql: postgres.Sql): Driver {
+  const pinned = postgresJsPinned(sql);
+  return {
+    kind: 'postgres.js',
+    query: postgresJsRun(sql),
+    transaction: (fn) => sql.begin((tx) => fn(postgresJsTransaction(tx, 1))) as Promise<never>,
+    pinned,
+    twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
+    end: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** `$1`-style SQL as a Drizzle `SQL` with its values as parameters. */
+function drizzleQuery(text: string, params: unknown[]): SQL {
+  const parts = text.split(/\$\d+/);
+  const values = [...text.matchAll(/\$(\d+)/g)].map((match) => params[Number(match[1]) - 1]);
+  return drizzleSql.join(
+    parts.flatMap((part, i) =>
+      i < values.length ? [drizzleSql.raw(part), drizzleSql.param(values[i])] : [drizzleSql.raw(part)],
+    ),
+  );
+}
+
+type AnyDrizzle = Pick<PostgresJsDatabase, 'execute' | 'transaction'>;
+
+function drizzleExecutor(db: AnyDrizzle): Executor {
+  return {
+    async query(text, params = []) {
+      try {
+        const result = (await db.execute(drizzleQuery(text, params))) as unknown as postgres.RowList<
+          Record<string, unknown>[]
+        >;
+        return { rows: [...result], command: result.command };
+      } catch (error) {
+        throw withServerFields(error);
+      }
+    },
+    transaction: (fn) => db.transaction((tx) => fn(drizzleExecutor(tx))),
+  };
+}
+
+function drizzleDriver(sql: postgres.Sql): Driver {
+  const pinned = postgresJsPinned(sql);
+  return {
+    kind: 'Drizzle (postgres.js)',
+    ...drizzleExecutor(drizzle({ client: sql })),
+    pinned,
+    twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
+    end: () => sql.end({ timeout: 5 }),
+  };
+}
+
+type SlonikConnection = Pick<DatabaseTransactionConnection, 'query' | 'transaction'>;
+
+/** `$1`-style SQL as a slonik query token (arrays as `text[]`). */
+function slonikQuery(text: string, params: unknown[]) {
+  const parts = text.split(/\$\d+/);
+  const values = [...text.matchAll(/\$(\d+)/g)].map((match) => {
+    const value = params[Number(match[1]) - 1];
+    return Array.isArray(value) ? slonikSql.array(value as string[], 'text') : (value as string | number);
+  });
+  const strings = Object.freeze(Object.assign([...parts], { raw: Object.freeze([...parts]) }));
+  return slonikSql.unsafe(strings, ...values);
+}
+
+function slonikRun(connection: Pick<SlonikConnection, 'query'>): Run {
+  return async (text, params = []) => {
+    const result = await slonikUnwrapped(connection.query(slonikQuery(text, params)));
+    return { rows: [...result.rows] as Record<string, unknown>[], command: result.command };
+  };
+}
+
+function slonikExecutor(connection: SlonikConnection): Executor {
+  return {
+    query: slonikRun(connection),
+    transaction: (fn) => slonikUnwrapped(connection.transaction((tx) => fn(slonikExecutor(tx)))),
+  };
+}
+
+/** slonik wraps the server's error; the scenarios check the server's fields. */
+async function slonikUnwrapped<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw (error as { cause?: unknown }).cause ?? error;
+  }
+}
+
+function slonikDriver(poolPromise: Promise<DatabasePool>): Driver {
+  const pool = () => poolPromise;
+  const pinned = async <T>(fn: (connection: Executor) => Promise<T>): Promise<T> =>
+    (await pool()).connect((connection) => fn(sqlExecutor(slonikRun(connection))));
+  return {
+    kind: 'slonik',
+    query: async (text, params) => slonikRun(await pool())(text, params),
+    transaction: async (fn) => slonikUnwrapped((await pool()).transaction((tx) => fn(slonikExecutor(tx)))),
+    pinned,
+    twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
+    end: async () => (await pool()).end(),
+  };
+}
+
+const CHILD_CLIENT = fileURLToPath(new URL('child-client.mjs', import.meta.url));
+
+/** Statements run by node-postgres in another process, each named connection its own socket there. */
+function childProcessDriver(url: string): Driver {
+  let child: ChildProcess | undefined;
+  let nextId = 0;
+  let nextConnection = 0;
+  const pending = new Map<
+    number,
+    { resolve: (value: QueryOutcome) => void; reject: (error: Error) => void }
+  >();
+  const start = () => {
+    if (child) return child;
+    child = fork(CHILD_CLIENT, { env: { ...process.env, TEST_DATABASE_URL: url }, stdio: 'inherit' });
+    child.on(
+      'message',
+      (reply: {
+        id: number;
+        rows?: Record<string, unknown>[];
+        command?: string;
+        error?: Record<string, string>;
+      }) => {
+        const waiter = pending.get(reply.id);
+        pending.delete(reply.id);
+        if (reply.error) waiter?.reject(Object.assign(new Error(reply.error.message), reply.error));
+        else waiter?.resolve({ rows: reply.rows ?? [], command: reply.command });
+      },
+    );
+    return child;
+  };
+  const send = (message: object) =>
+    new Promise<QueryOutcome>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      start().send({ id, ...message });
+    });
+  const on =
+    (connection: string): Run =>
+    (sql, params = []) =>
+      send({ connection, sql, params });
+  const pinned = async <T>(fn: (connection: Executor) => Promise<T>): Promise<T> => {
+    const connection = `pinned-${nextConnection++}`;
+    try {
+      return await fn(sqlExecutor(on(connection)));
+    } finally {
+      await send({ connection, release: true });
+    }
+  };
+  const main = sqlExecutor(on('main'));
+  return {
+    kind: 'child process',
+    query: main.query,
+    transaction: (fn) => pinned((connection) => connection.transaction(fn)),
+    pinned,
+    twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
+    async end() {
+      const running = child;
+      child = undefined;
+      if (!running) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.disconnect();
+      await exited;
+    },
   };
 }

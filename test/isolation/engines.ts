@@ -5,6 +5,8 @@ import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
 export interface IsolationEngine {
   readonly name: EngineName;
   setup(url: string): Promise<void>;
+  /** Where an application client connects: the test database's URL, or what the engine hands out instead. */
+  clientUrl(url: string): string;
   beginTest(): Promise<void>;
   endTest(): Promise<void>;
   teardown(): Promise<void>;
@@ -38,7 +40,14 @@ function pgtwinEngine(): IsolationEngine {
         connectionString: url,
         waitTimeoutMs: PGTWIN_WAIT_TIMEOUT_MS,
         detectLeaks: false,
+        endpoint: true,
       });
+    },
+    clientUrl(url) {
+      const target = new URL(url);
+      target.hostname = isolation!.endpoint!.host;
+      target.port = String(isolation!.endpoint!.port);
+      return target.toString();
     },
     beginTest: async () => isolation?.begin(),
     endTest: async () => isolation?.rollback(),
@@ -50,6 +59,7 @@ function transactionalTestsEngine(): IsolationEngine {
   return {
     name: 'pg-transactional-tests',
     setup: async () => testTransaction.start(),
+    clientUrl: (url) => url,
     beginTest: async () => testTransaction.start(),
     endTest: () => testTransaction.rollback(),
     teardown: () => testTransaction.close(),

@@ -8,13 +8,13 @@ import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('vp');
-const vitest = (env: Record<string, string>, args: string[] = []) =>
+const vitest = (env: Record<string, string>, args: string[] = [], root = 'examples/vitest-kysely') =>
   runRunner(
     [
       process.env.PGTWIN_E2E_VITEST ?? 'node_modules/vitest/vitest.mjs',
       'run',
       '--root',
-      'examples/vitest-kysely',
+      root,
       '--reporter=json',
       ...args,
     ],
@@ -119,5 +119,17 @@ describe('the Vitest plugin on examples/vitest-kysely', { timeout: CHILD_TEST_TI
     expect(run.output).not.toMatch(/^\s+at |❯ .*\.ts:\d+/m);
     // Vitest 4 said "No test files found" ahead of any global setup error; the setup error is what failed.
     expect(run.output).not.toContain('No test files found');
+  });
+});
+
+describe('the Vitest plugin on examples/vitest-http-server', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
+  it('isolates an API server the tests start in a child process, through the wire endpoint', async () => {
+    const run = await vitest(twinEnv(), ['--maxWorkers=2'], 'examples/vitest-http-server');
+    expect(run.tests, run.output).toEqual({
+      'creates a project through the API': 'passed',
+      'sees a row the test wrote itself': 'passed',
+      'rolls both back before the next test': 'passed',
+    });
+    expect(run.code).toBe(0);
   });
 });

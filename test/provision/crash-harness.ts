@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { lockHeld, wipLock } from '../../src/provision/template-locks.js';
 import { adminQuery, databaseUrl, SERVER_URL } from '../helpers/databases.js';
 
 /** A child process whose stdout and stderr lines are watched, killable with its whole process group. */
@@ -332,6 +333,34 @@ export async function waitForStatementsDone(words: string[], timeoutMs = 60_000)
     if (rows.length === 0) return;
     if (Date.now() > deadline) throw new Error(`Statements still running: ${JSON.stringify(rows)}`);
     await sleep(20);
+  }
+}
+
+/**
+ * Waits until no session works on a `pgtwin_wip_` database owned by `role` any more. A killed run's server
+ * session goes on with the statement it was running (a COPY, an index build) and holds the database's work
+ * lock until then; the next run rightly leaves such a database alone, so the recovery checks start once the
+ * killed run's sessions are gone, as a rerun after them would.
+ */
+export async function waitForWipReleased(role: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await adminQuery<{ name: string }>(
+      `SELECT datname AS name FROM pg_database
+        WHERE datname LIKE 'pgtwin\\_wip\\_%' AND datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
+      [role],
+    );
+    const held: string[] = [];
+    const admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    try {
+      for (const { name } of rows) if (await lockHeld(admin, wipLock(name))) held.push(name);
+    } finally {
+      await admin.end();
+    }
+    if (held.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`Work-in-progress databases still held: ${held.join(', ')}`);
+    await sleep(50);
   }
 }
 

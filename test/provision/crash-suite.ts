@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { CLI, cliEnv, emptyDir, runCli } from '../cli/run-cli.js';
 import { adminQuery, databaseUrl, dropOwnedDatabases, useScratch } from '../helpers/databases.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { SEED_HELD } from './crash-factories.js';
 import {
   blockCreateDatabase,
@@ -16,6 +17,7 @@ import {
   templateOf,
   waitForBackendsGone,
   waitForStatementsDone,
+  waitForWipReleased,
   type Watched,
 } from './crash-harness.js';
 
@@ -172,6 +174,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
 
   /** After a kill: `pgtwin setup` as usual succeeds and the server is as after a clean run. */
   async function expectSetupRecovers(): Promise<void> {
+    await waitForWipReleased(role);
     const next = await finish(cli(['setup']));
     expect(next.code, next.output).toBe(0);
     await expectCleanServer(templateOf(next.output));
@@ -179,6 +182,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
 
   /** After a kill: the two-worker setup (API) succeeds and the server is as after a clean run. */
   async function expectWorkerSetupRecovers(): Promise<void> {
+    await waitForWipReleased(role);
     const next = await finish(apiSetup());
     expect(next.code, next.output).toBe(0);
     await expectCleanServer(templateOf(next.output));
@@ -236,7 +240,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
   if (parts.includes('phases'))
     describe(
       'a killed pgtwin setup leaves the old state or nothing; the next setup succeeds and cleans up',
-      { timeout: 120_000 },
+      { timeout: CHILD_TEST_TIMEOUT_MS },
       () => {
         it.each(['config', 'provision', 'clone', 'sync', 'seed', 'template'])(
           'setup killed as the %s phase line appears (building the template)',
@@ -262,7 +266,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
   if (parts.includes('creates'))
     describe(
       'a setup killed inside CREATE DATABASE (the orphaned backend then completes it)',
-      { timeout: 120_000 },
+      { timeout: CHILD_TEST_TIMEOUT_MS },
       () => {
         it('killed while creating the build database', async () => {
           await freshStart();
@@ -305,89 +309,97 @@ export function crashSuite(parts: readonly CrashPart[]): void {
     );
 
   if (parts.includes('reset'))
-    describe('a killed or failing pgtwin reset leaves the previous state', { timeout: 120_000 }, () => {
-      it('reset killed during its sync (its COPY from production waiting on a lock)', async () => {
-        await freshStart();
-        const previous = await testCounts();
-        const lock = await blockTableReads(production, MIRRORED);
-        const killed = cli(['reset']);
-        const blocked = await lock.waitForBlocked({ abort: endedEarly(killed) });
-        expect.soft(blocked.query).toMatch(/^COPY /);
-        await killed.kill();
-        await lock.release();
-        await waitForBackendsGone([blocked.pid]);
+    describe(
+      'a killed or failing pgtwin reset leaves the previous state',
+      { timeout: CHILD_TEST_TIMEOUT_MS },
+      () => {
+        it('reset killed during its sync (its COPY from production waiting on a lock)', async () => {
+          await freshStart();
+          const previous = await testCounts();
+          const lock = await blockTableReads(production, MIRRORED);
+          const killed = cli(['reset']);
+          const blocked = await lock.waitForBlocked({ abort: endedEarly(killed) });
+          expect.soft(blocked.query).toMatch(/^COPY /);
+          await killed.kill();
+          await lock.release();
+          await waitForBackendsGone([blocked.pid]);
 
-        expect.soft(await testCounts(), 'the state before the killed reset').toEqual(previous);
-        const next = await finish(cli(['reset']));
-        expect(next.code, next.output).toBe(0);
-        expect(await testCounts()).toEqual(previous);
-        await expectCleanServer();
-      });
+          expect.soft(await testCounts(), 'the state before the killed reset').toEqual(previous);
+          const next = await finish(cli(['reset']));
+          expect(next.code, next.output).toBe(0);
+          expect(await testCounts()).toEqual(previous);
+          await expectCleanServer();
+        });
 
-      it('reset killed during its seed (a factory stops the process inside the seed)', async () => {
-        await freshStart();
-        const previous = await testCounts();
-        const killed = cli(['reset'], { CRASH_HOLD_SEED: '1' });
-        await killed.waitForLine(new RegExp(`^${SEED_HELD}$`), { kill: true });
-        await killed.exited;
+        it('reset killed during its seed (a factory stops the process inside the seed)', async () => {
+          await freshStart();
+          const previous = await testCounts();
+          const killed = cli(['reset'], { CRASH_HOLD_SEED: '1' });
+          await killed.waitForLine(new RegExp(`^${SEED_HELD}$`), { kill: true });
+          await killed.exited;
 
-        expect.soft(await testCounts(), 'the state before the killed reset').toEqual(previous);
-        const next = await finish(cli(['reset']));
-        expect(next.code, next.output).toBe(0);
-        expect(await testCounts()).toEqual(previous);
-        await expectCleanServer();
-      });
+          expect.soft(await testCounts(), 'the state before the killed reset').toEqual(previous);
+          const next = await finish(cli(['reset']));
+          expect(next.code, next.output).toBe(0);
+          expect(await testCounts()).toEqual(previous);
+          await expectCleanServer();
+        });
 
-      it('a reset whose seed file is bad exits 4 and leaves the previous seed rows', async () => {
-        await freshStart();
-        const previous = await testCounts();
-        writeSeed({ 'public.clients': [{ name: 'Broken', slug: 'broken', no_such_column: 1 }] });
-        try {
-          const failed = await finish(cli(['reset']));
-          expect.soft(failed.code, failed.output).toBe(4);
-        } finally {
-          writeSeed(SEED);
-        }
-        expect(await testCounts()).toEqual(previous);
-        await expectCleanServer();
-      });
-    });
+        it('a reset whose seed file is bad exits 4 and leaves the previous seed rows', async () => {
+          await freshStart();
+          const previous = await testCounts();
+          writeSeed({ 'public.clients': [{ name: 'Broken', slug: 'broken', no_such_column: 1 }] });
+          try {
+            const failed = await finish(cli(['reset']));
+            expect.soft(failed.code, failed.output).toBe(4);
+          } finally {
+            writeSeed(SEED);
+          }
+          expect(await testCounts()).toEqual(previous);
+          await expectCleanServer();
+        });
+      },
+    );
 
   if (parts.includes('vitest'))
-    describe('a killed Vitest run (two workers): the next run passes', { timeout: 120_000 }, () => {
-      it('killed while its global setup copies the worker databases', async () => {
-        await freshStart();
-        // The project's own template: published by a first clean run.
-        const first = await finish(vitestRun());
-        expect(first.code, first.output).toBe(0);
-        const template = templateOf(first.output)!;
-        expect(template).toBeDefined();
+    describe(
+      'a killed Vitest run (two workers): the next run passes',
+      { timeout: CHILD_TEST_TIMEOUT_MS },
+      () => {
+        it('killed while its global setup copies the worker databases', async () => {
+          await freshStart();
+          // The project's own template: published by a first clean run.
+          const first = await finish(vitestRun());
+          expect(first.code, first.output).toBe(0);
+          const template = templateOf(first.output)!;
+          expect(template).toBeDefined();
 
-        await clearCleanFlag(testDb);
-        const block = await blockCreateDatabase([template]);
-        const killed = vitestRun();
-        const waiting = await block.waitForCreate(createsFrom(template), {
-          skip: 1,
-          abort: endedEarly(killed),
+          await clearCleanFlag(testDb);
+          const block = await blockCreateDatabase([template]);
+          const killed = vitestRun();
+          const waiting = await block.waitForCreate(createsFrom(template), {
+            skip: 1,
+            abort: endedEarly(killed),
+          });
+          await killInsideCreate(killed, block, waiting);
+
+          const next = await finish(vitestRun());
+          expect(next.code, next.output).toBe(0);
+          expect(next.output).toMatch(/2 passed/);
+          await expectCleanServer(templateOf(next.output));
         });
-        await killInsideCreate(killed, block, waiting);
 
-        const next = await finish(vitestRun());
-        expect(next.code, next.output).toBe(0);
-        expect(next.output).toMatch(/2 passed/);
-        await expectCleanServer(templateOf(next.output));
-      });
+        it('killed while a test is running', async () => {
+          await freshStart();
+          const killed = vitestRun({ CRASH_HOLD_TEST: '1' });
+          await killed.waitForLine(/^crash-test: test running$/, { kill: true });
+          await killed.exited;
 
-      it('killed while a test is running', async () => {
-        await freshStart();
-        const killed = vitestRun({ CRASH_HOLD_TEST: '1' });
-        await killed.waitForLine(/^crash-test: test running$/, { kill: true });
-        await killed.exited;
-
-        const next = await finish(vitestRun());
-        expect(next.code, next.output).toBe(0);
-        expect(next.output).toMatch(/2 passed/);
-        await expectCleanServer(templateOf(next.output));
-      });
-    });
+          const next = await finish(vitestRun());
+          expect(next.code, next.output).toBe(0);
+          expect(next.output).toMatch(/2 passed/);
+          await expectCleanServer(templateOf(next.output));
+        });
+      },
+    );
 }

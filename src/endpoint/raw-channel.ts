@@ -1,0 +1,119 @@
+import type { EventEmitter } from 'node:events';
+import type pg from 'pg';
+import { clientInternals } from '../isolation/pg-internals.js';
+import { FrameReader, type Frame } from './frame-reader.js';
+
+/** node-pg's protocol connection, as far as the channel uses it. */
+interface Connection extends EventEmitter {
+  stream: NodeJS.ReadWriteStream & { destroyed?: boolean };
+}
+
+/** Events of the protocol connection that are not server messages; they still reach node-pg. */
+const CONNECTION_EVENTS = new Set(['error', 'end', 'connect', 'sslconnect', 'drain']);
+
+/**
+ * The session's real `pg.Client` lent to the endpoint as a byte pipe. It is taken the way pg-cursor and
+ * pg-copy-streams take a connection (a Submittable queued on the client, so node-pg sends nothing else in
+ * the meantime); while it is open, server messages go to `onFrame` unparsed instead of to node-pg, and
+ * {@link write} sends bytes as they are. {@link release} hands the client back, idle, with the transaction
+ * status of the server's last ReadyForQuery.
+ */
+export class RawChannel {
+  private readonly reader = new FrameReader();
+  private status = 'I';
+  private released = false;
+  private failure: Error | undefined;
+  private readonly failureListeners: Array<(error: Error) => void> = [];
+
+  private constructor(
+    private readonly connection: Connection,
+    private readonly emit: Connection['emit'],
+    private readonly onFrame: (frame: Frame) => void,
+  ) {}
+
+  /** Waits until `real` is idle, then takes it over. */
+  static open(real: pg.Client, onFrame: (frame: Frame) => void): Promise<RawChannel> {
+    const connection = clientInternals(real).connection as unknown as Connection;
+    return new Promise((resolve, reject) => {
+      let channel: RawChannel | undefined;
+      const submittable = {
+        submit() {
+          const emit = connection.emit;
+          channel = new RawChannel(connection, emit, onFrame);
+          connection.emit = function (this: Connection, event: string | symbol, ...args: unknown[]) {
+            if (typeof event === 'string' && CONNECTION_EVENTS.has(event))
+              return emit.call(this, event, ...args);
+            return true;
+          } as Connection['emit'];
+          connection.stream.on('data', channel.onData);
+          resolve(channel);
+        },
+        handleReadyForQuery() {},
+        handleError(error: Error) {
+          // The connection failed (node-pg fails its active query): the exchange cannot finish.
+          if (channel) channel.fail(error);
+          else reject(error);
+        },
+      };
+      real.query(submittable as unknown as pg.QueryConfig);
+    });
+  }
+
+  /** The transaction status of the last ReadyForQuery the server sent: `I`, `T` or `E`. */
+  get transactionStatus(): string {
+    return this.status;
+  }
+
+  /**
+   * Sends `bytes`. What is written in one turn of the event loop leaves in one write, so pgtwin's savepoint
+   * and the client's messages reach the server together and cost it one round trip.
+   */
+  write(bytes: Buffer): void {
+    if (this.failure) return;
+    const stream = this.connection.stream as NodeJS.ReadWriteStream & { cork(): void; uncork(): void };
+    if (!this.corked) {
+      this.corked = true;
+      stream.cork();
+      setImmediate(() => {
+        this.corked = false;
+        stream.uncork();
+      });
+    }
+    stream.write(bytes);
+  }
+
+  private corked = false;
+
+  /** Calls `listener` once if the connection fails while the channel is open (now, if it already has). */
+  onFailure(listener: (error: Error) => void): void {
+    if (this.failure) listener(this.failure);
+    else this.failureListeners.push(listener);
+  }
+
+  /** Gives the client back to node-pg as idle, as if it had just received the last ReadyForQuery. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.connection.stream.removeListener('data', this.onData);
+    this.connection.emit = this.emit;
+    if (!this.failure)
+      this.emit.call(this.connection, 'readyForQuery', {
+        name: 'readyForQuery',
+        length: 5,
+        status: this.status,
+      });
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    for (const frame of this.reader.push(chunk)) {
+      if (frame.type === 'Z') this.status = String.fromCharCode(frame.bytes[5]!);
+      this.onFrame(frame);
+    }
+  };
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    for (const listener of this.failureListeners.splice(0)) listener(error);
+  }
+}

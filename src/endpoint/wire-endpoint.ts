@@ -1,0 +1,115 @@
+import type { EventEmitter } from 'node:events';
+import net from 'node:net';
+import pg from 'pg';
+import { exemptFromIsolation } from '../isolation/exemption.js';
+import { clientInternals } from '../isolation/pg-internals.js';
+import type { TestSession } from '../isolation/test-session.js';
+import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
+
+/** Where the endpoint listens. */
+export interface EndpointAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * A PostgreSQL wire-protocol server on 127.0.0.1 (a free port) in front of a test session: any client, in
+ * any process, that connects to it runs its statements inside the session's test transaction, beside the
+ * in-process `pg` clients the session takes over. It accepts the test role and database only.
+ *
+ * @example
+ * const endpoint = await WireEndpoint.start(session, { connectionString: process.env.TEST_DATABASE_URL });
+ * // postgres(`postgres://user@127.0.0.1:${endpoint.address.port}/db`) now shares the test transaction
+ * await endpoint.close();
+ */
+export class WireEndpoint {
+  private readonly connections = new Set<WireConnection>();
+  private parameters: Promise<Record<string, string>> | undefined;
+
+  private constructor(
+    private readonly server: net.Server,
+    private readonly session: TestSession,
+    private readonly config: pg.ClientConfig,
+    readonly address: EndpointAddress,
+  ) {}
+
+  static async start(session: TestSession, config: pg.ClientConfig): Promise<WireEndpoint> {
+    const server = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    // Tests end before the process does; an idle endpoint must not keep a worker alive.
+    server.unref();
+    const { port } = server.address() as net.AddressInfo;
+    const endpoint = new WireEndpoint(server, session, config, { host: '127.0.0.1', port });
+    server.on('connection', (socket) => endpoint.accept(socket));
+    return endpoint;
+  }
+
+  /** Stops listening and closes every client connection. */
+  async close(): Promise<void> {
+    for (const connection of this.connections) connection.close();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    const params = clientInternals(new pg.Client(this.config)).connectionParameters as unknown as {
+      user: string;
+      password?: unknown;
+    };
+    const connection = new WireConnection(
+      socket,
+      {
+        session: this.session,
+        database: this.session.target.database,
+        user: params.user,
+        password: typeof params.password === 'string' ? params.password : undefined,
+        serverParameters: () => (this.parameters ??= this.readServerParameters()),
+      },
+      (processId, secretKey) => {
+        for (const other of this.connections) {
+          if (other.processId === processId && other.secretKey === secretKey && other.running)
+            this.cancelRunning();
+        }
+      },
+    );
+    this.connections.add(connection);
+    socket.on('close', () => this.connections.delete(connection));
+  }
+
+  /** The ParameterStatus values the server sends at startup, from a connection of pgtwin's own. */
+  private async readServerParameters(): Promise<Record<string, string>> {
+    const probe = exemptFromIsolation(new pg.Client(this.config));
+    const parameters: Record<string, string> = {};
+    (clientInternals(probe).connection as unknown as EventEmitter).on(
+      'parameterStatus',
+      (message: { parameterName: string; parameterValue: string }) => {
+        parameters[message.parameterName] = message.parameterValue;
+      },
+    );
+    await probe.connect();
+    await probe.end();
+    return parameters;
+  }
+
+  /** A CancelRequest to the real server for the session's connection, as node-pg's `cancel` sends it. */
+  private cancelRunning(): void {
+    const real = this.session.currentConnection();
+    if (!real) return;
+    const { processID, secretKey } = clientInternals(real);
+    const { host, port } = this.session.target;
+    // A host that is a directory names the server's Unix socket, as in libpq.
+    const socket = (
+      host.startsWith('/') ? net.connect(`${host}/.s.PGSQL.${port}`) : net.connect(Number(port), host)
+    ).once('connect', () => {
+      const request = Buffer.alloc(16);
+      request.writeInt32BE(16, 0);
+      request.writeInt32BE(CANCEL_REQUEST, 4);
+      request.writeInt32BE(processID ?? 0, 8);
+      request.writeInt32BE(secretKey ?? 0, 12);
+      socket.end(request);
+    });
+    socket.on('error', () => undefined);
+  }
+}

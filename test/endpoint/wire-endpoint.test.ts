@@ -1,0 +1,193 @@
+/**
+ * The wire endpoint at the protocol level: startup and authentication, the transaction status each client
+ * sees, cancel and terminate, COPY and pipelining. The conformance suite (test/isolation) runs the
+ * application scenarios through it.
+ */
+import pg from 'pg';
+import postgres from 'postgres';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { enableIsolation, exemptFromIsolation, type Isolation } from '../../src/isolation/index.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
+import { observe } from '../isolation/observer.js';
+
+const PASSWORD = 'endpoint-secret';
+const scratch = useScratch('endpoint');
+let url: string;
+let isolation: Isolation;
+let sql: postgres.Sql;
+
+/** The endpoint's URL, with `password` (the configured one unless given). */
+function endpointUrl(password = PASSWORD, database?: string): string {
+  const target = new URL(url);
+  target.hostname = isolation.endpoint!.host;
+  target.port = String(isolation.endpoint!.port);
+  target.password = password;
+  if (database) target.pathname = `/${database}`;
+  return target.toString();
+}
+
+/** node-postgres over the wire: an exempt client is not taken over in-process, so it really connects. */
+async function wireClient(): Promise<pg.Client> {
+  const client = exemptFromIsolation(new pg.Client({ connectionString: endpointUrl() }));
+  await client.connect();
+  return client;
+}
+
+const count = async (db: { query: pg.Client['query'] } | postgres.Sql, name: string) => {
+  if (typeof db === 'function')
+    return (await db`SELECT count(*)::int AS n FROM items WHERE name = ${name}`)[0]!.n;
+  return (await (db as pg.Client).query('SELECT count(*)::int AS n FROM items WHERE name = $1', [name]))
+    .rows[0].n;
+};
+const committed = async (name: string) =>
+  (await observe<{ n: number }>(url, 'SELECT count(*)::int AS n FROM items WHERE name = $1', [name]))[0]!.n;
+
+beforeAll(async () => {
+  url = (await scratch.database()).url;
+  await adminQuery('CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL UNIQUE)', [], url);
+  // The suite's server trusts every connection; the endpoint asks for the configured password all the same.
+  const withPassword = new URL(url);
+  withPassword.password = PASSWORD;
+  isolation = await enableIsolation({
+    connectionString: withPassword.toString(),
+    endpoint: true,
+    detectLeaks: false,
+  });
+  sql = postgres(endpointUrl(), { max: 3, onnotice: () => undefined });
+});
+beforeEach(() => isolation.begin());
+afterEach(() => isolation.rollback());
+afterAll(async () => {
+  await sql?.end({ timeout: 5 });
+  await isolation?.close();
+});
+
+describe('startup', () => {
+  it('authenticates the test role with its password (md5) and refuses a wrong one', async () => {
+    const wrong = postgres(endpointUrl('not-the-password'), { max: 1 });
+    await expect(wrong`SELECT 1`).rejects.toMatchObject({ code: '28P01' });
+    await wrong.end();
+    expect((await sql`SELECT 1 AS one`)[0]!.one).toBe(1);
+  });
+
+  it('serves only the test database, saying which one it serves', async () => {
+    const other = postgres(endpointUrl(PASSWORD, 'postgres'), { max: 1 });
+    await expect(other`SELECT 1`).rejects.toMatchObject({
+      code: '3D000',
+      message: expect.stringContaining('serves only'),
+    });
+    await other.end();
+  });
+
+  it('sends the server’s parameter status values', async () => {
+    const client = await wireClient();
+    try {
+      const real = (await client.query('SHOW server_version')).rows[0].server_version;
+      expect((sql as unknown as { parameters: Record<string, string> }).parameters.server_version).toBe(real);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('one test transaction for pg and wire clients', () => {
+  it('a row written through pg is visible to postgres.js in the same test, and the other way round', async () => {
+    const app = new pg.Client({ connectionString: url });
+    await app.connect();
+    try {
+      await app.query("INSERT INTO items (name) VALUES ('from-pg')");
+      await sql`INSERT INTO items (name) VALUES ('from-wire')`;
+      expect(await count(sql, 'from-pg')).toBe(1);
+      expect(await count(app, 'from-wire')).toBe(1);
+    } finally {
+      await app.end();
+    }
+  });
+
+  it('both rows are gone in the next test and were never committed', async () => {
+    expect(await count(sql, 'from-pg')).toBe(0);
+    expect(await count(sql, 'from-wire')).toBe(0);
+    expect(await committed('from-pg')).toBe(0);
+    expect(await committed('from-wire')).toBe(0);
+  });
+});
+
+describe('the protocol', () => {
+  it('answers ReadyForQuery with the status this client would see: I, T, then E after an error', async () => {
+    const client = await wireClient();
+    const other = await wireClient();
+    try {
+      await client.query('SELECT 1');
+      expect(client.getTransactionStatus()).toBe('I');
+      await client.query('BEGIN');
+      expect(client.getTransactionStatus()).toBe('T');
+      await other.query('SELECT 1');
+      expect(other.getTransactionStatus()).toBe('I');
+      await expect(client.query('SELECT 1/0')).rejects.toMatchObject({ code: '22012' });
+      expect(client.getTransactionStatus()).toBe('E');
+      await client.query('ROLLBACK');
+      expect(client.getTransactionStatus()).toBe('I');
+    } finally {
+      await Promise.all([client.end(), other.end()]);
+    }
+  });
+
+  it('answers queries pipelined on one connection (postgres.js) in order', async () => {
+    const one = postgres(endpointUrl(), { max: 1, onnotice: () => undefined });
+    try {
+      const names = Array.from({ length: 30 }, (_, i) => `pipelined-${i}`);
+      const inserted = await Promise.all(
+        names.map((name) => one`INSERT INTO items (name) VALUES (${name}) RETURNING id, name`),
+      );
+      expect(inserted.map((rows) => rows[0]!.name)).toEqual(names);
+      const ids = inserted.map((rows) => rows[0]!.id as number);
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    } finally {
+      await one.end({ timeout: 5 });
+    }
+  });
+
+  it('copies in and out', async () => {
+    const writable = await sql`COPY items (name) FROM STDIN`.writable();
+    writable.end('copied-1\ncopied-2\n');
+    await new Promise((resolve, reject) => writable.on('finish', resolve).on('error', reject));
+    const readable = await sql`COPY (SELECT name FROM items ORDER BY name) TO STDOUT`.readable();
+    let out = '';
+    for await (const chunk of readable) out += String(chunk);
+    expect(out).toBe('copied-1\ncopied-2\n');
+  });
+
+  it('passes binary results through', async () => {
+    const client = await wireClient();
+    try {
+      // node-postgres reads int4 in the binary format as 4 bytes: text passed off as binary would not parse.
+      const { rows } = await client.query({ text: 'SELECT 42::int4 AS n', binary: true } as pg.QueryConfig);
+      expect(rows[0].n).toBe(42);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('cancels only the statement of the client that asked', async () => {
+    const sleeping = sql`SELECT pg_sleep(30)`;
+    const done = sleeping.then(
+      () => 'finished',
+      (error: { code?: string }) => error.code,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleeping.cancel();
+    expect(await done).toBe('57014');
+    await sql`INSERT INTO items (name) VALUES ('after-cancel')`;
+    expect(await count(sql, 'after-cancel')).toBe(1);
+  });
+
+  it('Terminate closes only that client and rolls back its open transaction', async () => {
+    const client = await wireClient();
+    await client.query('BEGIN');
+    await client.query("INSERT INTO items (name) VALUES ('left-open')");
+    await client.end();
+    expect(await count(sql, 'left-open')).toBe(0);
+    await sql`INSERT INTO items (name) VALUES ('still-working')`;
+    expect(await count(sql, 'still-working')).toBe(1);
+  });
+});
