@@ -88,6 +88,17 @@ export interface CloneResult {
   strategies: { FILE_COPY: CloneStrategyTiming; WAL_LOG: CloneStrategyTiming };
 }
 
+/** An opted-out test's copy of the template: taken from the worker's pool of ready copies, or created. */
+export interface ReadyCopyResult {
+  runs: number;
+  /** Median ms to take a ready copy (a rename), connecting as the first take of a test file's process does. */
+  takeReadyMs: number;
+  /** Median ms to create one when asked (`CREATE DATABASE ... TEMPLATE`, as with `isolation.readyCopies: 0`). */
+  createMs: number;
+  /** Median ms to drop a used copy (done in the background, during the next tests). */
+  dropMs: number;
+}
+
 export const ENGINES = ['raw', 'pgtwin', 'pg-transactional-tests', 'truncate'] as const;
 /** How a test's writes are undone: not at all (`raw`), pgtwin's isolation, pg-transactional-tests, TRUNCATE. */
 export type Engine = (typeof ENGINES)[number];
@@ -151,6 +162,8 @@ export interface Results {
   embedded: EmbeddedSetupResult | Skipped;
   fingerprint: FingerprintResult;
   clone: CloneResult;
+  /** Absent in results from before it was measured. */
+  readyCopy?: ReadyCopyResult;
   isolation: IsolationResult;
   /** Absent in results from before the endpoint existed. */
   endpoint?: EndpointResult;

@@ -25,6 +25,7 @@ import { measureEndpointLatency } from './measurements/endpoint-latency.js';
 import { measureFingerprint } from './measurements/fingerprint.js';
 import { measureMirrorThroughput } from './measurements/mirror-throughput.js';
 import { measureIsolationEngine, measurePerTestOverhead } from './measurements/per-test-overhead.js';
+import { measureReadyCopy } from './measurements/ready-copy.js';
 import { measureSeedThroughput } from './measurements/seed-throughput.js';
 import { measureWarmSetup } from './measurements/warm-setup.js';
 import { createProduction, SUITE_SEED_FILE, writeSeedFiles } from './production-fixture.js';
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
     const embedded = await measureEmbeddedSetup(ctx, cold.pgDumpPsqlMs);
     const fingerprint = await measureFingerprint(ctx);
     const clone = await measureCloneStrategies(ctx);
+    const readyCopy = await measureReadyCopy(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
     const endpoint = await measureEndpointLatency(ctx);
     const seed = await measureSeedThroughput(ctx);
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
       embedded,
       fingerprint,
       clone,
+      readyCopy,
       isolation,
       endpoint,
       seed,

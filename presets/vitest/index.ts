@@ -24,7 +24,7 @@ declare module 'vitest' {
 /**
  * The Vitest plugin: adds pgtwin's global setup (builds the test database once per run) and its per-test
  * setup file (each test in a rolled-back transaction). `pgtwin.isolation(false)` in a test file or
- * `describe` opts those tests out (they get a fresh copy of the database instead).
+ * `describe`, or awaited in a test, opts those tests out (they get a fresh copy of the database instead).
  *
  * @example
  * ```ts
@@ -48,7 +48,16 @@ export const pgtwin = Object.assign(
   {
     /**
      * `pgtwin.isolation(false)`: the tests of this file or `describe` commit for real, on a fresh copy of the
-     * test database (`TEST_DATABASE_URL` points at it while they run).
+     * test database (`TEST_DATABASE_URL` and `inject('pgtwin')` point at it while they run). Awaited inside a
+     * test, only that test does, from the call on.
+     *
+     * @example
+     * ```ts
+     * test('delivers NOTIFY', async () => {
+     *   await pgtwin.isolation(false);
+     *   const listener = new pg.Client(process.env.TEST_DATABASE_URL); // connects for real, to the copy
+     * });
+     * ```
      */
     isolation: setIsolation,
   },

@@ -11,7 +11,8 @@ import { HANDOFF_KEY } from './provide-keys.js';
 // Vitest per-test setup file (`setupFiles: ['pgtwin/vitest/setup']`): runs before each test file.
 const handoff = inject(HANDOFF_KEY);
 // `inject('pgtwin')` hands every caller in this worker one object: point it at the worker's own database.
-// It follows the worker's wire endpoint while a test file runs, as TEST_DATABASE_URL does.
+// It follows the worker's wire endpoint while a test file runs, and an opted-out test's copy, as
+// TEST_DATABASE_URL does.
 const pointAt = (target: TargetFields) =>
   maskConnectionDetails(
     Object.assign(inject('pgtwin'), {

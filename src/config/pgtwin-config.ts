@@ -97,6 +97,17 @@ export interface SeedLimitsConfig {
   maxRows?: number;
 }
 
+/** Tests that opt out of the test transaction (`pgtwin.isolation(false)`). */
+export interface IsolationConfig {
+  /**
+   * Copies of the template each test worker keeps ready on the server for tests that opt out, so taking one
+   * costs a rename instead of a `CREATE DATABASE`. Filled only after a worker first opts out, refilled in
+   * the background, dropped when the run ends. `0`: every opt-out creates its copy when it starts.
+   * @default DEFAULT_READY_COPIES
+   */
+  readyCopies?: number;
+}
+
 /** Where the test database's server comes from. */
 export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
 
@@ -181,6 +192,8 @@ export interface PgtwinConfig {
   embedded?: EmbeddedConfig;
   /** Container settings. */
   container?: ContainerConfig;
+  /** Tests that opt out of isolation. */
+  isolation?: IsolationConfig;
   /**
    * Log debug lines, and hand a failed setup's error to the test runner whole (stack, cause and fields).
    * Environment: `PGTWIN_DEBUG=1`.
@@ -261,6 +274,10 @@ export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
 export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';
+/** Ready copies per worker for tests that opt out of isolation: one covers opt-outs at least one `CREATE DATABASE` apart. */
+export const DEFAULT_READY_COPIES = 1;
+/** Most ready copies a worker may keep: each is a full copy of the template on disk. */
+export const MAX_READY_COPIES = 8;
 export const DEFAULT_ENV_FILES: readonly string[] = Object.freeze(['.env']);
 export const CONFIG_FILE_NAMES: readonly string[] = Object.freeze([
   'pgtwin.config.ts',

@@ -28,6 +28,8 @@ import {
   DEFAULT_CONTAINER_IMAGE,
   DEFAULT_SSL_MODE,
   DEFAULT_DEBUG,
+  DEFAULT_READY_COPIES,
+  MAX_READY_COPIES,
   DEFAULT_REBUILD,
   type ProviderName,
   type DatabaseConfig,
@@ -64,6 +66,7 @@ export interface ResolvedConfig {
   readonly provider: ProviderName;
   readonly embedded: { readonly dataDir: string; readonly port: number; readonly persistent: boolean };
   readonly container: { readonly image: string };
+  readonly isolation: { readonly readyCopies: number };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
   readonly sources: Readonly<Record<string, string>>;
   /**
@@ -79,6 +82,7 @@ type Check =
   | 'port'
   | 'portOrZero'
   | 'positiveInteger'
+  | 'readyCopies'
   | 'boolean'
   | 'provider'
   | 'url'
@@ -112,6 +116,7 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   provider: 'provider',
   embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
   container: { image: 'string' },
+  isolation: { readyCopies: 'readyCopies' },
   debug: 'boolean',
   rebuild: 'boolean',
 };
@@ -223,7 +228,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     return undefined;
   };
   const pickNested = <T>(
-    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container' | 'seedLimits',
+    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container' | 'seedLimits' | 'isolation',
     field: string,
     fallback: T,
   ): T => {
@@ -323,6 +328,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     provider: provider ?? DEFAULT_PROVIDER,
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
+    isolation: { readyCopies: pickNested('isolation', 'readyCopies', DEFAULT_READY_COPIES) },
     sources,
     warnings: unknownVariableWarnings(env.layers),
   });
@@ -699,6 +705,9 @@ function validateShape(
         fail('0 (any free port) or a port number up to 65535');
     } else if (check === 'positiveInteger') {
       if (!Number.isSafeInteger(item) || (item as number) < 1) fail('a whole number, 1 or more');
+    } else if (check === 'readyCopies') {
+      if (!Number.isInteger(item) || (item as number) < 0 || (item as number) > MAX_READY_COPIES)
+        fail(`a whole number from 0 (no ready copies) to ${MAX_READY_COPIES}`);
     } else if (check === 'port') {
       if (!Number.isInteger(item) || (item as number) < 1 || (item as number) > 65535)
         fail('a port number from 1 to 65535');

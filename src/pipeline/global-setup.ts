@@ -22,6 +22,7 @@ import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { buildTwin } from './build-twin.js';
+import { dropRunCopies } from './ready-copies.js';
 import { changedSinceClean, CleanRunWatch, markRunStarted } from './clean-run-watch.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
@@ -176,7 +177,7 @@ export class TwinSetup implements AsyncDisposable {
 
   /**
    * Stamps the test database clean when this run committed nothing outside its tests (the next run then
-   * uses it without copying), drops the worker databases, releases the template lease and the setup lock,
+   * uses it without copying), drops the worker databases and the copies left for opted-out tests, releases the template lease and the setup lock,
    * and stops a server pgtwin started. The test database and the template stay. Idempotent.
    */
   close(): Promise<void> {
@@ -191,6 +192,7 @@ export class TwinSetup implements AsyncDisposable {
             : `${this.test.database} will be copied again by the next run: ${notClean}`,
         );
         await this.dropWorkers(this.prepared.workers);
+        await dropRunCopies(this.run.databases, currentRun());
       } finally {
         await this.prepared.lease.release();
         for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { guardDestructive } from '../guard/production-guard.js';
 import { listStamped, readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
 import type { Logger } from '../util/logger.js';
 import {
@@ -88,6 +89,16 @@ export class TwinDatabases implements AsyncDisposable {
   /** Drops a pgtwin database (through the guard); nothing when it does not exist. */
   drop(name: string): Promise<void> {
     return dropDatabase(this.config, this.admin, name);
+  }
+
+  /**
+   * Renames the pgtwin database `name` to `to` (through the guard). Fails as PostgreSQL does when `name` is
+   * gone (`3D000`) or has a session (`55006`), so a caller racing others for it can try another.
+   */
+  async rename(name: string, to: string): Promise<void> {
+    await guardDestructive({ config: this.config, admin: this.admin, database: name, operation: 'rename' });
+    const id = (database: string) => this.admin.escapeIdentifier(database);
+    await this.admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(to)}`);
   }
 
   /** Drops `template` unless a run leases it; returns whether it did. */

@@ -1,15 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { configProject } from '../helpers/config.js';
 import { ConfigError, resolveConfig } from 'pgtwin';
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
-  return dir;
-}
 
 async function configError(promise: Promise<unknown>): Promise<ConfigError> {
   const error = await promise.then(
@@ -22,7 +15,7 @@ async function configError(promise: Promise<unknown>): Promise<ConfigError> {
 
 describe('resolveConfig', () => {
   it('uses the documented defaults when nothing is configured', async () => {
-    const config = await resolveConfig({ rootDir: project({}), env: {} });
+    const config = await resolveConfig({ rootDir: configProject({}), env: {} });
     expect(config.production.describe()).toBe('postgres@localhost:5432/contentgen_db');
     expect(config.test.describe()).toBe('test_runner_user@localhost:5432/contentgen_test_db');
     expect(config.test.password).toBe('test123');
@@ -35,7 +28,7 @@ describe('resolveConfig', () => {
   });
 
   it('applies options over the config file over the real environment over .env over defaults', async () => {
-    const rootDir = project({
+    const rootDir = configProject({
       'pgtwin.config.ts': `interface Shape { test: { port: number; host: string }; projectSchemas: string }
         const config: Shape = { test: { port: 6001, host: 'file-host' }, projectSchemas: 'proj_*' };
         export default config;`,
@@ -59,16 +52,16 @@ describe('resolveConfig', () => {
   });
 
   it('reads PGTWIN_DEBUG and PGTWIN_REBUILD through .env like every other setting, and validates them', async () => {
-    const rootDir = project({ '.env.test': 'PGTWIN_DEBUG=1\nPGTWIN_REBUILD=true\n' });
+    const rootDir = configProject({ '.env.test': 'PGTWIN_DEBUG=1\nPGTWIN_REBUILD=true\n' });
     const config = await resolveConfig({ rootDir, env: {}, envFiles: ['.env.test'] });
     expect([config.debug, config.rebuild]).toEqual([true, true]);
     expect(config.sources.debug).toBe('PGTWIN_DEBUG (.env.test)');
-    const quiet = await resolveConfig({ rootDir: project({}), env: {} });
+    const quiet = await resolveConfig({ rootDir: configProject({}), env: {} });
     expect([quiet.debug, quiet.rebuild]).toEqual([false, false]);
     expect((await resolveConfig({ rootDir, env: {}, envFiles: ['.env.test'], rebuild: false })).rebuild).toBe(
       false,
     );
-    const bad = await resolveConfig({ rootDir: project({}), env: { PGTWIN_REBUILD: 'please' } }).catch(
+    const bad = await resolveConfig({ rootDir: configProject({}), env: { PGTWIN_REBUILD: 'please' } }).catch(
       (e: unknown) => e,
     );
     expect(bad).toBeInstanceOf(ConfigError);
@@ -79,7 +72,7 @@ describe('resolveConfig', () => {
 
   it('accepts DATABASE_URL and TEST_DATABASE_URL, with discrete variables winning over URL parts', async () => {
     const config = await resolveConfig({
-      rootDir: project({}),
+      rootDir: configProject({}),
       env: {
         DATABASE_URL: 'postgres://reader:pw%40x@prod.example:6543/live',
         TEST_DATABASE_URL: 'postgresql://tester:tpw@test.example:6544/twin',
@@ -94,7 +87,7 @@ describe('resolveConfig', () => {
   });
 
   it('loads a JSON config file and a named .env file', async () => {
-    const rootDir = project({
+    const rootDir = configProject({
       'pgtwin.config.json': JSON.stringify({ mirror: { full: ['prompts'] }, seeds: ['a.json', 'b.json'] }),
       'ci.env': 'DB_HOST=ci-host\n',
     });
@@ -106,32 +99,32 @@ describe('resolveConfig', () => {
 
   it('names the variable and the expected form for a port that is not a number', async () => {
     const error = await configError(
-      resolveConfig({ rootDir: project({ '.env': 'TEST_DB_PORT=abc\n' }), env: {} }),
+      resolveConfig({ rootDir: configProject({ '.env': 'TEST_DB_PORT=abc\n' }), env: {} }),
     );
     expect(error.key).toBe('TEST_DB_PORT');
     expect(error.message).toBe('TEST_DB_PORT (from .env) must be a port number from 1 to 65535, got "abc".');
   });
 
   it('names an unknown config-file key and suggests the closest one', async () => {
-    const rootDir = project({ 'pgtwin.config.mjs': 'export default { mirorr: { full: [] } };' });
+    const rootDir = configProject({ 'pgtwin.config.mjs': 'export default { mirorr: { full: [] } };' });
     const error = await configError(resolveConfig({ rootDir, env: {} }));
     expect(error.key).toBe('mirorr');
     expect(error.message).toContain('Unknown key "mirorr" in config file');
     expect(error.message).toContain('did you mean "mirror"?');
     const nested = await configError(
-      resolveConfig({ rootDir: project({}), env: {}, test: { hots: 'x' } as never }),
+      resolveConfig({ rootDir: configProject({}), env: {}, test: { hots: 'x' } as never }),
     );
     expect(nested.message).toContain('Unknown key "test.hots" in options (did you mean "host"?)');
   });
 
   it('rejects a malformed URL, naming the variable and masking the password', async () => {
     const error = await configError(
-      resolveConfig({ rootDir: project({}), env: { DATABASE_URL: 'mysql://app:hunter22@db:3306/x' } }),
+      resolveConfig({ rootDir: configProject({}), env: { DATABASE_URL: 'mysql://app:hunter22@db:3306/x' } }),
     );
     expect(error.key).toBe('DATABASE_URL');
     expect(error.message).toContain('must start with postgres:// or postgresql://');
     const broken = await configError(
-      resolveConfig({ rootDir: project({}), env: { TEST_DATABASE_URL: 'not a url:hunter22@' } }),
+      resolveConfig({ rootDir: configProject({}), env: { TEST_DATABASE_URL: 'not a url:hunter22@' } }),
     );
     expect(broken.key).toBe('TEST_DATABASE_URL');
     expect(broken.message).toContain('is not a valid URL');
@@ -139,7 +132,7 @@ describe('resolveConfig', () => {
   });
 
   it('rejects wrong types, a table in both mirror lists and a bad schema pattern', async () => {
-    const rootDir = project({});
+    const rootDir = configProject({});
     const port = await configError(resolveConfig({ rootDir, env: {}, test: { port: 70000 } }));
     expect(port.message).toBe('test.port in options must be a port number from 1 to 65535, got 70000.');
     const both = await configError(
@@ -155,7 +148,7 @@ describe('resolveConfig', () => {
   });
 
   it('reports a config file that does not load, naming the file', async () => {
-    const rootDir = project({ 'pgtwin.config.js': 'export default {' });
+    const rootDir = configProject({ 'pgtwin.config.js': 'export default {' });
     const error = await configError(resolveConfig({ rootDir, env: {} }));
     expect(error.message).toContain(path.join(rootDir, 'pgtwin.config.js'));
     const missing = await configError(resolveConfig({ rootDir, env: {}, configFile: 'nope.ts' }));
@@ -164,7 +157,7 @@ describe('resolveConfig', () => {
 
   it('never shows passwords when a resolved config is printed', async () => {
     const config = await resolveConfig({
-      rootDir: project({}),
+      rootDir: configProject({}),
       env: { DB_PASS: 'prod-secret-1', TEST_DATABASE_URL: 'postgres://u:test-secret-2@h/db' },
     });
     const printed = [
@@ -267,7 +260,7 @@ describe('resolveConfig', () => {
       },
     ];
     it.each(cases)('$name', async (c) => {
-      const rootDir = project({
+      const rootDir = configProject({
         ...(c.dotenv ? { '.env': c.dotenv } : {}),
         ...(c.file ? { 'pgtwin.config.json': JSON.stringify(c.file) } : {}),
       });
@@ -285,27 +278,30 @@ describe('resolveConfig', () => {
   it('refuses a database or user name over 63 bytes, naming the variable, the byte count and the fix', async () => {
     const production = 'p'.repeat(63);
     const error = await configError(
-      resolveConfig({ rootDir: project({ '.env': `TEST_DB_NAME=${production}_test\n` }), env: {} }),
+      resolveConfig({ rootDir: configProject({ '.env': `TEST_DB_NAME=${production}_test\n` }), env: {} }),
     );
     expect(error.key).toBe('TEST_DB_NAME');
     expect(error.message).toContain('TEST_DB_NAME (from .env) is 68 bytes long');
     expect(error.message).toContain('at most 63 bytes');
     // 32 two-byte characters: 32 characters, 64 bytes.
     const wide = await configError(
-      resolveConfig({ rootDir: project({}), env: {}, test: { user: 'é'.repeat(32) } }),
+      resolveConfig({ rootDir: configProject({}), env: {}, test: { user: 'é'.repeat(32) } }),
     );
     expect(wide.key).toBe('test.user');
     expect(wide.message).toContain('64 bytes');
     const url = await configError(
-      resolveConfig({ rootDir: project({}), env: { DATABASE_URL: `postgres://h/${'d'.repeat(64)}` } }),
+      resolveConfig({ rootDir: configProject({}), env: { DATABASE_URL: `postgres://h/${'d'.repeat(64)}` } }),
     );
     expect(url.key).toBe('DATABASE_URL');
-    const fits = await resolveConfig({ rootDir: project({}), env: { TEST_DB_NAME: 'é'.repeat(31) + 'x' } });
+    const fits = await resolveConfig({
+      rootDir: configProject({}),
+      env: { TEST_DB_NAME: 'é'.repeat(31) + 'x' },
+    });
     expect(fits.test.database).toHaveLength(32);
   });
 
   it('reads TLS settings from URLs, PGSSLMODE and the ssl option, and rejects unknown ones', async () => {
-    const rootDir = project({
+    const rootDir = configProject({
       'ca.pem': 'not checked until a connection',
       'client.pem': '',
       'client.key': '',

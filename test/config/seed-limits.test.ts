@@ -1,25 +1,19 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configProject } from '../helpers/config.js';
 import { ConfigError, DEFAULT_SEED_MAX_COUNT, DEFAULT_SEED_MAX_ROWS, resolveConfig } from 'pgtwin';
-
-function project(files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
-  return dir;
-}
 
 describe('seedLimits', () => {
   it('defaults to 100,000 rows per $count entry and 1,000,000 per load', async () => {
-    const config = await resolveConfig({ rootDir: project(), env: {} });
+    const config = await resolveConfig({ rootDir: configProject(), env: {} });
     expect(config.seedLimits).toEqual({ maxCount: 100_000, maxRows: 1_000_000 });
     expect([DEFAULT_SEED_MAX_COUNT, DEFAULT_SEED_MAX_ROWS]).toEqual([100_000, 1_000_000]);
     expect(config.sources['seedLimits.maxCount']).toBe('default');
   });
 
   it('takes each limit from options or the config file', async () => {
-    const rootDir = project({ 'pgtwin.config.json': JSON.stringify({ seedLimits: { maxRows: 5_000_000 } }) });
+    const rootDir = configProject({
+      'pgtwin.config.json': JSON.stringify({ seedLimits: { maxRows: 5_000_000 } }),
+    });
     const config = await resolveConfig({ rootDir, env: {}, seedLimits: { maxCount: 250_000 } });
     expect(config.seedLimits).toEqual({ maxCount: 250_000, maxRows: 5_000_000 });
     expect(config.sources['seedLimits.maxRows']).toBe('pgtwin.config.json');
@@ -27,7 +21,7 @@ describe('seedLimits', () => {
 
   it.each([0, -1, 1.5, '100', null])('rejects maxCount %j, naming the key', async (maxCount) => {
     const error = await resolveConfig({
-      rootDir: project(),
+      rootDir: configProject(),
       env: {},
       seedLimits: { maxCount: maxCount as number },
     }).catch((e: unknown) => e);
@@ -40,7 +34,7 @@ describe('seedLimits', () => {
 
   it('names an unknown limit', async () => {
     const error = await resolveConfig({
-      rootDir: project(),
+      rootDir: configProject(),
       env: {},
       seedLimits: { maxCounts: 5 } as never,
     }).catch((e: unknown) => e);

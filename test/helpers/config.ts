@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { resolveConfig, type PgtwinConfig, type ResolvedConfig } from 'pgtwin';
@@ -30,4 +30,11 @@ export function testConfig(
     test: { ...SERVER, ...config.test },
     admin: { ...SERVER, database: 'postgres', ...config.admin },
   });
+}
+
+/** A temporary project directory holding `files` (name → content), e.g. a `pgtwin.config.json`. */
+export function configProject(files: Record<string, string> = {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
+  return dir;
 }

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readMarker } from '../../src/guard/test-marker.js';
-import { createDatabaseCopy, dropDatabaseCopy } from '../../src/pipeline/database-copy.js';
+import { ReadyCopies } from '../../src/pipeline/ready-copies.js';
 import { runGlobalSetup, type TwinSetup } from '../../src/pipeline/global-setup.js';
 import { connect } from '../../src/connection/connect.js';
 import type { PgtwinConfig } from '../../src/config/index.js';
@@ -162,8 +162,9 @@ describe('warm starts', () => {
     const run = await setup();
     expect(run.copied).toBe(false);
     // What pgtwin.isolation(false) does in a worker: a scratch copy for the file, dropped after it.
-    const copy = await createDatabaseCopy(run.handoff());
-    await dropDatabaseCopy(run.handoff(), copy);
+    const copies = await ReadyCopies.forWorker(run.handoff());
+    await copies.release((await copies.take()).target.database);
+    await copies.settle();
     await run.close();
     expect((await markerOf(testDb))?.clean).not.toBe(true);
 

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { configProject } from '../helpers/config.js';
+import { ConfigError, DEFAULT_READY_COPIES, resolveConfig } from 'pgtwin';
+
+describe('isolation.readyCopies', () => {
+  it('defaults to one ready copy per worker', async () => {
+    const config = await resolveConfig({ rootDir: configProject(), env: {} });
+    expect(config.isolation).toEqual({ readyCopies: 1 });
+    expect(DEFAULT_READY_COPIES).toBe(1);
+    expect(config.sources['isolation.readyCopies']).toBe('default');
+  });
+
+  it('takes 0 (no pool) from the config file, and options over it', async () => {
+    const rootDir = configProject({
+      'pgtwin.config.json': JSON.stringify({ isolation: { readyCopies: 0 } }),
+    });
+    const fromFile = await resolveConfig({ rootDir, env: {} });
+    expect(fromFile.isolation.readyCopies).toBe(0);
+    expect(fromFile.sources['isolation.readyCopies']).toBe('pgtwin.config.json');
+    const fromOptions = await resolveConfig({ rootDir, env: {}, isolation: { readyCopies: 3 } });
+    expect(fromOptions.isolation.readyCopies).toBe(3);
+  });
+
+  it.each([-1, 1.5, 9, '2', null])('rejects readyCopies %j, naming the key and the range', async (value) => {
+    const error = await resolveConfig({
+      rootDir: configProject(),
+      env: {},
+      isolation: { readyCopies: value as number },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toMatchObject({ key: 'isolation.readyCopies' });
+    expect((error as Error).message).toBe(
+      `isolation.readyCopies in options must be a whole number from 0 (no ready copies) to 8, got ${JSON.stringify(value)}.`,
+    );
+  });
+});
