@@ -29,6 +29,26 @@ export async function beginSnapshot(client: pg.ClientBase): Promise<void> {
 }
 
 /**
+ * Opens the snapshot transaction on `client` like {@link beginSnapshot} and exports it, so other sessions can
+ * read the same state through {@link joinSnapshot}. The id is valid while this transaction stays open.
+ */
+export async function exportSnapshot(client: pg.ClientBase): Promise<string> {
+  await beginSnapshot(client);
+  const { rows } = await client.query<{ id: string }>('SELECT pg_catalog.pg_export_snapshot() AS id');
+  return rows[0]!.id;
+}
+
+/**
+ * Opens a read-only REPEATABLE READ transaction on `client` that sees exactly what the session that exported
+ * `snapshot` ({@link exportSnapshot}) sees, under the mirror session settings.
+ */
+export async function joinSnapshot(client: pg.ClientBase, snapshot: string): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await client.query(`SET TRANSACTION SNAPSHOT ${client.escapeLiteral(snapshot)}`);
+  await applySessionSettings(client);
+}
+
+/**
  * Sets `settings` for the rest of the current transaction: {@link MIRROR_SESSION_SETTINGS}, or the ones a
  * dump was written under.
  */
