@@ -5,13 +5,10 @@ import { endTransaction } from '../connection/in-transaction.js';
 import { MirrorError } from '../errors.js';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
-import { applySessionSettings, exportSnapshot, joinSnapshot } from './mirror-session.js';
+import { applySessionSettings, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns, type SyncTablesResult } from './sync-tables.js';
 import { readTableSequences, writeTableSequences, type SequenceValue } from './table-sequences.js';
-
-/** How many tables {@link loadTables} copies at once, each over its own pair of sessions. */
-export const DEFAULT_LOAD_SESSIONS = 4;
 
 /** Options of {@link loadTables}. */
 export interface LoadTablesOptions {
@@ -21,7 +18,7 @@ export interface LoadTablesOptions {
   openSource: () => Promise<pg.Client>;
   /** Opens another session on the target database. */
   openTarget: () => Promise<pg.Client>;
-  /** @default DEFAULT_LOAD_SESSIONS */
+  /** @default PARALLEL_SESSIONS */
   sessions?: number;
 }
 
@@ -63,7 +60,7 @@ export async function loadTables(
     opened.push(client);
     return client;
   };
-  const sessionCount = Math.max(1, Math.min(options.sessions ?? DEFAULT_LOAD_SESSIONS, names.length));
+  const sessionCount = Math.max(1, Math.min(options.sessions ?? PARALLEL_SESSIONS, names.length));
   // Connecting takes a round trip or three; done while the snapshot's catalog is read.
   const connecting = Array.from({ length: sessionCount }, async () => ({
     source: await open(options.openSource),

@@ -20,6 +20,12 @@ export const MIRROR_SESSION_SETTINGS: Readonly<Record<string, string>> = Object.
 });
 
 /**
+ * How many sessions on one database read (or load) tables at once, each joined to one exported snapshot: the
+ * mirror's load and the fingerprint's checksums.
+ */
+export const PARALLEL_SESSIONS = 4;
+
+/**
  * Opens the read-only REPEATABLE READ transaction all reads of one mirror operation share, so the
  * tables read are mutually consistent. Call on a client with no open transaction.
  */
