@@ -3,9 +3,10 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { endTransaction } from '../connection/in-transaction.js';
 import { MirrorError } from '../errors.js';
-import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
+import { quoteIdent } from '../structure/table-catalog.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
 import { applySessionSettings, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
+import { pageRanges, pageRangeSql, type TableUnit } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns, type SyncTablesResult } from './sync-tables.js';
 import { readTableSequences, writeTableSequences, type SequenceValue } from './table-sequences.js';
@@ -25,14 +26,16 @@ export interface LoadTablesOptions {
 /**
  * Copies the mirrored tables' rows from `source` into a target whose tables were just created and are empty,
  * with no keys, indexes, foreign keys or triggers yet (pg_restore's order: they are created after, once each).
- * Tables are copied at once, largest first, each over its own source and target session; all source
- * sessions read one snapshot, exported from a read-only REPEATABLE READ transaction on `source`, so the rows
- * are as consistent as {@link syncTables}' single session. Each table is loaded in its own target transaction,
- * frozen (`COPY ... FREEZE`, so no later reader has to set hint bits) unless partitioned, with its sequences'
- * values. A failure leaves the target partly loaded: build a new database with it, never fill a live one.
+ * Several pairs of source and target sessions copy at once, largest first: small tables whole, large ones cut
+ * into ranges of pages (so the target's per-row work, generated columns and checks, runs on several cores).
+ * All source sessions read one snapshot, exported from a read-only REPEATABLE READ transaction on `source`,
+ * so the rows are as consistent as {@link syncTables}' single session. Each unit is loaded in its own target
+ * transaction; a table loaded whole is frozen (`COPY ... FREEZE`, so no later reader has to set hint bits)
+ * unless partitioned; the sequences get the source's values. A failure leaves the target partly loaded:
+ * build a new database with it, never fill a live one.
  *
  * `source` should be read-only and `openSource` must open read-only sessions; `source` must not be inside a
- * transaction. Returns the rows copied per table, largest table first.
+ * transaction. Returns the rows copied per table.
  *
  * @example
  * ```ts
@@ -60,27 +63,32 @@ export async function loadTables(
     opened.push(client);
     return client;
   };
-  const sessionCount = Math.max(1, Math.min(options.sessions ?? PARALLEL_SESSIONS, names.length));
-  // Connecting takes a round trip or three; done while the snapshot's catalog is read.
-  const connecting = Array.from({ length: sessionCount }, async () => ({
-    source: await open(options.openSource),
-    target: await open(options.openTarget),
-  }));
-  for (const pair of connecting) pair.catch(ignore);
+  const sessionCount = Math.max(1, options.sessions ?? PARALLEL_SESSIONS);
+  let connecting: Promise<{ source: pg.Client; target: pg.Client }>[] = [];
 
   source.on('error', ignore);
   let failure: unknown;
   try {
     const snapshot = await exportSnapshot(source);
-    const queue = await largestFirst(source, await readTables(source, names, 'source database'));
-    const rowCounts: { table: string; rowCount: number }[] = [];
+    const tables = await readTables(source, names, 'source database');
+    const queue = await pageRanges(source, tables, sessionCount);
+    // Connecting takes a few round trips: done while the sequences are read.
+    connecting = Array.from({ length: Math.min(sessionCount, queue.length) }, async () => ({
+      source: await open(options.openSource),
+      target: await open(options.openTarget),
+    }));
+    for (const pair of connecting) pair.catch(ignore);
+    const sequences = new Map<string, readonly SequenceValue[]>();
+    for (const table of tables) sequences.set(table.key, await readTableSequences(source, table));
+    const rowCounts = new Map(tables.map((table) => [table.key, 0]));
     await Promise.all(
       connecting.map(async (pairing) => {
         const pair = await pairing;
         await joinSnapshot(pair.source, snapshot);
-        for (let load = queue.shift(); load && failure === undefined; load = queue.shift()) {
+        for (let unit = queue.shift(); unit && failure === undefined; unit = queue.shift()) {
           try {
-            rowCounts.push({ table: load.table.key, rowCount: await copyTable(pair, load) });
+            const rows = await copyUnit(pair, unit, unit.range?.from ? [] : sequences.get(unit.table.key)!);
+            rowCounts.set(unit.table.key, rowCounts.get(unit.table.key)! + rows);
           } catch (error) {
             failure ??= error;
             throw error;
@@ -88,7 +96,7 @@ export async function loadTables(
         }
       }),
     );
-    return { tables: rowCounts };
+    return { tables: [...rowCounts].map(([table, rowCount]) => ({ table, rowCount })) };
   } catch (error) {
     failure ??= error;
     throw failure;
@@ -101,48 +109,36 @@ export async function loadTables(
   }
 }
 
-interface TableToLoad {
-  table: CatalogTable;
-  sequences: readonly SequenceValue[];
-}
-
-/** The tables with their sequences' values, read in the snapshot, in decreasing size on disk. */
-async function largestFirst(source: pg.ClientBase, tables: readonly CatalogTable[]): Promise<TableToLoad[]> {
-  const { rows } = await source.query<{ bytes: string }>(
-    `SELECT (SELECT coalesce(sum(pg_catalog.pg_relation_size(relid)), 0) FROM pg_catalog.pg_partition_tree(t::regclass))::text AS bytes
-       FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n`,
-    [tables.map((table) => table.qualifiedName)],
-  );
-  const loads = [];
-  for (const [index, table] of tables.entries()) {
-    loads.push({
-      table,
-      sequences: await readTableSequences(source, table),
-      bytes: BigInt(rows[index]!.bytes),
-    });
-  }
-  return loads.sort((a, b) => (a.bytes === b.bytes ? 0 : a.bytes > b.bytes ? -1 : 1));
-}
-
-/** Streams one table from the source session into the target in a transaction of its own; returns its rows. */
-async function copyTable(pair: { source: pg.Client; target: pg.Client }, load: TableToLoad): Promise<number> {
-  const { table } = load;
+/**
+ * Streams one table, or one range of its pages, from the source session into the target in a transaction of
+ * its own, setting `sequences`; returns the rows copied. A whole table is loaded frozen (FREEZE needs the
+ * table emptied in the same transaction, which would keep the other ranges' sessions out).
+ */
+async function copyUnit(
+  pair: { source: pg.Client; target: pg.Client },
+  { table, range }: TableUnit,
+  sequences: readonly SequenceValue[],
+): Promise<number> {
   const columns = copiedColumns(table).map(quoteIdent).join(', ');
   const { target } = pair;
+  const freeze = !range && !table.partitioned;
   await target.query('BEGIN');
   let failure: unknown;
   try {
     await applySessionSettings(target);
-    // FREEZE needs the table emptied in this transaction; partitioned tables cannot take it.
-    if (!table.partitioned) await target.query(`TRUNCATE ${table.qualifiedName}`);
+    if (freeze) await target.query(`TRUNCATE ${table.qualifiedName}`);
     const copyIn = copyStreams.from(
-      `COPY ${table.qualifiedName} (${columns}) FROM STDIN${table.partitioned ? '' : ' WITH (FREEZE)'}`,
+      `COPY ${table.qualifiedName} (${columns}) FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`,
     );
     await pipeline(
-      pair.source.query(copyStreams.to(`COPY (SELECT ${columns} FROM ${table.qualifiedName}) TO STDOUT`)),
+      pair.source.query(
+        copyStreams.to(
+          `COPY (SELECT ${columns} FROM ${table.qualifiedName}${pageRangeSql(range)}) TO STDOUT`,
+        ),
+      ),
       target.query(copyIn),
     );
-    await writeTableSequences(target, table, load.sequences);
+    await writeTableSequences(target, table, sequences);
     return copyIn.rowCount;
   } catch (error) {
     failure = error;

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { endTransaction } from '../connection/in-transaction.js';
 import { beginSnapshot, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
+import { pageRanges, pageRangeSql, type PageRange } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';
 
@@ -105,12 +106,6 @@ interface PartialSums {
   second: bigint;
 }
 
-/** Pages `[from, to)` of a table (`to` undefined: to the end). */
-interface PageRange {
-  from: number;
-  to: number | undefined;
-}
-
 async function partialSums(
   client: pg.ClientBase,
   table: CatalogTable,
@@ -119,9 +114,7 @@ async function partialSums(
 ): Promise<PartialSums> {
   // Two sums of 64-bit hashes, of the md5's halves or of two seeded text hashes: order-independent, exact
   // (numeric), 128 bits in all.
-  const where = range
-    ? ` WHERE ctid >= '(${range.from},0)'::tid${range.to === undefined ? '' : ` AND ctid < '(${range.to},0)'::tid`}`
-    : '';
+  const where = pageRangeSql(range);
   const sql = options.quick
     ? `SELECT count(*)::text AS count, coalesce(sum(hashtextextended(t, 0)), 0)::text AS first,
          coalesce(sum(hashtextextended(t, 1)), 0)::text AS second
@@ -145,42 +138,6 @@ function combine(parts: readonly PartialSums[]): TableChecksum {
   );
   const text = `${total.count}/${total.first}/${total.second}`;
   return { rowCount: Number(total.count), checksum: createHash('md5').update(text).digest('hex') };
-}
-
-/** Tables below twice this many pages (2 MB) are read whole by one session. */
-const RANGE_PAGES = 128;
-
-/**
- * The units of work for `sessions` parallel readers, largest first: each table whole, or a large plain
- * table cut into ranges of pages (read by a TID range scan, PostgreSQL 14 and later).
- */
-async function pageRanges(
-  client: pg.ClientBase,
-  tables: readonly CatalogTable[],
-  sessions: number,
-): Promise<{ table: CatalogTable; range: PageRange | undefined }[]> {
-  const { rows } = await client.query<{ pages: string; ranges: boolean }>(
-    `SELECT (pg_catalog.pg_relation_size(t::regclass) / current_setting('block_size')::int)::text AS pages,
-            current_setting('server_version_num')::int >= 140000 AS ranges
-       FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n`,
-    [tables.map((table) => table.qualifiedName)],
-  );
-  const units = tables.map((table, index) => {
-    const pages = Number(rows[index]!.pages);
-    const cut = !table.partitioned && rows[index]!.ranges && pages >= 2 * RANGE_PAGES;
-    if (!cut) return [{ table, range: undefined, pages }];
-    const count = Math.min(sessions, Math.floor(pages / RANGE_PAGES));
-    const size = Math.ceil(pages / count);
-    return Array.from({ length: count }, (_, i) => ({
-      table,
-      range: { from: i * size, to: i === count - 1 ? undefined : (i + 1) * size },
-      pages: Math.min(size, pages - i * size),
-    }));
-  });
-  return units
-    .flat()
-    .sort((a, b) => b.pages - a.pages)
-    .map(({ table, range }) => ({ table, range }));
 }
 
 /** SQL for the md5 of one row of `table`, the unit both checksums and the drift report's row comparison use. */

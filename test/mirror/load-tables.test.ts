@@ -124,6 +124,36 @@ describe('loadTables', () => {
     expect(now.rows[0]!.models).toBe('5');
   });
 
+  it('loads a large table as ranges of pages over several sessions, every row exactly once', async () => {
+    const table = `CREATE TABLE public.big (id int, body text, doubled int GENERATED ALWAYS AS (id * 2) STORED)`;
+    const { url: bigSourceUrl } = await scratch.database('big_source');
+    const writer = await connect(bigSourceUrl);
+    await writer.query(
+      `${table}; INSERT INTO public.big (id, body) SELECT i, repeat(md5(i::text), 2) FROM generate_series(1, 30000) AS i`,
+    );
+    const { url } = await scratch.database('big_target');
+    const target = await connect(url);
+    await target.query(table);
+    let targets = 0;
+    const policy = { ...POLICY, mirror: { ...POLICY.mirror, full: ['public.big'] } };
+    const openBigSource = () => connect(bigSourceUrl, { readOnly: true });
+    const result = await loadTables(await openBigSource(), {
+      policy,
+      openSource: openBigSource,
+      openTarget: () => {
+        targets++;
+        return connect(url);
+      },
+    });
+
+    expect(result.tables).toEqual([{ table: 'public.big', rowCount: 30000 }]);
+    // About 400 pages: three ranges of at least 128, a pair of sessions each.
+    expect(targets).toBe(3);
+    expect(await tableChecksums(target, ['public.big'])).toEqual(
+      await tableChecksums(await openBigSource(), ['public.big']),
+    );
+  });
+
   it('names the table to mirror too when loaded rows reference a table that is not loaded', async () => {
     const { url, target } = await tablesOnly('crossing');
     const policy = { ...POLICY, mirror: { ...POLICY.mirror, full: ['public.prompts'] } };
