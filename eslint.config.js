@@ -23,6 +23,34 @@ export default tseslint.config(
     },
   },
   {
+    // The database lifecycle has one interface, TwinDatabases: what lies behind it is not imported elsewhere.
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/provision/twin-databases.ts',
+      'src/provision/database-lifecycle.ts',
+      'src/provision/template-store.ts',
+      'src/provision/template-locks.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/database-lifecycle.js', '**/template-store.js', '**/template-locks.js'],
+              message: "Create, copy, lease, list and drop pgtwin's databases through TwinDatabases.",
+            },
+            {
+              group: ['**/test-marker.js'],
+              importNames: ['readMarker', 'writeMarker', 'listStamped'],
+              message: 'Read, stamp and list markers through TwinDatabases.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: {
       sourceType: 'commonjs',

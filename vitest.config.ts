@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { defineConfig } from 'vitest/config';
+import SlowFirstSequencer from './test/helpers/slow-first-sequencer.js';
 
 export default defineConfig({
   resolve: {
@@ -14,6 +15,7 @@ export default defineConfig({
     // Files wait mostly on PostgreSQL and child processes, not on this process's CPU: more files than cores.
     maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    sequence: { sequencer: SlowFirstSequencer },
     // The CLI, preset, demo and package tests run dist/: rebuilt first when older than its sources.
     globalSetup: ['./scripts/fresh-dist.ts'],
   },

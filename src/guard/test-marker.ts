@@ -38,6 +38,17 @@ export interface TestMarker {
   optedOut?: boolean;
 }
 
+/** The marker of a published template: which fingerprint it holds and when a run last used it. */
+export interface TemplateMarker extends TestMarker {
+  kind: 'template';
+  /** The full fingerprint (the name carries its first 12 hex digits). */
+  fingerprint: string;
+  /** Which project's twin it is (its directory and production), so a newer build replaces older ones. */
+  lineage?: string;
+  /** ISO time a run last reused it; `gc` ages templates from here. */
+  used?: string;
+}
+
 /** A marker for a database this process is about to create; `run` defaults to this process. */
 export function newMarker(kind: TestMarker['kind'], run = currentRun()): TestMarker {
   return { kind, run, created: new Date().toISOString() };

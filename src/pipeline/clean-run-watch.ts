@@ -1,8 +1,9 @@
 import pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
+import type { TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakBaseline } from '../isolation/leak-detector.js';
+import type { TwinDatabases } from '../provision/twin-databases.js';
 import type { Logger } from '../util/logger.js';
 
 /** A sequence's state: `nextval` is not rolled back with the test transaction, so runs move it. */
@@ -50,9 +51,9 @@ export class CleanRunWatch {
    * Stamps the test database clean for the next run when this run left it equal to its template; returns
    * why not otherwise (`undefined`: stamped).
    */
-  async finish(admin: pg.ClientBase, logger: Logger): Promise<string | undefined> {
+  async finish(databases: TwinDatabases, logger: Logger): Promise<string | undefined> {
     const { database } = this.config.test;
-    const marker = await readMarker(admin, database);
+    const marker = await databases.marker(database);
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
     // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
@@ -62,7 +63,7 @@ export class CleanRunWatch {
       return 'changes were committed outside the tests';
     }
     await withTestClient(this.config, (client) => restoreSequences(client, this.sequences));
-    await writeMarker(admin, database, { ...marker, clean: true, cleanBaseline });
+    await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
     return undefined;
   }
 }
@@ -93,19 +94,19 @@ export async function changedSinceClean(
  * `fingerprint`: not clean (a crash must not leave a stale "clean"), no opt-out yet, this run's.
  */
 export async function markRunStarted(
-  admin: pg.ClientBase,
+  databases: TwinDatabases,
   database: string,
   marker: TestMarker,
 ): Promise<void> {
   const { clean: _clean, cleanBaseline: _baseline, optedOut: _optedOut, ...rest } = marker;
-  await writeMarker(admin, database, rest);
+  await databases.stamp(database, rest);
 }
 
 /** Records on the test database's marker that a test file opted out of isolation in this run. */
-export async function markOptedOut(admin: pg.ClientBase, database: string): Promise<void> {
-  const marker = await readMarker(admin, database);
+export async function markOptedOut(databases: TwinDatabases, database: string): Promise<void> {
+  const marker = await databases.marker(database);
   if (marker && !marker.optedOut)
-    await writeMarker(admin, database, { ...marker, optedOut: true, clean: false });
+    await databases.stamp(database, { ...marker, optedOut: true, clean: false });
 }
 
 async function readSequences(client: pg.Client): Promise<SequenceState[]> {

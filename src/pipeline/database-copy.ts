@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { connect } from '../connection/connect.js';
-import { currentRun, newMarker } from '../guard/test-marker.js';
-import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
+import { currentRun } from '../guard/test-marker.js';
+import { TwinDatabases } from '../provision/twin-databases.js';
 import { markOptedOut } from './clean-run-watch.js';
 import { targetFields, workerConfig, type TargetFields, type TwinHandoff } from './worker-handoff.js';
 
@@ -13,27 +12,19 @@ import { targetFields, workerConfig, type TargetFields, type TwinHandoff } from 
 export async function createDatabaseCopy(handoff: TwinHandoff): Promise<TargetFields> {
   const config = await workerConfig(handoff);
   const name = `${config.test.database.slice(0, 40)}_copy_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = await connect(config.admin, 'admin');
-  try {
-    const copy = await createDatabase(config, admin, name, {
-      template: handoff.template,
-      marker: newMarker('scratch', handoff.run ?? currentRun()),
+  return TwinDatabases.use(config, async (databases) => {
+    const copy = await databases.copy(handoff.template, name, {
+      kind: 'scratch',
+      run: handoff.run ?? currentRun(),
     });
     // The run's test database cannot be left "clean" for the next run: these tests commit.
-    await markOptedOut(admin, handoff.test.database);
+    await markOptedOut(databases, handoff.test.database);
     return targetFields(copy);
-  } finally {
-    await admin.end();
-  }
+  });
 }
 
 /** Drops a copy made by {@link createDatabaseCopy}, through the production guard. */
 export async function dropDatabaseCopy(handoff: TwinHandoff, copy: TargetFields): Promise<void> {
   const config = await workerConfig(handoff);
-  const admin = await connect(config.admin, 'admin');
-  try {
-    await dropDatabase(config, admin, copy.database);
-  } finally {
-    await admin.end();
-  }
+  await TwinDatabases.use(config, (databases) => databases.drop(copy.database));
 }

@@ -1,11 +1,10 @@
 import type pg from 'pg';
-import { connect } from '../connection/connect.js';
 import { inTransaction } from '../connection/in-transaction.js';
 import { DBConnector, type DBConnectorOptions } from '../connection/db-connector.js';
 import { SetupError } from '../errors.js';
 import { guardDestructive, refuseProductionConnection } from '../guard/production-guard.js';
-import { newMarker, readMarker } from '../guard/test-marker.js';
-import { cleanLeftovers, createDatabase } from '../provision/database-lifecycle.js';
+import { newMarker } from '../guard/test-marker.js';
+import { TwinDatabases } from '../provision/twin-databases.js';
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import type { SeedResult } from '../seed/load-seed-data.js';
 import { silentLogger } from '../util/logger.js';
@@ -134,9 +133,9 @@ export class DBOperator {
       refuseProductionConnection('reset the database', config.production.database);
     await this.connector.end();
     await guardDestructive({ config, target: config.test, operation: 'reset' });
-    const admin = await connect(config.admin, 'admin');
+    const databases = await TwinDatabases.open(config);
     try {
-      await cleanLeftovers(config, admin);
+      await databases.cleanLeftovers();
       // A reset database was built afresh, not copied from a template: no fingerprint, never "clean".
       const {
         scripts: _scripts,
@@ -144,10 +143,10 @@ export class DBOperator {
         clean: _clean,
         optedOut: _optedOut,
         ...marker
-      } = (await readMarker(admin, config.test.database)) ?? newMarker('test');
+      } = (await databases.marker(config.test.database)) ?? newMarker('test');
       const source = await openTwinSource(config);
       try {
-        await createDatabase(config, admin, config.test.database, {
+        await databases.create(config.test.database, {
           marker,
           replaceLive: true,
           fill: (target) =>
@@ -160,7 +159,7 @@ export class DBOperator {
       // The build's phases wrap errors for the global setup's messages; a reset reports the error itself.
       throw error instanceof SetupError && error.cause !== undefined ? error.cause : error;
     } finally {
-      await admin.end();
+      await databases.close();
     }
   }
 

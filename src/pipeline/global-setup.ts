@@ -4,21 +4,20 @@ import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { currentRun, newMarker, readMarker } from '../guard/test-marker.js';
+import { currentRun, newMarker } from '../guard/test-marker.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
-import { createDatabase, dropDatabase } from '../provision/database-lifecycle.js';
 import { serverVersion } from '../connection/server-version.js';
 import { provisionTestDatabase } from '../provision/provision-test-database.js';
-import { ensureTemplate, leaseTemplate, type TemplateLease } from '../provision/template-store.js';
 import {
   fingerprintInputs,
   fingerprintOf,
   readLocalInputs,
   type LocalInputs,
 } from '../provision/twin-fingerprint.js';
+import { TwinDatabases, type TemplateLease } from '../provision/twin-databases.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
 import type { LeakBaseline } from '../isolation/leak-detector.js';
 import { createLogger, type Logger } from '../util/logger.js';
@@ -60,6 +59,8 @@ interface PreparedTwin {
 interface RunContext {
   readonly config: ResolvedConfig;
   readonly admin: pg.Client;
+  /** pgtwin's databases, on {@link admin}. */
+  readonly databases: TwinDatabases;
   readonly context: { logger: Logger; phases: PhaseTiming[] };
   readonly rebuild: boolean;
   readonly workerCount: number;
@@ -183,7 +184,7 @@ export class TwinSetup implements AsyncDisposable {
     this.closing ??= (async () => {
       try {
         const notClean = await this.prepared.watch
-          .finish(this.run.admin, this.run.context.logger)
+          .finish(this.run.databases, this.run.context.logger)
           .catch((error: Error) => `checking it failed: ${error.message}`);
         this.run.context.logger.debug(
           notClean === undefined
@@ -204,7 +205,7 @@ export class TwinSetup implements AsyncDisposable {
   }
 
   private async dropWorkers(workers: readonly DatabaseTarget[]): Promise<void> {
-    for (const worker of workers) await dropDatabase(this.config, this.run.admin, worker.database);
+    for (const worker of workers) await this.run.databases.drop(worker.database);
   }
 }
 
@@ -277,6 +278,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     const run: RunContext = {
       config,
       admin,
+      databases: await TwinDatabases.open(config, admin),
       context,
       rebuild,
       workerCount: Math.max(1, Math.floor(workerCount)),
@@ -321,7 +323,7 @@ async function prepareTwin(
   local: LocalInputs,
   options: { warm: boolean },
 ): Promise<PreparedTwin> {
-  const { config, admin, context, rebuild } = run;
+  const { config, admin, databases, context, rebuild } = run;
   const onTemplate = await runPhase('template', context, async (note) => {
     const version = await serverVersion(admin);
     const reading = (async (): Promise<ReadFingerprint> => {
@@ -343,7 +345,7 @@ async function prepareTwin(
     // Awaited on every path below; this only keeps an early failure elsewhere from leaving it unhandled.
     reading.catch(() => undefined);
 
-    const warm = options.warm ? await warmStart(config, admin, reading) : undefined;
+    const warm = options.warm ? await warmStart(config, databases, reading) : undefined;
     const result = warm ?? (await coldStart(run, source, reading));
     const { lease } = result;
     try {
@@ -385,13 +387,13 @@ class FingerprintChanged extends Error {}
  */
 async function warmStart(
   config: ResolvedConfig,
-  admin: pg.Client,
+  databases: TwinDatabases,
   reading: Promise<ReadFingerprint>,
 ): Promise<TestOnTemplate | undefined> {
-  const previous = await readMarker(admin, config.test.database);
+  const previous = await databases.marker(config.test.database);
   const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
   if (!previous || !fingerprint) return undefined;
-  const lease = await leaseTemplate(config, fingerprint);
+  const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
   try {
     const verified = previous.clean ? await changedSinceClean(config, previous) : undefined;
@@ -401,12 +403,16 @@ async function warmStart(
         await lease.release();
         return undefined;
       }
-      await markRunStarted(admin, config.test.database, { ...previous, ...newMarker('test'), fingerprint });
+      await markRunStarted(databases, config.test.database, {
+        ...previous,
+        ...newMarker('test'),
+        fingerprint,
+      });
       return { lease, copied: false, structure: current.structure, verified: verified.unchanged };
     }
     let structure: string | undefined;
     try {
-      await copyTemplate(config, admin, lease, async () => {
+      await copyTemplate(config, databases, lease, async () => {
         const current = await reading;
         if (current.fingerprint !== fingerprint) throw new FingerprintChanged();
         structure = current.structure;
@@ -429,16 +435,15 @@ async function coldStart(
   source: TwinSourceReader,
   reading: Promise<ReadFingerprint>,
 ): Promise<TestOnTemplate> {
-  const { config, admin, context, rebuild } = run;
+  const { config, databases, context, rebuild } = run;
   const { fingerprint, structure } = await reading;
-  const lease = await ensureTemplate(
-    config,
+  const lease = await databases.ensureTemplate(
     fingerprint,
     (target) => buildTwin(config, target, { source, context }),
     { rebuild, logger: context.logger },
   );
   try {
-    await copyTemplate(config, admin, lease);
+    await copyTemplate(config, databases, lease);
   } catch (error) {
     await lease.release();
     throw error;
@@ -452,11 +457,11 @@ async function coldStart(
  */
 async function copyTemplate(
   config: ResolvedConfig,
-  admin: pg.Client,
+  databases: TwinDatabases,
   lease: TemplateLease,
   check?: () => Promise<void>,
 ): Promise<void> {
-  await createDatabase(config, admin, config.test.database, {
+  await databases.create(config.test.database, {
     template: lease.template,
     marker: { ...newMarker('test'), fingerprint: lease.fingerprint },
     fill: check,

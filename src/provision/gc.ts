@@ -1,11 +1,8 @@
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { configFrom, type ResolvedConfig } from '../config/resolve-config.js';
-import { connect } from '../connection/connect.js';
-import { listStamped, readMarker, type TestMarker } from '../guard/test-marker.js';
+import type { TemplateMarker, TestMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { cleanLeftovers, dropDatabase, findLeftovers } from './database-lifecycle.js';
-import { leaseLock, runIsAlive, tryLock, unlock } from './template-locks.js';
-import type { TemplateMarker } from './template-store.js';
+import { TwinDatabases } from './twin-databases.js';
 
 /** Databases younger than this are kept by {@link gc}: one day. */
 export const DEFAULT_GC_AGE_MS = 24 * 60 * 60 * 1000;
@@ -65,16 +62,16 @@ export async function gc(
   const olderThanMs = options.olderThanMs ?? DEFAULT_GC_AGE_MS;
   const dryRun = options.dryRun ?? false;
   const logger = options.logger ?? silentLogger;
-  const admin = await connect(config.admin, 'admin');
+  const databases = await TwinDatabases.open(config);
   const result: GcResult = { dropped: [], wouldDrop: [], kept: [], dryRun };
   const candidates = dryRun ? result.wouldDrop : result.dropped;
   try {
     const now = Date.now();
     // Leftovers of crashed runs go whatever their age: nothing can use a database that never got in place.
-    const leftovers = dryRun ? await findLeftovers(admin) : await cleanLeftovers(config, admin, logger);
+    const leftovers = dryRun ? await databases.findLeftovers() : await databases.cleanLeftovers(logger);
     for (const name of leftovers) {
       if (options.names && !options.names.test(name)) continue;
-      const marker = await readMarker(admin, name);
+      const marker = await databases.marker(name);
       candidates.push({
         name,
         kind: marker?.kind ?? 'unmarked',
@@ -83,7 +80,7 @@ export async function gc(
       });
       if (dryRun) logger.info(`would drop ${name}, left by a pgtwin run that did not finish`);
     }
-    for (const { name, marker } of await listStamped(admin)) {
+    for (const { name, marker } of await databases.list()) {
       if (options.names && !options.names.test(name)) continue;
       if (marker.kind === 'wip' || marker.kind === 'trash') continue;
       const since = Date.parse((marker as TemplateMarker).used ?? marker.created);
@@ -97,29 +94,25 @@ export async function gc(
         keep('recent');
         continue;
       }
-      if (await runIsAlive(admin, marker.run)) {
+      if (await databases.runIsAlive(marker.run)) {
         keep('run alive');
         continue;
       }
-      // A template is in use while a run leases it, whoever built it.
-      const guardLock = marker.kind === 'template' ? leaseLock(name) : undefined;
-      if (guardLock && !(await tryLock(admin, guardLock, 'exclusive'))) {
-        keep('leased');
-        continue;
-      }
-      try {
-        if (!dryRun) await dropDatabase(config, admin, name);
+      const drop = async () => {
+        if (!dryRun) await databases.drop(name);
         candidates.push(entry);
         logger.info(
           `${dryRun ? 'would drop' : 'dropped'} ${name} (${marker.kind} of run ${marker.run}, ${describeAge(entry.ageMs)} old)`,
         );
-      } finally {
-        if (guardLock) await unlock(admin, guardLock, 'exclusive');
-      }
+        return true;
+      };
+      // A template is in use while a run leases it, whoever built it.
+      if (marker.kind !== 'template') await drop();
+      else if (!(await databases.withUnleasedTemplate(name, drop))) keep('leased');
     }
     return result;
   } finally {
-    await admin.end();
+    await databases.close();
   }
 }
 

@@ -6,9 +6,9 @@ import { connect } from '../connection/connect.js';
 import { serverVersion } from '../connection/server-version.js';
 import { ProvisionError } from '../errors.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { newMarker, readMarker } from '../guard/test-marker.js';
+import { newMarker } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { cleanLeftovers, createDatabase, dropDatabase } from './database-lifecycle.js';
+import { TwinDatabases } from './twin-databases.js';
 
 /** What {@link provisionTestDatabase} changed; empty `changes` means everything was already in place. */
 export interface ProvisionResult {
@@ -39,7 +39,8 @@ export async function provisionTestDatabase(
   const config = await configFrom(configOrOptions);
   const logger = options.logger ?? silentLogger;
   const { test } = config;
-  const admin = await connect(config.admin, 'admin');
+  const databases = await TwinDatabases.open(config);
+  const { admin } = databases;
   const changes: string[] = [];
   const result: ProvisionResult = { databaseCreated: false, roleCreated: false, changes };
   try {
@@ -68,7 +69,7 @@ export async function provisionTestDatabase(
       );
     }
 
-    for (const name of await cleanLeftovers(config, admin, logger))
+    for (const name of await databases.cleanLeftovers(logger))
       changes.push(`dropped ${name}, left by a run that did not finish`);
 
     if (existing.rows.length === 0) {
@@ -96,10 +97,9 @@ export async function provisionTestDatabase(
       await admin.query(`GRANT ${role} TO CURRENT_USER`).catch(() => undefined);
     }
 
-    const marker = await readMarker(admin, test.database);
-    if (marker === undefined) {
+    if ((await databases.marker(test.database)) === undefined) {
       requireRight(rights.createdb, 'CREATEDB', config, `create the database "${test.database}"`);
-      await createDatabase(config, admin, test.database, { marker: newMarker('test') });
+      await databases.create(test.database, { marker: newMarker('test') });
       result.databaseCreated = true;
       changes.push(`created database ${test.database} owned by ${test.user}`);
     } else {
@@ -121,7 +121,7 @@ export async function provisionTestDatabase(
     );
     return result;
   } finally {
-    await admin.end();
+    await databases.close();
   }
 }
 
@@ -175,7 +175,7 @@ async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Pro
  * triggers; a role that is not superuser may set it only when granted (PostgreSQL 15 and later).
  */
 async function grantReplicaRole(
-  admin: pg.Client,
+  admin: pg.ClientBase,
   superuser: boolean,
   role: string,
   changes: string[],
@@ -227,12 +227,9 @@ export async function dropTestDatabase(
   configOrOptions?: ResolvedConfig | ResolveConfigOptions,
 ): Promise<boolean> {
   const config = await configFrom(configOrOptions);
-  const admin = await connect(config.admin, 'admin');
-  try {
-    const exists = (await readMarker(admin, config.test.database)) !== undefined;
-    await dropDatabase(config, admin, config.test.database);
+  return TwinDatabases.use(config, async (databases) => {
+    const exists = (await databases.marker(config.test.database)) !== undefined;
+    await databases.drop(config.test.database);
     return exists;
-  } finally {
-    await admin.end();
-  }
+  });
 }

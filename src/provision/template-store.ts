@@ -10,7 +10,7 @@ import {
   newMarker,
   readMarker,
   writeMarker,
-  type TestMarker,
+  type TemplateMarker,
 } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { cleanLeftovers, createDatabase, dropDatabase, type CloneStrategy } from './database-lifecycle.js';
@@ -24,17 +24,6 @@ import {
   tryLock,
   unlock,
 } from './template-locks.js';
-
-/** The marker of a published template: which fingerprint it holds and when a run last used it. */
-export interface TemplateMarker extends TestMarker {
-  kind: 'template';
-  /** The full fingerprint (the name carries its first 12 hex digits). */
-  fingerprint: string;
-  /** Which project's twin it is (its directory and production), so a newer build replaces older ones. */
-  lineage?: string;
-  /** ISO time a run last reused it; `gc` ages templates from here. */
-  used?: string;
-}
 
 /** A published template found by {@link findTemplate}. */
 export interface FoundTemplate {

@@ -1,10 +1,8 @@
 import type { DatabaseTarget } from '../config/database-target.js';
 import { ENV_NAMES } from '../config/env-names.js';
 import { MAX_IDENTIFIER_BYTES, type ResolvedConfig } from '../config/resolve-config.js';
-import { connect } from '../connection/connect.js';
 import { ConfigError } from '../errors.js';
-import type { CloneStrategy } from './database-lifecycle.js';
-import { cloneTemplate } from './template-store.js';
+import { TwinDatabases, type CopyOptions } from './twin-databases.js';
 
 /** One test worker's own copy of the template. */
 export interface WorkerDatabase {
@@ -16,10 +14,7 @@ export interface WorkerDatabase {
 }
 
 /** Options of {@link workerDatabase} and {@link prepareWorkerDatabases}. */
-export interface WorkerDatabaseOptions {
-  /** @default DEFAULT_CLONE_STRATEGY */
-  strategy?: CloneStrategy;
-}
+export type WorkerDatabaseOptions = Pick<CopyOptions, 'strategy'>;
 
 /**
  * The worker id of this process: `VITEST_POOL_ID`, else `JEST_WORKER_ID`, else `1` (one worker).
@@ -91,10 +86,9 @@ export async function workerDatabase(
   options: WorkerDatabaseOptions = {},
 ): Promise<WorkerDatabase> {
   const worker = workerTarget(config, workerId);
-  await cloneTemplate(config, template, worker.target.database, {
-    kind: 'worker',
-    strategy: options.strategy,
-  });
+  await TwinDatabases.use(config, (databases) =>
+    databases.copy(template, worker.target.database, { kind: 'worker', strategy: options.strategy }),
+  );
   return worker;
 }
 
@@ -111,20 +105,5 @@ export async function prepareWorkerDatabases(
   options: WorkerDatabaseOptions = {},
 ): Promise<WorkerDatabase[]> {
   const ids = Array.from({ length: count }, (_, index) => index + 1);
-  return Promise.all(
-    ids.map(async (id) => {
-      const admin = await connect(config.admin, 'admin');
-      try {
-        const worker = workerTarget(config, id);
-        await cloneTemplate(config, template, worker.target.database, {
-          kind: 'worker',
-          strategy: options.strategy,
-          admin,
-        });
-        return worker;
-      } finally {
-        await admin.end();
-      }
-    }),
-  );
+  return Promise.all(ids.map((id) => workerDatabase(config, template, id, options)));
 }

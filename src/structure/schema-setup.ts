@@ -7,7 +7,7 @@ import { connect } from '../connection/connect.js';
 import type { TestMode } from '../connection/db-connector.js';
 import { ConfigError } from '../errors.js';
 import { guardDestructive, refuseProductionConnection } from '../guard/production-guard.js';
-import { readMarker, writeMarker } from '../guard/test-marker.js';
+import { TwinDatabases } from '../provision/twin-databases.js';
 import { applySqlScripts, listSqlScripts } from './apply-sql-scripts.js';
 import { cloneStructure } from './clone-structure.js';
 import { resolveSchemas, selectionFromConfig } from './schema-selection.js';
@@ -87,13 +87,15 @@ export class SchemaSetup {
     const test = await connect(config.test, 'test');
     try {
       await guardDestructive({ config, client: test, operation: 'set up the schema of' });
-      const marker = await readMarker(test, config.test.database);
+      // The test role owns its database, so it reads and stamps the marker itself.
+      const databases = await TwinDatabases.open(config, test);
+      const marker = await databases.marker(config.test.database);
       if (marker?.scripts === digest) return { source: 'unchanged', files: [] };
       const replaceSchemas = await resolveSchemas(test, selection);
       const applied = await applySqlScripts(test, scripts, {
         replaceSchemas: [...new Set(['public', ...replaceSchemas])],
       });
-      if (marker) await writeMarker(test, config.test.database, { ...marker, scripts: digest });
+      if (marker) await databases.stamp(config.test.database, { ...marker, scripts: digest });
       return { source: 'scripts', files: applied };
     } finally {
       await test.end();

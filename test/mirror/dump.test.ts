@@ -5,21 +5,13 @@ import type pg from 'pg';
 import { DumpError, MirrorPolicyError } from '../../src/errors.js';
 import { createDump, restoreDump, tableChecksums, type DumpManifest } from '../../src/mirror/index.js';
 import { useScratch } from '../helpers/databases.js';
-import {
-  ODD_SOURCE_SETTINGS,
-  POLICY,
-  PRODUCTION_ROWS_SQL,
-  STRUCTURE_SQL,
-  connectTo,
-  useTempDirs,
-} from './mirror-databases.js';
+import { POLICY, connectTo, productionSource, useTempDirs } from './mirror-databases.js';
 
 const scratch = useScratch('mirror_dump');
 const MIRRORED = ['public.object_models', 'public.prompts'];
 const open: pg.Client[] = [];
 const tempDir = useTempDirs();
 let source: pg.Client;
-let sourceUrl: string;
 let plainDir: string;
 let plain: DumpManifest;
 
@@ -37,13 +29,7 @@ async function copyOfDump(): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ url: sourceUrl } = await scratch.database('source'));
-  const setup = await connectTo(sourceUrl);
-  await setup.query(STRUCTURE_SQL);
-  await setup.query(PRODUCTION_ROWS_SQL);
-  await setup.end();
-  source = await connectTo(sourceUrl, { readOnly: true, settings: ODD_SOURCE_SETTINGS });
-  open.push(source);
+  ({ source } = await productionSource(scratch, open));
   plainDir = await tempDir('pgtwin-dump-');
   plain = await createDump({ source, dir: plainDir, policy: POLICY });
 });

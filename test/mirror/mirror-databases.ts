@@ -95,6 +95,24 @@ export async function connectTo(
   return client;
 }
 
+/**
+ * A production for the file: a scratch database with the contentgen structure and rows, and a read-only
+ * connection to it with odd session settings (closed with the file's other connections, `open`).
+ */
+export async function productionSource(
+  scratch: { database(label: string): Promise<{ url: string }> },
+  open: pg.Client[],
+): Promise<{ source: pg.Client; sourceUrl: string }> {
+  const { url: sourceUrl } = await scratch.database('source');
+  const setup = await connectTo(sourceUrl);
+  await setup.query(STRUCTURE_SQL);
+  await setup.query(PRODUCTION_ROWS_SQL);
+  await setup.end();
+  const source = await connectTo(sourceUrl, { readOnly: true, settings: ODD_SOURCE_SETTINGS });
+  open.push(source);
+  return { source, sourceUrl };
+}
+
 /** Session defaults unlike each other and unlike UTC/ISO, applied to the two ends of a copy. */
 export const ODD_SOURCE_SETTINGS =
   '-c TimeZone=Pacific/Chatham -c DateStyle=SQL,DMY -c IntervalStyle=sql_standard -c extra_float_digits=-3 -c bytea_output=escape';

@@ -4,12 +4,11 @@ import { MirrorError, MirrorPolicyError } from '../../src/errors.js';
 import { syncTables, tableChecksums } from '../../src/mirror/index.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 import {
-  ODD_SOURCE_SETTINGS,
   ODD_TARGET_SETTINGS,
   POLICY,
-  PRODUCTION_ROWS_SQL,
   STRUCTURE_SQL,
   connectTo,
+  productionSource,
 } from './mirror-databases.js';
 
 const scratch = useScratch('mirror_sync');
@@ -28,13 +27,7 @@ async function freshTarget(label: string, settings = ODD_TARGET_SETTINGS): Promi
 }
 
 beforeAll(async () => {
-  ({ url: sourceUrl } = await scratch.database('source'));
-  const setup = await connectTo(sourceUrl);
-  await setup.query(STRUCTURE_SQL);
-  await setup.query(PRODUCTION_ROWS_SQL);
-  await setup.end();
-  source = await connectTo(sourceUrl, { readOnly: true, settings: ODD_SOURCE_SETTINGS });
-  open.push(source);
+  ({ source, sourceUrl } = await productionSource(scratch, open));
 });
 
 afterAll(async () => {

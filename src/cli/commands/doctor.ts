@@ -12,7 +12,7 @@ import { connect, type TargetRole } from '../../connection/connect.js';
 import { ConfigError } from '../../errors.js';
 import { guardDestructive } from '../../guard/production-guard.js';
 import { sameAddress } from '../../connection/same-address.js';
-import { readMarker } from '../../guard/test-marker.js';
+import { TwinDatabases } from '../../provision/twin-databases.js';
 import { CONTAINER_MODULE } from '../../provider/container-server.js';
 import { locateEmbeddedBinaries } from '../../provider/embedded-binaries.js';
 import { probePostgres } from '../../provider/probe-postgres.js';
@@ -458,7 +458,7 @@ async function guardCheck(config: ResolvedConfig, admin: pg.Client): Promise<Doc
   } catch (error) {
     return { name: 'guard', status: 'fail', message: (error as Error).message };
   }
-  const marker = await readMarker(admin, test.database);
+  const marker = await (await TwinDatabases.open(config, admin)).marker(test.database);
   const why =
     marker === undefined
       ? "it is not production; it does not exist yet and setup creates it with pgtwin's marker"

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { pgtwin } from 'pgtwin/vitest';
 
-// The small project crash-recovery.test.ts runs and kills. Its tests end in .spec.ts, so the suite's own
+// The small project the crash suite (crash-suite.ts) runs and kills. Its tests end in .spec.ts, so the suite's own
 // include (test/**/*.test.ts) never picks them up.
 export default defineConfig({
   plugins: [pgtwin({ seeds: 'seeds/seed_data.json' })],

@@ -1,0 +1,166 @@
+import type pg from 'pg';
+import type { DatabaseTarget } from '../config/database-target.js';
+import type { ResolvedConfig } from '../config/resolve-config.js';
+import { connect } from '../connection/connect.js';
+import { listStamped, readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
+import type { Logger } from '../util/logger.js';
+import {
+  cleanLeftovers,
+  createDatabase,
+  dropDatabase,
+  findLeftovers,
+  type CloneStrategy,
+  type CreateDatabaseOptions,
+} from './database-lifecycle.js';
+import { leaseLock, runIsAlive, tryLock, unlock } from './template-locks.js';
+import {
+  cloneTemplate,
+  dropTemplate,
+  ensureTemplate,
+  leaseTemplate,
+  type BuildTemplateOptions,
+  type TemplateBuilder,
+  type TemplateLease,
+} from './template-store.js';
+
+export type { CreateDatabaseOptions } from './database-lifecycle.js';
+export type { BuildTemplateOptions, TemplateBuilder, TemplateLease } from './template-store.js';
+
+/** Options of {@link TwinDatabases.copy}. */
+export interface CopyOptions {
+  /** Marker kind of the copy. @default 'test' */
+  kind?: 'test' | 'worker' | 'scratch';
+  /** The run its marker names (whose run lock keeps it from other runs and `gc`). @default this process */
+  run?: string;
+  /** @default DEFAULT_CLONE_STRATEGY */
+  strategy?: CloneStrategy;
+}
+
+/**
+ * pgtwin's databases on one server (test, worker, scratch, work-in-progress builds, templates) and the one
+ * way to create, stamp, rename into place, lease, lock, list and drop them. The global setup, `reset`, the
+ * per-file opt-out copies, the CLI and `gc` go through it; the modules behind it (`database-lifecycle`,
+ * `template-store`, `template-locks`) are not imported elsewhere (a lint rule keeps it so). Every method that
+ * changes a database passes the production guard, and every database appears complete or not at all.
+ *
+ * @internal Not exported from the package; `gc()`, `provisionTestDatabase()` and `resetTestDatabase()` are its public faces.
+ *
+ * @example
+ * ```ts
+ * await using databases = await TwinDatabases.open(config);
+ * await databases.copy('pgtwin_tpl_3f9a0c2b7d41', 'app_test_w2', { kind: 'worker' });
+ * ```
+ */
+export class TwinDatabases implements AsyncDisposable {
+  private constructor(
+    readonly config: ResolvedConfig,
+    /** The admin session every statement here runs on. */
+    readonly admin: pg.ClientBase,
+    private readonly owned: boolean,
+  ) {}
+
+  /** Opens an admin session on the test server, or works on `admin`, a session the caller keeps and closes. */
+  static async open(config: ResolvedConfig, admin?: pg.ClientBase): Promise<TwinDatabases> {
+    if (admin) return new TwinDatabases(config, admin, false);
+    return new TwinDatabases(config, await connect(config.admin, 'admin'), true);
+  }
+
+  /** Runs `work` with databases opened for it, closed afterwards. */
+  static async use<T>(config: ResolvedConfig, work: (databases: TwinDatabases) => Promise<T>): Promise<T> {
+    const databases = await TwinDatabases.open(config);
+    try {
+      return await work(databases);
+    } finally {
+      await databases.close();
+    }
+  }
+
+  /** Creates `name` complete or not at all (see `createDatabase`); returns its target for the test user. */
+  create(name: string, options: CreateDatabaseOptions): Promise<DatabaseTarget> {
+    return createDatabase(this.config, this.admin, name, options);
+  }
+
+  /** Creates `name` as a copy of `template`, stamped `kind`, replacing a pgtwin database no live run uses. */
+  copy(template: string, name: string, options: CopyOptions = {}): Promise<DatabaseTarget> {
+    return cloneTemplate(this.config, template, name, { ...options, admin: this.admin });
+  }
+
+  /** Drops a pgtwin database (through the guard); nothing when it does not exist. */
+  drop(name: string): Promise<void> {
+    return dropDatabase(this.config, this.admin, name);
+  }
+
+  /** Drops `template` unless a run leases it; returns whether it did. */
+  dropTemplate(template: string): Promise<boolean> {
+    return dropTemplate(this.config, template, { admin: this.admin });
+  }
+
+  /**
+   * Runs `work` holding `template`'s lease exclusively, so no run starts using the template meanwhile (`gc`
+   * drops it there). Returns `undefined` without running `work` while a run leases it.
+   */
+  async withUnleasedTemplate<T>(template: string, work: () => Promise<T>): Promise<T | undefined> {
+    if (!(await tryLock(this.admin, leaseLock(template), 'exclusive'))) return undefined;
+    try {
+      return await work();
+    } finally {
+      await unlock(this.admin, leaseLock(template), 'exclusive');
+    }
+  }
+
+  /** The marker of `database`: `null` when it exists unstamped, `undefined` when it does not exist. */
+  marker(database: string): Promise<TestMarker | null | undefined> {
+    return readMarker(this.admin, database);
+  }
+
+  /** Stamps `database` with `marker`. */
+  stamp(database: string, marker: TestMarker): Promise<void> {
+    return writeMarker(this.admin, database, marker);
+  }
+
+  /** Every stamped database on the server. */
+  list(): Promise<{ name: string; marker: TestMarker; isTemplate: boolean }[]> {
+    return listStamped(this.admin);
+  }
+
+  /** Databases crashed runs left (work in progress nobody holds, replaced ones not yet dropped). */
+  findLeftovers(): Promise<string[]> {
+    return findLeftovers(this.admin);
+  }
+
+  /** Drops what {@link findLeftovers} finds; returns the names dropped. */
+  cleanLeftovers(logger?: Logger): Promise<string[]> {
+    return cleanLeftovers(this.config, this.admin, logger);
+  }
+
+  /** Whether the run `run` (`host:pid`) may still be alive (see `runIsAlive`). */
+  runIsAlive(run: string): Promise<boolean> {
+    return runIsAlive(this.admin, run);
+  }
+
+  /**
+   * Leases the template of `fingerprint`, building it with `build` when it is not published. The lease has a
+   * session of its own: keep it for the whole run and release it at the end.
+   */
+  ensureTemplate(
+    fingerprint: string,
+    build: TemplateBuilder,
+    options?: BuildTemplateOptions,
+  ): Promise<TemplateLease> {
+    return ensureTemplate(this.config, fingerprint, build, options);
+  }
+
+  /** Leases the published template of `fingerprint` without building it; `undefined` when there is none. */
+  leaseTemplate(fingerprint: string): Promise<TemplateLease | undefined> {
+    return leaseTemplate(this.config, fingerprint);
+  }
+
+  /** Closes the admin session when this object opened it. */
+  async close(): Promise<void> {
+    if (this.owned) await (this.admin as pg.Client).end().catch(() => undefined);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
