@@ -4,14 +4,15 @@ import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
+import { PARALLEL_SESSIONS } from '../mirror/mirror-session.js';
 import { verifyCrossingForeignKeys } from '../mirror/replace-table-data.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
-import { applyStructure } from '../structure/apply-structure.js';
+import { applyStructure, createObjectsAtOnce } from '../structure/apply-structure.js';
 import { readStructure } from '../structure/read-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
-import { splitStructure } from '../structure/split-structure.js';
+import { independentIndexes, splitStructure } from '../structure/split-structure.js';
 import type { StructureSnapshot } from '../structure/structure-snapshot.js';
 import type { Logger } from '../util/logger.js';
 import { readProductionFingerprint } from './read-production-fingerprint.js';
@@ -100,7 +101,10 @@ class ProductionSource implements TwinSourceReader {
     for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
     // Checked before the foreign keys exist, so a violation gets advice rather than PostgreSQL's bare error.
     await verifyCrossingForeignKeys(test, afterData.tables, new Set(tables.map((table) => table.table)));
-    await applyStructure(test, afterData);
+    // Indexes of one table can be built at once too (CREATE INDEX shares the table's lock).
+    const { indexes, rest } = independentIndexes(afterData);
+    await createObjectsAtOnce(() => connect(options.target, 'test'), indexes, PARALLEL_SESSIONS);
+    await applyStructure(test, rest);
     return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
   }
 
