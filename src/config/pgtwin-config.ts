@@ -117,6 +117,13 @@ export interface EmbeddedConfig {
    * @default false
    */
   persistent?: boolean;
+  /**
+   * As root only: where the programs and the cluster are kept so the unprivileged server user can reach
+   * them, outside the project (made root-owned, writable by root only). Relative to the project root, or
+   * absolute. Environment: `PGTWIN_EMBEDDED_CACHE_DIR`.
+   * @default DEFAULT_EMBEDDED_CACHE_DIR
+   */
+  cacheDir?: string;
 }
 
 /** A throwaway container started through `@testcontainers/postgresql`. */
@@ -260,6 +267,7 @@ export const DEFAULT_SEED_MAX_COUNT = 100_000;
 export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
+export const DEFAULT_EMBEDDED_CACHE_DIR = '/var/cache/pgtwin';
 export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';
 export const DEFAULT_ENV_FILES: readonly string[] = Object.freeze(['.env']);
 export const CONFIG_FILE_NAMES: readonly string[] = Object.freeze([
