@@ -1,15 +1,17 @@
-import type { ObjectKind, StructureObject, StructureSnapshot } from './structure-snapshot.js';
+import {
+  OBJECT_KINDS,
+  type ObjectKind,
+  type StructureObject,
+  type StructureSnapshot,
+} from './structure-snapshot.js';
 
-/** Kinds that make loading rows slower or that rows must satisfy: created after the data, as pg_restore does. */
-const AFTER_DATA_KINDS: ReadonlySet<ObjectKind> = new Set([
-  'constraint',
-  'index',
-  'foreign key',
-  'trigger',
-  'row security',
-  'policy',
-  'comment',
-]);
+/**
+ * Kinds that make loading rows slower or that rows must satisfy, created after the data as pg_restore does:
+ * keys and other constraints, indexes, foreign keys, triggers, row security, policies, comments.
+ */
+const AFTER_DATA_KINDS: ReadonlySet<ObjectKind> = new Set(
+  OBJECT_KINDS.slice(OBJECT_KINDS.indexOf('constraint')),
+);
 
 /**
  * Splits `snapshot` into what must exist before rows are loaded (schemas, types, functions, sequences, tables,
