@@ -31,6 +31,8 @@ export const ENV_NAMES = Object.freeze({
   provider: 'PGTWIN_PROVIDER',
   /** The embedded server's data directory. */
   embeddedDataDir: 'PGTWIN_EMBEDDED_DATA_DIR',
+  /** Where, as root, the embedded server's programs and clusters are kept. */
+  embeddedCacheDir: 'PGTWIN_EMBEDDED_CACHE_DIR',
   /** `1`: debug lines, and errors with their stacks. */
   debug: 'PGTWIN_DEBUG',
   /** `1`: build the template again although its fingerprint is unchanged. */

@@ -128,6 +128,13 @@ export interface EmbeddedConfig {
    * @default false
    */
   persistent?: boolean;
+  /**
+   * As root only: where the programs and the cluster are kept so the unprivileged server user can reach
+   * them, outside the project (made root-owned, writable by root only). Relative to the project root, or
+   * absolute. Environment: `PGTWIN_EMBEDDED_CACHE_DIR`.
+   * @default DEFAULT_EMBEDDED_CACHE_DIR
+   */
+  cacheDir?: string;
 }
 
 /** A throwaway container started through `@testcontainers/postgresql`. */
@@ -273,6 +280,7 @@ export const DEFAULT_SEED_MAX_COUNT = 100_000;
 export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
+export const DEFAULT_EMBEDDED_CACHE_DIR = '/var/cache/pgtwin';
 export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';
 /** Ready copies per worker for tests that opt out of isolation: one covers opt-outs at least one `CREATE DATABASE` apart. */
 export const DEFAULT_READY_COPIES = 1;

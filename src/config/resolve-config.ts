@@ -24,6 +24,7 @@ import {
   DEFAULT_SEED_MAX_ROWS,
   DEFAULT_TEST,
   DEFAULT_PROVIDER,
+  DEFAULT_EMBEDDED_CACHE_DIR,
   DEFAULT_EMBEDDED_DATA_DIR,
   DEFAULT_CONTAINER_IMAGE,
   DEFAULT_SSL_MODE,
@@ -64,7 +65,12 @@ export interface ResolvedConfig {
   /** Build the template again although its fingerprint is unchanged (`PGTWIN_REBUILD=1`). */
   readonly rebuild: boolean;
   readonly provider: ProviderName;
-  readonly embedded: { readonly dataDir: string; readonly port: number; readonly persistent: boolean };
+  readonly embedded: {
+    readonly dataDir: string;
+    readonly port: number;
+    readonly persistent: boolean;
+    readonly cacheDir: string;
+  };
   readonly container: { readonly image: string };
   readonly isolation: { readonly readyCopies: number };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
@@ -114,7 +120,7 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   schema: { scripts: 'string' },
   source: { dump: 'string' },
   provider: 'provider',
-  embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean' },
+  embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean', cacheDir: 'string' },
   container: { image: 'string' },
   isolation: { readyCopies: 'readyCopies' },
   debug: 'boolean',
@@ -307,6 +313,14 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     ),
     port: pickNested('embedded', 'port', 0),
     persistent: pickNested('embedded', 'persistent', false),
+    cacheDir: path.resolve(
+      rootDir,
+      pickNested(
+        'embedded',
+        'cacheDir',
+        envPath(env, ENV_NAMES.embeddedCacheDir, sources) ?? DEFAULT_EMBEDDED_CACHE_DIR,
+      ),
+    ),
   };
 
   return deepFreeze({

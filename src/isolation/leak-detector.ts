@@ -125,10 +125,35 @@ export class LeakDetector {
 
   /** Compares the database now with the start. */
   async check(): Promise<LeakReport> {
-    const [counts, catalogCounts] = await withClient(this.config, async (client) => [
-      await countRows(client, this.startXid),
-      await countCatalogRows(client, this.startXid),
-    ]);
+    return (await this.checkAndRebase()).report;
+  }
+
+  /**
+   * {@link check}, and the database's state as a new starting snapshot: when the report shows no leak, the
+   * database is as it was at the start, and the new baseline says so with a newer transaction id, so whatever
+   * is committed after the check counts as written since. The id is the oldest transaction still running
+   * before counting (not the next one to start), so a transaction open across the check counts too.
+   */
+  async checkAndRebase(): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
+    const { xid, counts, catalogCounts } = await withClient(this.config, async (client) => {
+      const { rows } = await client.query<{ xid: string }>(
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid',
+      );
+      return {
+        xid: rows[0]!.xid,
+        counts: await countRows(client, this.startXid),
+        catalogCounts: await countCatalogRows(client, this.startXid),
+      };
+    });
+    const baseline: LeakBaseline = {
+      xid,
+      tables: Object.fromEntries(counts.map(({ table, rows }) => [table, rows])),
+      catalogs: Object.fromEntries(catalogCounts.map(({ table, rows }) => [table, rows])),
+    };
+    return { report: this.compare(counts, catalogCounts), baseline };
+  }
+
+  private compare(counts: readonly TableCount[], catalogCounts: readonly TableCount[]): LeakReport {
     const catalogs = catalogCounts
       .filter(({ table, rows, written }) => written > 0 || rows !== this.catalogsBefore.get(table))
       .map(({ table }) => table);

@@ -20,11 +20,37 @@ export const MIRROR_SESSION_SETTINGS: Readonly<Record<string, string>> = Object.
 });
 
 /**
+ * How many sessions on one database read (or load) tables at once, each joined to one exported snapshot: the
+ * mirror's load and the fingerprint's checksums.
+ */
+export const PARALLEL_SESSIONS = 4;
+
+/**
  * Opens the read-only REPEATABLE READ transaction all reads of one mirror operation share, so the
  * tables read are mutually consistent. Call on a client with no open transaction.
  */
 export async function beginSnapshot(client: pg.ClientBase): Promise<void> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await applySessionSettings(client);
+}
+
+/**
+ * Opens the snapshot transaction on `client` like {@link beginSnapshot} and exports it, so other sessions can
+ * read the same state through {@link joinSnapshot}. The id is valid while this transaction stays open.
+ */
+export async function exportSnapshot(client: pg.ClientBase): Promise<string> {
+  await beginSnapshot(client);
+  const { rows } = await client.query<{ id: string }>('SELECT pg_catalog.pg_export_snapshot() AS id');
+  return rows[0]!.id;
+}
+
+/**
+ * Opens a read-only REPEATABLE READ transaction on `client` that sees exactly what the session that exported
+ * `snapshot` ({@link exportSnapshot}) sees, under the mirror session settings.
+ */
+export async function joinSnapshot(client: pg.ClientBase, snapshot: string): Promise<void> {
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  await client.query(`SET TRANSACTION SNAPSHOT ${client.escapeLiteral(snapshot)}`);
   await applySessionSettings(client);
 }
 

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { endTransaction } from '../connection/in-transaction.js';
-import { beginSnapshot } from './mirror-session.js';
+import { beginSnapshot, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
+import { pageRanges, pageRangeSql, type PageRange } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
+import { copiedColumns } from './sync-tables.js';
 
 /** Row count and content checksum of one table. */
 export interface TableChecksum {
@@ -18,6 +21,9 @@ export interface TableChecksum {
  * Dumps, the drift report and the tests all compare through this one function. Call it on a client with no
  * open transaction.
  *
+ * With `openSession`, the tables (large ones cut into ranges of pages) are read at once over several
+ * sessions that join the snapshot `client` exports; the checksums are the same.
+ *
  * @example
  * const sums = await tableChecksums(client, ['public.prompts']);
  * sums['public.prompts']; // { rowCount: 120, checksum: '5d41402abc4b2a76b9719d911017c592' }
@@ -27,32 +33,61 @@ export async function tableChecksums(
   tables: readonly string[],
   options: ChecksumOptions = {},
 ): Promise<Record<string, TableChecksum>> {
-  await beginSnapshot(client);
   let failure: unknown;
+  const sessions: pg.Client[] = [];
   try {
-    const result: Record<string, TableChecksum> = {};
-    for (const table of await readTables(client, tables, 'database')) {
-      result[table.key] = await checksumTable(client, table, options);
-    }
-    return result;
+    let snapshot: string | undefined;
+    if (options.openSession) snapshot = await exportSnapshot(client);
+    else await beginSnapshot(client);
+    const catalog = await readTables(client, tables, 'database');
+    const sums = new Map(catalog.map((table) => [table.key, [] as PartialSums[]]));
+    const units = snapshot
+      ? await pageRanges(client, catalog, options.sessions ?? PARALLEL_SESSIONS)
+      : catalog.map((table) => ({ table, range: undefined }));
+    const work = async (session: pg.ClientBase) => {
+      for (let unit = units.shift(); unit; unit = units.shift()) {
+        sums.get(unit.table.key)!.push(await partialSums(session, unit.table, options, unit.range));
+      }
+    };
+    // The exporting session reads too; the others join it (they must not start before the export).
+    const extra = snapshot ? Math.min(options.sessions ?? PARALLEL_SESSIONS, units.length) - 1 : 0;
+    await Promise.all([
+      work(client),
+      ...Array.from({ length: extra }, async () => {
+        const session = await options.openSession!();
+        sessions.push(session);
+        await joinSnapshot(session, snapshot!);
+        await work(session);
+      }),
+    ]);
+    return Object.fromEntries(catalog.map((table) => [table.key, combine(sums.get(table.key)!)]));
   } catch (error) {
     failure = error;
     throw error;
   } finally {
     await endTransaction(client, failure);
+    await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));
   }
 }
 
 /** Options of {@link tableChecksums}. */
 export interface ChecksumOptions {
   /**
-   * Hash each row's text with PostgreSQL's own 64-bit text hash, twice with different seeds, instead of md5:
-   * about twice as quick and as exact, but PostgreSQL does not promise that hash to stay the same across
+   * Hash each row's text with PostgreSQL's own 64-bit text hash, twice with different seeds, instead of md5,
+   * and leave generated columns out (the copy recomputes them from the others): about twice as quick and as
+   * exact about what a copy carries, but PostgreSQL does not promise that hash to stay the same across
    * releases, so such checksums only compare with others taken on the same server, as the template
    * fingerprint does. Dumps and the drift report use md5.
    * @default false
    */
   quick?: boolean;
+  /**
+   * Opens another session on the same database (read-only for production), so the tables are read in
+   * parallel, all in one exported snapshot. @default none: everything is read on `client`
+   */
+  openSession?: () => Promise<pg.Client>;
+  /** How many sessions `openSession` opens at most. @default PARALLEL_SESSIONS */
+  sessions?: number;
 }
 
 /** {@link tableChecksums} of one table, in the caller's transaction, which must have the mirror session settings. */
@@ -61,29 +96,59 @@ export async function checksumTable(
   table: CatalogTable,
   options: ChecksumOptions = {},
 ): Promise<TableChecksum> {
+  return combine([await partialSums(client, table, options)]);
+}
+
+/** What a checksum adds up: rows and two sums of 64-bit row hashes, as decimal text (exact `numeric`). */
+interface PartialSums {
+  count: bigint;
+  first: bigint;
+  second: bigint;
+}
+
+async function partialSums(
+  client: pg.ClientBase,
+  table: CatalogTable,
+  options: ChecksumOptions,
+  range?: PageRange,
+): Promise<PartialSums> {
   // Two sums of 64-bit hashes, of the md5's halves or of two seeded text hashes: order-independent, exact
   // (numeric), 128 bits in all.
+  const where = pageRangeSql(range);
   const sql = options.quick
-    ? `SELECT count(*) AS row_count,
-         md5(count(*) || '/' || coalesce(sum(hashtextextended(t, 0)), 0)
-           || '/' || coalesce(sum(hashtextextended(t, 1)), 0)) AS checksum
-       FROM (SELECT ${rowTextSql(table)} AS t FROM ${table.qualifiedName}) AS texts`
-    : `SELECT count(*) AS row_count,
-         md5(count(*) || '/' || coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)
-           || '/' || coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)) AS checksum
-       FROM (SELECT ${rowHashSql(table)} AS h FROM ${table.qualifiedName}) AS hashed`;
-  const { rows } = await client.query<{ row_count: string; checksum: string }>(sql);
+    ? `SELECT count(*)::text AS count, coalesce(sum(hashtextextended(t, 0)), 0)::text AS first,
+         coalesce(sum(hashtextextended(t, 1)), 0)::text AS second
+       FROM (SELECT ${rowTextSql(table, copiedColumns(table))} AS t FROM ${table.qualifiedName}${where}) AS texts`
+    : `SELECT count(*)::text AS count, coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS first,
+         coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS second
+       FROM (SELECT ${rowHashSql(table)} AS h FROM ${table.qualifiedName}${where}) AS hashed`;
+  const { rows } = await client.query<{ count: string; first: string; second: string }>(sql);
   const row = rows[0]!;
-  return { rowCount: Number(row.row_count), checksum: row.checksum };
+  return { count: BigInt(row.count), first: BigInt(row.first), second: BigInt(row.second) };
+}
+
+function combine(parts: readonly PartialSums[]): TableChecksum {
+  const total = parts.reduce(
+    (sum, part) => ({
+      count: sum.count + part.count,
+      first: sum.first + part.first,
+      second: sum.second + part.second,
+    }),
+    { count: 0n, first: 0n, second: 0n },
+  );
+  const text = `${total.count}/${total.first}/${total.second}`;
+  return { rowCount: Number(total.count), checksum: createHash('md5').update(text).digest('hex') };
 }
 
 /** SQL for the md5 of one row of `table`, the unit both checksums and the drift report's row comparison use. */
 export function rowHashSql(table: CatalogTable): string {
-  return `md5(${rowTextSql(table)})`;
+  return `md5(${rowTextSql(
+    table,
+    table.columns.map((column) => column.name),
+  )})`;
 }
 
-/** SQL for the text of one row of `table`: its columns in name order, so column order does not matter. */
-function rowTextSql(table: CatalogTable): string {
-  const columns = table.columns.map((column) => column.name).sort();
-  return `ROW(${columns.map(quoteIdent).join(', ')})::text`;
+/** SQL for the text of one row of `table`: `columns` in name order, so column order does not matter. */
+function rowTextSql(table: CatalogTable, columns: readonly string[]): string {
+  return `ROW(${[...columns].sort().map(quoteIdent).join(', ')})::text`;
 }

@@ -43,7 +43,7 @@ export async function buildTwin(
     const { syncData } = source;
     if (syncData) {
       await runPhase('sync', context, async (note) =>
-        note(await syncData.call(source, test, context.logger)),
+        note(await syncData.call(source, test, { target, logger: context.logger })),
       );
     }
     await runPhase('seed', context, async (note) => {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import type { TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
-import { formatLeakReport, hasLeaks, LeakDetector } from '../isolation/leak-detector.js';
+import { formatLeakReport, hasLeaks, LeakDetector, type LeakBaseline } from '../isolation/leak-detector.js';
 import type { TwinDatabases } from '../provision/twin-databases.js';
 import type { Logger } from '../util/logger.js';
 
@@ -28,10 +28,20 @@ export class CleanRunWatch {
     private readonly sequences: readonly SequenceState[],
   ) {}
 
-  /** Takes the snapshot; call it when the test database is ready and before any test runs. */
-  static async start(config: ResolvedConfig, fingerprint: string): Promise<CleanRunWatch> {
+  /**
+   * Takes the snapshot; call it when the test database is ready and before any test runs. `verified`: a
+   * baseline {@link changedSinceClean} just found the database equal to, which saves counting its rows again.
+   */
+  static async start(
+    config: ResolvedConfig,
+    fingerprint: string,
+    options: { verified?: LeakBaseline } = {},
+  ): Promise<CleanRunWatch> {
+    const { verified } = options;
     const [detector, sequences] = await Promise.all([
-      LeakDetector.start(config.test.clientConfig()),
+      verified
+        ? LeakDetector.resume(config.test.clientConfig(), config.test.database, verified)
+        : LeakDetector.start(config.test.clientConfig()),
       withTestClient(config, readSequences),
     ]);
     return new CleanRunWatch(config, fingerprint, detector, sequences);
@@ -46,14 +56,13 @@ export class CleanRunWatch {
     const marker = await databases.marker(database);
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
-    const report = await this.detector.check();
+    // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
+    const { report, baseline: cleanBaseline } = await this.detector.checkAndRebase();
     if (hasLeaks(report)) {
       logger.debug(formatLeakReport(report));
       return 'changes were committed outside the tests';
     }
     await withTestClient(this.config, (client) => restoreSequences(client, this.sequences));
-    // Taken now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
-    const cleanBaseline = (await LeakDetector.start(this.config.test.clientConfig())).baseline();
     await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
     return undefined;
   }
@@ -61,22 +70,23 @@ export class CleanRunWatch {
 
 /**
  * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
- * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or `undefined`.
+ * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or the baseline of
+ * its state now, for {@link CleanRunWatch.start}.
  */
 export async function changedSinceClean(
   config: ResolvedConfig,
   marker: TestMarker,
-): Promise<string | undefined> {
-  if (!marker.clean || !marker.cleanBaseline) return 'it was not left clean';
+): Promise<{ changed: string } | { unchanged: LeakBaseline }> {
+  if (!marker.clean || !marker.cleanBaseline) return { changed: 'it was not left clean' };
   const detector = LeakDetector.resume(
     config.test.clientConfig(),
     config.test.database,
     marker.cleanBaseline,
   );
-  const report = await detector.check();
+  const { report, baseline } = await detector.checkAndRebase();
   return hasLeaks(report)
-    ? `changes were committed since the previous run: ${formatLeakReport(report)}`
-    : undefined;
+    ? { changed: `changes were committed since the previous run: ${formatLeakReport(report)}` }
+    : { unchanged: baseline };
 }
 
 /**

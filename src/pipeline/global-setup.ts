@@ -19,6 +19,7 @@ import {
 } from '../provision/twin-fingerprint.js';
 import { TwinDatabases, type TemplateLease } from '../provision/twin-databases.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
+import type { LeakBaseline } from '../isolation/leak-detector.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { buildTwin } from './build-twin.js';
@@ -308,6 +309,8 @@ interface TestOnTemplate {
   lease: TemplateLease;
   copied: boolean;
   structure: string | undefined;
+  /** When kept: the state it was just verified to be in, for the run's watch. */
+  verified?: LeakBaseline;
 }
 
 /**
@@ -360,7 +363,7 @@ async function prepareTwin(
   });
   const { lease } = onTemplate;
   try {
-    const watch = await CleanRunWatch.start(config, lease.fingerprint);
+    const watch = await CleanRunWatch.start(config, lease.fingerprint, { verified: onTemplate.verified });
     const workers = await prepareWorkers(config, lease.template, run.workerCount, context);
     return {
       lease,
@@ -395,8 +398,8 @@ async function warmStart(
   const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
   try {
-    const unchanged = previous.clean && (await changedSinceClean(config, previous)) === undefined;
-    if (unchanged) {
+    const verified = previous.clean ? await changedSinceClean(config, previous) : undefined;
+    if (verified && 'unchanged' in verified) {
       const current = await reading;
       if (current.fingerprint !== fingerprint) {
         await lease.release();
@@ -407,7 +410,7 @@ async function warmStart(
         ...newMarker('test'),
         fingerprint,
       });
-      return { lease, copied: false, structure: current.structure };
+      return { lease, copied: false, structure: current.structure, verified: verified.unchanged };
     }
     let structure: string | undefined;
     try {

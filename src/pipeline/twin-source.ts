@@ -1,13 +1,19 @@
 import type pg from 'pg';
+import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
+import { loadTables } from '../mirror/load-tables.js';
+import { PARALLEL_SESSIONS } from '../mirror/mirror-session.js';
+import { verifyCrossingForeignKeys } from '../mirror/replace-table-data.js';
 import { restoreDump } from '../mirror/restore-dump.js';
-import { syncTables } from '../mirror/sync-tables.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
-import { cloneStructure } from '../structure/clone-structure.js';
+import { applyStructure, createObjectsAtOnce } from '../structure/apply-structure.js';
+import { readStructure } from '../structure/read-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
+import { independentIndexes, splitStructure } from '../structure/split-structure.js';
+import type { StructureSnapshot } from '../structure/structure-snapshot.js';
 import type { Logger } from '../util/logger.js';
 import { readProductionFingerprint } from './read-production-fingerprint.js';
 
@@ -32,8 +38,11 @@ export interface TwinSourceReader {
   readFingerprint(): Promise<SourceFingerprint & { readonly structureFingerprint: string | undefined }>;
   /** Builds the structure into `test`, an empty database; returns the `clone` phase's detail. */
   buildStructure(test: pg.Client): Promise<string>;
-  /** Copies the mirrored tables' rows into `test` (the `sync` phase); absent when the structure step brings them. */
-  syncData?(test: pg.Client, logger: Logger): Promise<string>;
+  /**
+   * Copies the mirrored tables' rows into `test`, which is `target` (the `sync` phase), and creates what the
+   * structure step left for after the data; absent when the structure step brings them.
+   */
+  syncData?(test: pg.Client, options: { target: DatabaseTarget; logger: Logger }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -52,8 +61,14 @@ export function twinSourceName(config: ResolvedConfig): TwinSource {
   return config.source.dump ? 'dump' : config.schema.scripts ? 'scripts' : 'production';
 }
 
+/**
+ * Builds as pg_restore does: the tables first, then their rows (copied in parallel over one snapshot), then
+ * the keys, indexes, foreign keys and triggers, each built once over the loaded rows.
+ */
 class ProductionSource implements TwinSourceReader {
   readonly name = 'production';
+  /** What {@link buildStructure} left for {@link syncData} to create once the rows are in. */
+  private afterData: StructureSnapshot | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -66,15 +81,31 @@ class ProductionSource implements TwinSourceReader {
   }
 
   async buildStructure(test: pg.Client): Promise<string> {
-    const selection = selectionFromConfig(this.config);
-    const snapshot = await cloneStructure(this.production, test, { selection, replace: true });
+    const snapshot = await readStructure(this.production, selectionFromConfig(this.config));
+    const { beforeData, afterData } = splitStructure(snapshot);
+    await applyStructure(test, beforeData, { replace: true });
+    this.afterData = afterData;
     return `${snapshot.objects.length} objects`;
   }
 
-  async syncData(test: pg.Client, logger: Logger): Promise<string> {
-    const { tables } = await syncTables(this.production, test, { policy: this.config });
-    for (const table of tables) logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
-    return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows`;
+  async syncData(test: pg.Client, options: { target: DatabaseTarget; logger: Logger }): Promise<string> {
+    const { config } = this;
+    const afterData = this.afterData;
+    this.afterData = undefined;
+    if (!afterData) throw new Error('ProductionSource.syncData runs after buildStructure');
+    const { tables } = await loadTables(this.production, {
+      policy: config,
+      openSource: () => connect(config.production, 'production'),
+      openTarget: () => connect(options.target, 'test'),
+    });
+    for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
+    // Checked before the foreign keys exist, so a violation gets advice rather than PostgreSQL's bare error.
+    await verifyCrossingForeignKeys(test, afterData.tables, new Set(tables.map((table) => table.table)));
+    // Indexes of one table can be built at once too (CREATE INDEX shares the table's lock).
+    const { indexes, rest } = independentIndexes(afterData);
+    await createObjectsAtOnce(() => connect(options.target, 'test'), indexes, PARALLEL_SESSIONS);
+    await applyStructure(test, rest);
+    return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
   }
 
   close(): Promise<void> {

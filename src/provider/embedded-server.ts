@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DatabaseTarget } from '../config/database-target.js';
+import { DEFAULT_EMBEDDED_CACHE_DIR } from '../config/pgtwin-config.js';
 import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { locateEmbeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
@@ -21,7 +22,6 @@ export const EMBEDDED_SUPERUSER = 'postgres';
  * Where, as root, the embedded server's programs and clusters live: outside the project, root-owned and open
  * to the unprivileged server user, which may not reach the project (`/root/...`, a `mktemp -d` folder).
  */
-export const EMBEDDED_SHARED_CACHE = '/var/cache/pgtwin';
 
 const STATE_FILE = 'pgtwin-embedded.json';
 const CLUSTER_DIR = 'pgdata';
@@ -38,6 +38,8 @@ export interface EmbeddedServerOptions {
   port?: number;
   /** Leave the server running after {@link StartedEmbeddedServer.stop}, for the next run to reuse. @default false */
   persistent?: boolean;
+  /** As root: where the programs and the cluster are kept, outside the project. @default DEFAULT_EMBEDDED_CACHE_DIR */
+  cacheDir?: string;
   logger?: Logger;
 }
 
@@ -65,12 +67,14 @@ export class EmbeddedServer {
   readonly dataDir: string;
   readonly port: number;
   readonly persistent: boolean;
+  readonly cacheDir: string;
   private readonly logger: Logger;
 
   constructor(options: EmbeddedServerOptions) {
     this.dataDir = path.resolve(options.dataDir);
     this.port = options.port ?? 0;
     this.persistent = options.persistent ?? false;
+    this.cacheDir = path.resolve(options.cacheDir ?? DEFAULT_EMBEDDED_CACHE_DIR);
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -97,9 +101,9 @@ export class EmbeddedServer {
     }
 
     const user = await ensureServerUser();
-    if (user) await prepareSharedCache();
+    if (user) await prepareSharedCache(this.cacheDir);
     const binaries = await locateEmbeddedBinaries({
-      sharedCopyIn: user ? path.join(EMBEDDED_SHARED_CACHE, 'binaries') : undefined,
+      sharedCopyIn: user ? path.join(this.cacheDir, 'binaries') : undefined,
     });
     if (user) await this.admitUser(user, binaries);
     if (!state || !(await this.clusterMatches(binaries))) state = await this.initialise(binaries, user);
@@ -132,13 +136,13 @@ export class EmbeddedServer {
   }
 
   /**
-   * The cluster: `<dataDir>/pgdata`, or as root `<EMBEDDED_SHARED_CACHE>/clusters/<16 hex of dataDir>/pgdata`
+   * The cluster: `<dataDir>/pgdata`, or as root `<cacheDir>/clusters/<16 hex of dataDir>/pgdata`
    * (owned by the server user), with `<dataDir>/pgdata` a symbolic link to it.
    */
   get clusterDir(): string {
     if (!runsAsRoot()) return path.join(this.dataDir, CLUSTER_DIR);
     const key = createHash('sha256').update(this.dataDir).digest('hex').slice(0, 16);
-    return path.join(EMBEDDED_SHARED_CACHE, 'clusters', key, CLUSTER_DIR);
+    return path.join(this.cacheDir, 'clusters', key, CLUSTER_DIR);
   }
 
   /**
@@ -468,13 +472,9 @@ function runsAsRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** {@link EMBEDDED_SHARED_CACHE}, made root-owned and open to all; refused when someone else could write it. */
-async function prepareSharedCache(): Promise<void> {
-  for (const dir of [
-    EMBEDDED_SHARED_CACHE,
-    path.join(EMBEDDED_SHARED_CACHE, 'binaries'),
-    path.join(EMBEDDED_SHARED_CACHE, 'clusters'),
-  ]) {
+/** The cache directory, made root-owned and open to all; refused when someone else could write it. */
+async function prepareSharedCache(cacheDir: string): Promise<void> {
+  for (const dir of [cacheDir, path.join(cacheDir, 'binaries'), path.join(cacheDir, 'clusters')]) {
     await fs.mkdir(dir, { recursive: true, mode: 0o755 });
     const info = await fs.stat(dir);
     if (info.uid !== 0 || (info.mode & 0o022) !== 0) {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { inTransaction } from '../connection/in-transaction.js';
 import { StructureApplyError } from '../errors.js';
 import { CANONICAL_SETTINGS_SQL, withClient, type Queryable } from './queryable.js';
-import type { StructureSnapshot } from './structure-snapshot.js';
+import type { StructureObject, StructureSnapshot } from './structure-snapshot.js';
 
 /** Options of {@link applyStructure}. */
 export interface ApplyStructureOptions {
@@ -82,4 +82,48 @@ export async function createStructureObjects(
     script,
     'Creating the structure in one batch failed although each object succeeds alone. Nothing was changed; report this to pgtwin.',
   );
+}
+
+/**
+ * Creates `objects`, statements that depend on nothing among each other (the indexes of
+ * {@link independentIndexes}), at once over up to `sessions` sessions opened by `open`, each in a transaction of
+ * its own under the canonical settings. Not atomic: a failure leaves the ones already made, so use it only
+ * while building a database that a failure throws away. A {@link StructureApplyError} names the object.
+ *
+ * @example
+ * const { indexes, rest } = independentIndexes(afterData);
+ * await createObjectsAtOnce(() => connect(target, 'test'), indexes, 4);
+ */
+export async function createObjectsAtOnce(
+  open: () => Promise<pg.Client>,
+  objects: readonly StructureObject[],
+  sessions: number,
+): Promise<void> {
+  const queue = [...objects];
+  const opened: pg.Client[] = [];
+  try {
+    await Promise.all(
+      Array.from({ length: Math.min(sessions, queue.length) }, async () => {
+        const client = await open();
+        opened.push(client);
+        for (let object = queue.shift(); object; object = queue.shift()) {
+          const current = object;
+          await inTransaction(client, async () => {
+            await client.query(CANONICAL_SETTINGS_SQL);
+            await client.query(current.definition);
+          }).catch((error: Error) => {
+            queue.length = 0;
+            throw new StructureApplyError(
+              current.key,
+              current.definition,
+              `Creating ${current.key} failed: ${error.message}.`,
+              { cause: error },
+            );
+          });
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(opened.map((client) => client.end().catch(() => undefined)));
+  }
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { configProject } from '../helpers/config.js';
-import { ConfigError, resolveConfig } from 'pgtwin';
+import { ConfigError, DEFAULT_EMBEDDED_CACHE_DIR, resolveConfig } from 'pgtwin';
 
 async function configError(promise: Promise<unknown>): Promise<ConfigError> {
   const error = await promise.then(
@@ -95,6 +95,23 @@ describe('resolveConfig', () => {
     expect(config.mirror.full).toEqual(['public.prompts']);
     expect(config.seeds).toEqual([path.join(rootDir, 'a.json'), path.join(rootDir, 'b.json')]);
     expect(config.production.host).toBe('ci-host');
+  });
+
+  it("resolves the embedded server's cache folder from the option, PGTWIN_EMBEDDED_CACHE_DIR or the default", async () => {
+    const rootDir = configProject({});
+    expect((await resolveConfig({ rootDir, env: {} })).embedded.cacheDir).toBe(DEFAULT_EMBEDDED_CACHE_DIR);
+    const fromEnv = await resolveConfig({ rootDir, env: { PGTWIN_EMBEDDED_CACHE_DIR: 'cache' } });
+    expect(fromEnv.embedded.cacheDir).toBe(path.join(rootDir, 'cache'));
+    const fromOption = await resolveConfig({
+      rootDir,
+      env: { PGTWIN_EMBEDDED_CACHE_DIR: 'cache' },
+      embedded: { cacheDir: '/opt/pgtwin-cache' },
+    });
+    expect(fromOption.embedded.cacheDir).toBe('/opt/pgtwin-cache');
+    const wrong = await configError(
+      resolveConfig({ rootDir, env: {}, embedded: { cacheDir: 7 as unknown as string } }),
+    );
+    expect(wrong.key).toBe('embedded.cacheDir');
   });
 
   it('names the variable and the expected form for a port that is not a number', async () => {

@@ -141,6 +141,24 @@ describe('warm starts', () => {
     expect(next.copied).toBe(true);
   });
 
+  it('after several runs kept without copying, still sees a row rewritten between two of them', async () => {
+    await (await setup()).close();
+    const kept = await setup();
+    await kept.close();
+    const keptAgain = await setup();
+    await keptAgain.close();
+    expect([kept.copied, keptAgain.copied]).toEqual([false, false]);
+    // Same row count: only the rewritten row's transaction id tells, against the baseline the last run left.
+    await queryDatabase(
+      testDb,
+      `UPDATE public.prompts SET name = name WHERE id = (SELECT max(id) FROM public.prompts)`,
+    );
+
+    const next = await setup();
+    await next.close();
+    expect(next.copied).toBe(true);
+  });
+
   it('copies again after a run that committed DDL outside the tests', async () => {
     const run = await setup();
     await withTestClient(run, (sql) => sql('ALTER TABLE public.clients ADD COLUMN leaked_column text'));

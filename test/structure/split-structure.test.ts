@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { applyStructure, compareSchemas, readStructure } from '../../src/structure/index.js';
+import { independentIndexes, splitStructure } from '../../src/structure/split-structure.js';
+import type { StructureSnapshot } from '../../src/structure/structure-snapshot.js';
+import { useScratch } from '../helpers/databases.js';
+
+const scratch = useScratch('struct_split');
+const open: pg.Client[] = [];
+let snapshot: StructureSnapshot;
+let sourceUrl: string;
+
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  open.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  ({ url: sourceUrl } = await scratch.database('source'));
+  const source = await connect(sourceUrl);
+  await source.query(`
+    CREATE TABLE public.teams (id int PRIMARY KEY, name text CHECK (name <> ''), size int);
+    ALTER TABLE public.teams ADD CONSTRAINT size_positive CHECK (size > 0) NOT VALID;
+    CREATE INDEX teams_lower_name ON public.teams (lower(name));
+    CREATE TABLE public."odd ""name" (id int, team_id int REFERENCES public.teams (id));
+    CREATE INDEX odd_team ON public."odd ""name" (team_id);
+    -- Groups by the primary key: the view needs the key, so it is created after the data too.
+    CREATE VIEW public.team_names AS SELECT t.id, t.name FROM public.teams t GROUP BY t.id;`);
+  snapshot = await readStructure(source, { schemas: ['public'] });
+});
+
+afterAll(async () => {
+  for (const client of open) await client.end().catch(() => undefined);
+});
+
+describe('splitStructure', () => {
+  it('puts valid checks before the data, and keys, indexes, NOT VALID checks and views needing a key after', () => {
+    const { beforeData, afterData } = splitStructure(snapshot);
+    const keys = (part: StructureSnapshot) => part.objects.map((object) => object.key);
+    expect(keys(beforeData)).toEqual(
+      expect.arrayContaining(['table public.teams', 'constraint public.teams.teams_name_check']),
+    );
+    expect(keys(afterData)).toEqual(
+      expect.arrayContaining([
+        'constraint public.teams.teams_pkey',
+        'constraint public.teams.size_positive',
+        'index public.teams.teams_lower_name',
+        'view public.team_names',
+      ]),
+    );
+    expect(keys(beforeData).length + keys(afterData).length).toBe(snapshot.objects.length);
+    expect(
+      independentIndexes(afterData)
+        .indexes.map((object) => object.key)
+        .sort(),
+    ).toEqual(['index public.odd "name.odd_team', 'index public.teams.teams_lower_name']);
+  });
+
+  it('applied in two parts, with rows violating a NOT VALID check in between, gives the source structure', async () => {
+    const { url } = await scratch.database('target');
+    const target = await connect(url);
+    const { beforeData, afterData } = splitStructure(snapshot);
+    await applyStructure(target, beforeData, { replace: true });
+    await target.query(`INSERT INTO public.teams VALUES (1, 'a', -1)`);
+    await applyStructure(target, afterData);
+    const diff = await compareSchemas(await connect(sourceUrl), target, { schemas: ['public'] });
+    expect(diff.equal).toBe(true);
+  });
+});
