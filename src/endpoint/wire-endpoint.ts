@@ -4,6 +4,7 @@ import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { clientInternals } from '../isolation/pg-internals.js';
 import type { TestSession } from '../isolation/test-session.js';
+import { ScramVerifier } from './scram-verifier.js';
 import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
 
 /** Where the endpoint listens. */
@@ -25,13 +26,26 @@ export interface EndpointAddress {
 export class WireEndpoint {
   private readonly connections = new Set<WireConnection>();
   private parameters: Promise<Record<string, string>> | undefined;
+  /** The test role, as node-pg resolves it from the configuration and the environment. */
+  private readonly user: string;
+  private readonly verifier: ScramVerifier | undefined;
 
   private constructor(
     private readonly server: net.Server,
     private readonly session: TestSession,
     private readonly config: pg.ClientConfig,
     readonly address: EndpointAddress,
-  ) {}
+  ) {
+    const params = clientInternals(new pg.Client(config)).connectionParameters as unknown as {
+      user: string;
+      password?: unknown;
+    };
+    this.user = params.user;
+    this.verifier =
+      typeof params.password === 'string' && params.password !== ''
+        ? ScramVerifier.derive(params.password)
+        : undefined;
+  }
 
   static async start(session: TestSession, config: pg.ClientConfig): Promise<WireEndpoint> {
     const server = net.createServer();
@@ -54,17 +68,13 @@ export class WireEndpoint {
   }
 
   private accept(socket: net.Socket): void {
-    const params = clientInternals(new pg.Client(this.config)).connectionParameters as unknown as {
-      user: string;
-      password?: unknown;
-    };
     const connection = new WireConnection(
       socket,
       {
         session: this.session,
         database: this.session.target.database,
-        user: params.user,
-        password: typeof params.password === 'string' ? params.password : undefined,
+        user: this.user,
+        verifier: this.verifier,
         serverParameters: () => (this.parameters ??= this.readServerParameters()),
       },
       (processId, secretKey) => {
