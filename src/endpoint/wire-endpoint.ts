@@ -1,8 +1,7 @@
-import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
-import { clientInternals } from '../isolation/pg-internals.js';
+import { clientInternals, onParameterStatus } from '../isolation/pg-internals.js';
 import type { TestSession } from '../isolation/test-session.js';
 import { ScramVerifier } from './scram-verifier.js';
 import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
@@ -36,10 +35,7 @@ export class WireEndpoint {
     private readonly config: pg.ClientConfig,
     readonly address: EndpointAddress,
   ) {
-    const params = clientInternals(new pg.Client(config)).connectionParameters as unknown as {
-      user: string;
-      password?: unknown;
-    };
+    const params = clientInternals(new pg.Client(config)).connectionParameters;
     this.user = params.user;
     this.verifier =
       typeof params.password === 'string' && params.password !== ''
@@ -92,12 +88,9 @@ export class WireEndpoint {
   private async readServerParameters(): Promise<Record<string, string>> {
     const probe = exemptFromIsolation(new pg.Client(this.config));
     const parameters: Record<string, string> = {};
-    (clientInternals(probe).connection as unknown as EventEmitter).on(
-      'parameterStatus',
-      (message: { parameterName: string; parameterValue: string }) => {
-        parameters[message.parameterName] = message.parameterValue;
-      },
-    );
+    onParameterStatus(probe, (name, value) => {
+      parameters[name] = value;
+    });
     await probe.connect();
     await probe.end();
     return parameters;
