@@ -25,7 +25,15 @@ function cstring(text: string): Buffer {
 
 export const authenticationOk = (): Buffer => message('R', int32(0));
 
-export const authenticationMd5 = (salt: Buffer): Buffer => message('R', int32(5), salt);
+/** AuthenticationSASL: the mechanisms offered, each a string, then an empty one. */
+export const authenticationSasl = (mechanisms: readonly string[]): Buffer =>
+  message('R', int32(10), ...mechanisms.map(cstring), Buffer.alloc(1));
+
+export const authenticationSaslContinue = (data: string): Buffer =>
+  message('R', int32(11), Buffer.from(data, 'utf8'));
+
+export const authenticationSaslFinal = (data: string): Buffer =>
+  message('R', int32(12), Buffer.from(data, 'utf8'));
 
 export const parameterStatus = (name: string, value: string): Buffer =>
   message('S', cstring(name), cstring(value));

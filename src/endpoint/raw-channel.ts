@@ -1,15 +1,10 @@
-import type { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import { clientInternals } from '../isolation/pg-internals.js';
+import {
+  clientInternals,
+  divertServerMessages,
+  type ConnectionInternals,
+} from '../isolation/pg-internals.js';
 import { FrameReader, type Frame } from './frame-reader.js';
-
-/** node-pg's protocol connection, as far as the channel uses it. */
-interface Connection extends EventEmitter {
-  stream: NodeJS.ReadWriteStream & { destroyed?: boolean };
-}
-
-/** Events of the protocol connection that are not server messages; they still reach node-pg. */
-const CONNECTION_EVENTS = new Set(['error', 'end', 'connect', 'sslconnect', 'drain']);
 
 /**
  * The session's real `pg.Client` lent to the endpoint as a byte pipe. It is taken the way pg-cursor and
@@ -24,28 +19,21 @@ export class RawChannel {
   private released = false;
   private failure: Error | undefined;
   private readonly failureListeners: Array<(error: Error) => void> = [];
+  private giveBack: ((status: string | undefined) => void) | undefined;
 
   private constructor(
-    private readonly connection: Connection,
-    private readonly emit: Connection['emit'],
+    private readonly stream: ConnectionInternals['stream'],
     private readonly onFrame: (frame: Frame) => void,
   ) {}
 
   /** Waits until `real` is idle, then takes it over. */
   static open(real: pg.Client, onFrame: (frame: Frame) => void): Promise<RawChannel> {
-    const connection = clientInternals(real).connection as unknown as Connection;
     return new Promise((resolve, reject) => {
       let channel: RawChannel | undefined;
       const submittable = {
         submit() {
-          const emit = connection.emit;
-          channel = new RawChannel(connection, emit, onFrame);
-          connection.emit = function (this: Connection, event: string | symbol, ...args: unknown[]) {
-            if (typeof event === 'string' && CONNECTION_EVENTS.has(event))
-              return emit.call(this, event, ...args);
-            return true;
-          } as Connection['emit'];
-          connection.stream.on('data', channel.onData);
+          channel = new RawChannel(clientInternals(real).connection.stream, onFrame);
+          channel.giveBack = divertServerMessages(real, channel.onData);
           resolve(channel);
         },
         handleReadyForQuery() {},
@@ -70,7 +58,7 @@ export class RawChannel {
    */
   write(bytes: Buffer): void {
     if (this.failure) return;
-    const stream = this.connection.stream as NodeJS.ReadWriteStream & { cork(): void; uncork(): void };
+    const { stream } = this;
     if (!this.corked) {
       this.corked = true;
       stream.cork();
@@ -94,14 +82,7 @@ export class RawChannel {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.connection.stream.removeListener('data', this.onData);
-    this.connection.emit = this.emit;
-    if (!this.failure)
-      this.emit.call(this.connection, 'readyForQuery', {
-        name: 'readyForQuery',
-        length: 5,
-        status: this.status,
-      });
+    this.giveBack?.(this.failure ? undefined : this.status);
   }
 
   private readonly onData = (chunk: Buffer): void => {

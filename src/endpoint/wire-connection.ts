@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
@@ -6,8 +6,10 @@ import { abandonTransaction, executeInJob, holdsTransactionControl } from '../is
 import { classifyStatement } from '../isolation/statement-classifier.js';
 import type { TestSession } from '../isolation/test-session.js';
 import {
-  authenticationMd5,
   authenticationOk,
+  authenticationSasl,
+  authenticationSaslContinue,
+  authenticationSaslFinal,
   backendKeyData,
   commandComplete,
   dataRow,
@@ -20,14 +22,15 @@ import {
 } from './backend-messages.js';
 import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
+import { SCRAM_MECHANISM, ScramFailure, type ScramExchange, type ScramVerifier } from './scram-verifier.js';
 
 /** What a wire connection needs from its endpoint. */
 export interface EndpointContext {
   readonly session: TestSession;
   readonly database: string;
   readonly user: string;
-  /** The test role's password; clients must send it (md5) when it is set. */
-  readonly password: string | undefined;
+  /** The test role's password keys; clients must prove they know it (SCRAM-SHA-256) when it is set. */
+  readonly verifier: ScramVerifier | undefined;
   /** The server's ParameterStatus values, sent to each client after authentication. */
   serverParameters(): Promise<Record<string, string>>;
 }
@@ -73,7 +76,8 @@ export class WireConnection {
   private readonly reader = new FrameReader();
   /** Bytes of the startup phase (untyped messages); `undefined` once the client is authenticated. */
   private startupBuffer: Buffer | undefined = Buffer.alloc(0);
-  private salt: Buffer | undefined;
+  /** Set while the client authenticates. */
+  private scram: ScramExchange | undefined;
   private readonly incoming: Frame[] = [];
   private wakers: Array<() => void> = [];
   private closed = false;
@@ -129,11 +133,7 @@ export class WireConnection {
       return;
     }
     this.incoming.push(...this.reader.push(chunk));
-    if (this.salt && this.incoming.length > 0) {
-      const password = this.take();
-      void this.checkPassword(password);
-      return;
-    }
+    while (this.scram && this.incoming.length > 0) this.authenticate(this.take());
     this.nudge();
   }
 
@@ -213,26 +213,45 @@ export class WireConnection {
       );
       return;
     }
-    if (this.context.password) {
-      this.salt = randomBytes(4);
-      this.send(authenticationMd5(this.salt));
+    // As the server asks when the role's password is stored as SCRAM (`password_encryption`'s default since
+    // PostgreSQL 14), whether pg_hba.conf says scram-sha-256 or md5.
+    if (this.context.verifier) {
+      this.scram = this.context.verifier.exchange();
+      this.send(authenticationSasl([SCRAM_MECHANISM]));
     } else {
       void this.ready();
     }
     if (rest.length > 0) this.receive(rest);
   }
 
-  private async checkPassword(frame: Frame): Promise<void> {
-    const sent = frame.bytes.toString('utf8', 5, frame.bytes.length - 1);
-    const { user, password } = this.context;
-    const inner = createHash('md5').update(`${password}${user}`).digest('hex');
-    const expected = `md5${createHash('md5').update(inner).update(this.salt!).digest('hex')}`;
-    this.salt = undefined;
-    if (frame.type !== 'p' || sent !== expected) {
-      this.fatal('28P01', `password authentication failed for user "${user}"`);
-      return;
+  /** One SASLInitialResponse (the mechanism and client-first-message) or SASLResponse (client-final). */
+  private authenticate(frame: Frame): void {
+    const exchange = this.scram!;
+    const last = exchange.started;
+    let answer: string | ScramFailure;
+    if (frame.type !== 'p') {
+      answer = new ScramFailure('08P01', `expected SASL response, got message type ${frame.bytes[0]}`);
+    } else if (last) {
+      answer = exchange.final(frame.bytes.toString('utf8', 5), this.context.user);
+    } else {
+      const mechanism = new CStringCursor(frame.bytes, 5).next();
+      // The mechanism's name, then the response's int32 length.
+      const data = 5 + Buffer.byteLength(mechanism) + 1 + 4;
+      answer =
+        mechanism === SCRAM_MECHANISM
+          ? exchange.first(frame.bytes.toString('utf8', data))
+          : new ScramFailure('08P01', 'client selected an invalid SASL authentication mechanism');
     }
-    await this.ready();
+    if (answer instanceof ScramFailure) {
+      this.scram = undefined;
+      this.fatal(answer.code, answer.message);
+    } else if (last) {
+      this.scram = undefined;
+      this.send(authenticationSaslFinal(answer));
+      void this.ready();
+    } else {
+      this.send(authenticationSaslContinue(answer));
+    }
   }
 
   private async ready(): Promise<void> {

@@ -1,9 +1,9 @@
-import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
-import { clientInternals } from '../isolation/pg-internals.js';
+import { clientInternals, onParameterStatus } from '../isolation/pg-internals.js';
 import type { TestSession } from '../isolation/test-session.js';
+import { ScramVerifier } from './scram-verifier.js';
 import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
 
 /** Where the endpoint listens. */
@@ -25,13 +25,23 @@ export interface EndpointAddress {
 export class WireEndpoint {
   private readonly connections = new Set<WireConnection>();
   private parameters: Promise<Record<string, string>> | undefined;
+  /** The test role, as node-pg resolves it from the configuration and the environment. */
+  private readonly user: string;
+  private readonly verifier: ScramVerifier | undefined;
 
   private constructor(
     private readonly server: net.Server,
     private readonly session: TestSession,
     private readonly config: pg.ClientConfig,
     readonly address: EndpointAddress,
-  ) {}
+  ) {
+    const params = clientInternals(new pg.Client(config)).connectionParameters;
+    this.user = params.user;
+    this.verifier =
+      typeof params.password === 'string' && params.password !== ''
+        ? ScramVerifier.derive(params.password)
+        : undefined;
+  }
 
   static async start(session: TestSession, config: pg.ClientConfig): Promise<WireEndpoint> {
     const server = net.createServer();
@@ -54,17 +64,13 @@ export class WireEndpoint {
   }
 
   private accept(socket: net.Socket): void {
-    const params = clientInternals(new pg.Client(this.config)).connectionParameters as unknown as {
-      user: string;
-      password?: unknown;
-    };
     const connection = new WireConnection(
       socket,
       {
         session: this.session,
         database: this.session.target.database,
-        user: params.user,
-        password: typeof params.password === 'string' ? params.password : undefined,
+        user: this.user,
+        verifier: this.verifier,
         serverParameters: () => (this.parameters ??= this.readServerParameters()),
       },
       (processId, secretKey) => {
@@ -82,12 +88,9 @@ export class WireEndpoint {
   private async readServerParameters(): Promise<Record<string, string>> {
     const probe = exemptFromIsolation(new pg.Client(this.config));
     const parameters: Record<string, string> = {};
-    (clientInternals(probe).connection as unknown as EventEmitter).on(
-      'parameterStatus',
-      (message: { parameterName: string; parameterValue: string }) => {
-        parameters[message.parameterName] = message.parameterValue;
-      },
-    );
+    onParameterStatus(probe, (name, value) => {
+      parameters[name] = value;
+    });
     await probe.connect();
     await probe.end();
     return parameters;

@@ -73,9 +73,16 @@ export async function enableIsolation(options: IsolationOptions): Promise<Isolat
   } = options;
   const detector = detectLeaks ? await LeakDetector.start(config) : undefined;
   const session = new TestSession(config, waitTimeoutMs);
-  const endpoint = serve ? await WireEndpoint.start(session, config) : undefined;
-  if (endpoint) addSessionAddress(session, endpoint.address);
+  // Registering checks pg's internals, the endpoint's included, before the endpoint borrows any of them.
   const unregister = registerSession(session, implicit);
+  let endpoint: WireEndpoint | undefined;
+  try {
+    endpoint = serve ? await WireEndpoint.start(session, config) : undefined;
+  } catch (error) {
+    unregister();
+    throw error;
+  }
+  if (endpoint) addSessionAddress(session, endpoint.address);
   let closing: Promise<LeakReport | undefined> | undefined;
 
   const isolation: Isolation = {

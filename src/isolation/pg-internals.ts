@@ -1,9 +1,11 @@
+import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { IsolationError } from '../errors.js';
 
 /*
  * Every field of node-postgres (`pg`) and pg-pool that pgtwin reads or writes without it being public API.
- * Isolation takes over application clients, so it must keep their state the way pg and pg-pool read it.
+ * Isolation takes over application clients, so it must keep their state the way pg and pg-pool read it; the
+ * wire endpoint borrows the session's client as a byte pipe ({@link divertServerMessages}).
  * `checkPgInternals` fails at startup, naming the pg version, when a field read here is missing; the
  * versions noted are where each field appeared (pgtwin supports pg ^8.23.1, which has them all).
  */
@@ -30,18 +32,32 @@ export interface ClientInternals {
   secretKey: number | null;
   /** Written for a virtual client, as pg sets it when the server is ready; pg-pool's idle logic reads it. */
   readyForQuery: boolean;
-  /**
-   * The protocol connection: `stream` is its socket (every pg 8); `parsedStatements`, the prepared statement
-   * names pg believes the server knows, so it skips their Parse (pg 0.2 and later).
-   */
-  connection: { stream: { destroy(): void }; parsedStatements: Record<string, string> };
+  /** The protocol connection. */
+  connection: ConnectionInternals;
   /** The settings the client connects with, after defaults and environment. pg 0.11 and later. */
   connectionParameters: {
     host: string;
     port: number | string;
     database: string;
+    user: string;
+    /** A string, or a function returning one (pg 8.1 and later), or unset. */
+    password?: unknown;
     query_timeout?: number;
   };
+  /** Handles the connection's 'readyForQuery' event: the client becomes idle. pg 8.0 and later. */
+  _handleReadyForQuery(message: unknown): void;
+}
+
+/**
+ * A client's protocol connection (`Client.connection`, every pg 8): an EventEmitter that emits each server
+ * message node-pg parsed under the message's name ('readyForQuery', 'parameterStatus', ...), plus 'error',
+ * 'end', 'connect', 'sslconnect' and 'drain' of its own.
+ */
+export interface ConnectionInternals extends EventEmitter {
+  /** The socket; node-pg parses what its 'data' event delivers. */
+  stream: NodeJS.ReadWriteStream & { destroy(): void; cork(): void; uncork(): void };
+  /** The prepared statement names pg believes the server knows, so it skips their Parse. pg 0.2 and later. */
+  parsedStatements: Record<string, string>;
 }
 
 /** A `pg.Pool`'s (pg-pool's) state fields. */
@@ -99,6 +115,43 @@ export function commandResult(command: string, rowMode: string | undefined): pg.
   return result as unknown as pg.QueryResult;
 }
 
+/** Events of the protocol connection that are not server messages. */
+const CONNECTION_EVENTS = new Set(['error', 'end', 'connect', 'sslconnect', 'drain']);
+
+/**
+ * Takes `client`'s socket away from node-pg (as a byte pipe for the wire endpoint): server messages are no
+ * longer parsed into events, every chunk the server sends goes to `onData` instead, and the connection's own
+ * events still reach the client. The returned function gives the socket back; with a `status`, the client
+ * then becomes idle as if it had just received a ReadyForQuery with that transaction status.
+ */
+export function divertServerMessages(
+  client: object,
+  onData: (chunk: Buffer) => void,
+): (status: string | undefined) => void {
+  const connection = clientInternals(client).connection;
+  const emit = connection.emit;
+  connection.emit = function (this: ConnectionInternals, event: string | symbol, ...args: unknown[]) {
+    if (typeof event === 'string' && CONNECTION_EVENTS.has(event)) return emit.call(this, event, ...args);
+    return true;
+  } as ConnectionInternals['emit'];
+  connection.stream.on('data', onData);
+  return (status) => {
+    connection.stream.removeListener('data', onData);
+    connection.emit = emit;
+    if (status !== undefined)
+      emit.call(connection, 'readyForQuery', { name: 'readyForQuery', length: 5, status });
+  };
+}
+
+/** Calls `listener` with each ParameterStatus the server sends `client` (at startup and after `SET`). */
+export function onParameterStatus(client: object, listener: (name: string, value: string) => void): void {
+  clientInternals(client).connection.on(
+    'parameterStatus',
+    (message: { parameterName: string; parameterValue: string }) =>
+      listener(message.parameterName, message.parameterValue),
+  );
+}
+
 /** Closes `client`'s socket at once, without the protocol's goodbye. */
 export function destroySocket(client: object): void {
   clientInternals(client).connection.stream.destroy();
@@ -139,9 +192,17 @@ export function checkPgInternals(copy: typeof pg, version: string): void {
     ...CLIENT_FIELDS.filter((field) => !(field in client)).map((field) => `Client.${field}`),
     ...POOL_FIELDS.filter((field) => !(field in pool)).map((field) => `Pool.${field}`),
   ];
-  const connection = clientInternals(client).connection;
-  if (typeof connection?.stream?.destroy !== 'function') missing.push('Client.connection.stream');
+  const { connection, connectionParameters } = clientInternals(client);
+  for (const method of ['emit', 'on'] as const)
+    if (typeof connection?.[method] !== 'function') missing.push(`Client.connection.${method}`);
+  for (const method of ['destroy', 'on', 'removeListener', 'write', 'cork', 'uncork'] as const)
+    if (typeof connection?.stream?.[method] !== 'function')
+      missing.push(`Client.connection.stream.${method}`);
   if (typeof connection?.parsedStatements !== 'object') missing.push('Client.connection.parsedStatements');
+  for (const field of ['user', 'password'] as const)
+    if (!(field in (connectionParameters ?? {}))) missing.push(`Client.connectionParameters.${field}`);
+  if (typeof clientInternals(client)._handleReadyForQuery !== 'function')
+    missing.push('Client._handleReadyForQuery');
   if (!result || !('_types' in result)) missing.push('Query._result._types');
   const Result = (copy as unknown as { Result?: unknown }).Result;
   if (typeof Result !== 'function' || !('addCommandComplete' in (Result.prototype as object)))

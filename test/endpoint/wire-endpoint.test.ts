@@ -3,6 +3,7 @@
  * sees, cancel and terminate, COPY and pipelining. The conformance suite (test/isolation) runs the
  * application scenarios through it.
  */
+import net from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -63,11 +64,52 @@ afterAll(async () => {
 });
 
 describe('startup', () => {
-  it('authenticates the test role with its password (md5) and refuses a wrong one', async () => {
+  it('asks for SCRAM-SHA-256 only, as the server does with scram-sha-256 passwords', async () => {
+    const socket = net.connect(isolation.endpoint!.port, isolation.endpoint!.host);
+    try {
+      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const { user, database } = new pg.Client({ connectionString: url });
+      const body = Buffer.from(`user\0${user}\0database\0${database}\0\0`);
+      const startup = Buffer.alloc(8);
+      startup.writeInt32BE(8 + body.length, 0);
+      startup.writeInt32BE(196608, 4);
+      socket.write(Buffer.concat([startup, body]));
+      const answer: Buffer = await new Promise((resolve) => socket.once('data', resolve));
+      expect(answer.toString('latin1', 0, 1)).toBe('R');
+      // AuthenticationSASL (10), then the mechanisms: SCRAM-SHA-256 alone, no -PLUS (channel binding).
+      expect(answer.readInt32BE(5)).toBe(10);
+      expect(answer.subarray(9).toString('latin1')).toBe('SCRAM-SHA-256\0\0');
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('authenticates pg and postgres.js with SCRAM-SHA-256 (pg checks the server’s signature too)', async () => {
+    const client = await wireClient();
+    try {
+      expect((await client.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+    } finally {
+      await client.end();
+    }
+    const one = postgres(endpointUrl(), { max: 1 });
+    try {
+      expect((await one`SELECT 1 AS one`)[0]!.one).toBe(1);
+    } finally {
+      await one.end();
+    }
+  });
+
+  it('refuses a wrong password with SQLSTATE 28P01 and the server’s message, through pg and postgres.js', async () => {
+    const failure = {
+      code: '28P01',
+      message: `password authentication failed for user "${new pg.Client({ connectionString: url }).user}"`,
+    };
     const wrong = postgres(endpointUrl('not-the-password'), { max: 1 });
-    await expect(wrong`SELECT 1`).rejects.toMatchObject({ code: '28P01' });
+    await expect(wrong`SELECT 1`).rejects.toMatchObject(failure);
     await wrong.end();
-    expect((await sql`SELECT 1 AS one`)[0]!.one).toBe(1);
+    const client = exemptFromIsolation(new pg.Client({ connectionString: endpointUrl('not-the-password') }));
+    await expect(client.connect()).rejects.toMatchObject(failure);
+    await client.end().catch(() => undefined);
   });
 
   it('serves only the test database, saying which one it serves', async () => {
@@ -82,6 +124,7 @@ describe('startup', () => {
   it('sends the server’s parameter status values', async () => {
     const client = await wireClient();
     try {
+      await sql`SELECT 1`;
       const real = (await client.query('SHOW server_version')).rows[0].server_version;
       expect((sql as unknown as { parameters: Record<string, string> }).parameters.server_version).toBe(real);
     } finally {

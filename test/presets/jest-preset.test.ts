@@ -88,3 +88,32 @@ describe("preset: 'pgtwin' on examples/jest-knex", { timeout: CHILD_TEST_TIMEOUT
     expect(before).toMatchObject({ comment: null, role: false });
   });
 });
+
+describe(
+  'wire clients under the Jest preset (test/presets/jest-wire-clients)',
+  { timeout: CHILD_TEST_TIMEOUT_MS },
+  () => {
+    it('isolates postgres.js and a child-process pg client through TEST_DATABASE_URL, beside in-process pg', async () => {
+      const run = await runRunner(
+        [
+          process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
+          '--config',
+          'test/presets/jest-wire-clients/jest.config.cjs',
+          '--json',
+        ],
+        runnerEnv({
+          DB_NAME: databases.production,
+          TEST_DB_NAME: databases.test,
+          TEST_DB_USER: databases.user,
+        }),
+      );
+      expect(run.tests, run.output).toEqual({
+        'shares one test transaction between postgres.js and a pg client in a child process': 'passed',
+        'finds the rows of both gone in the next test': 'passed',
+        'shows postgres.js a row written through in-process pg in the same test': 'passed',
+        'keeps the test usable after a postgres.js statement fails': 'passed',
+      });
+      expect(run.code).toBe(0);
+    });
+  },
+);
