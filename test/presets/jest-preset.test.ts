@@ -34,7 +34,7 @@ describe("preset: 'pgtwin' on examples/jest-knex", { timeout: CHILD_TEST_TIMEOUT
       'still sees the committed project in the next test': 'passed',
     });
     expect(run.code).toBe(0);
-    expect(run.output).toMatch(/\[pgtwin\] sync \d+ ms \(2 tables, \d+ rows\)/);
+    expect(run.output).toMatch(/\[pgtwin\] sync \d+ ms \(2 tables, \d+ rows; \d+ objects after the data\)/);
     expect(run.output).toMatch(/\[pgtwin\] template \d+ ms \(pgtwin_tpl_[0-9a-f]{12} built\)/);
     expect(run.output).not.toContain('twin-secret-9');
   });

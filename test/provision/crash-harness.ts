@@ -370,13 +370,15 @@ export interface DatabaseRow {
   owner: string;
   comment: string | null;
   isTemplate: boolean;
+  /** Left invalid by a `DROP DATABASE` that was interrupted. */
+  invalid: boolean;
 }
 
 /** Every database on the server with its owner and comment. */
 export async function databasesState(): Promise<DatabaseRow[]> {
   const { rows } = await adminQuery<DatabaseRow>(
     `SELECT datname AS name, pg_get_userbyid(datdba) AS owner, shobj_description(oid, 'pg_database') AS comment,
-            datistemplate AS "isTemplate"
+            datistemplate AS "isTemplate", datconnlimit = -2 AS invalid
        FROM pg_database ORDER BY datname`,
   );
   return rows;
@@ -400,8 +402,12 @@ export function recoveryProblems(
   );
   for (const row of mine) {
     const marker = markerOf(row.comment);
-    if (/^pgtwin_(wip|trash|build)_/.test(row.name)) problems.push(`leftover ${row.name}`);
-    else if (marker === undefined) problems.push(`unmarked ${row.name}`);
+    // Every run cleans leftovers server-wide, so another crash file's run, killed while dropping this file's
+    // leftover, can leave it invalid: that half-dropped database is the killed run's, and the next cleanup
+    // drops it (findLeftovers lists it: its name and no lock holder).
+    if (/^pgtwin_(wip|trash|build)_/.test(row.name)) {
+      if (!row.invalid) problems.push(`leftover ${row.name}`);
+    } else if (marker === undefined) problems.push(`unmarked ${row.name}`);
     else if (
       row.name !== expected.test &&
       row.name !== expected.template &&

@@ -136,12 +136,14 @@ export function crashSuite(parts: readonly CrashPart[]): void {
   async function cleanSetup(): Promise<{ template: string }> {
     // A failed run may exit with a worker copy's CREATE DATABASE still running on the server.
     if (role !== undefined) await waitForStatementsDone([testDb, role]);
-    const { rows } = await adminQuery<{ name: string }>(
-      'SELECT datname AS name FROM pg_database WHERE pg_get_userbyid(datdba) = $1 AND datname <> $2',
+    const { rows } = await adminQuery<{ name: string; invalid: boolean }>(
+      `SELECT datname AS name, datconnlimit = -2 AS invalid FROM pg_database
+        WHERE pg_get_userbyid(datdba) = $1 AND datname <> $2`,
       [role, cliTemplate ?? ''],
     );
-    for (const { name } of rows) {
-      await adminQuery(`ALTER DATABASE "${name}" WITH IS_TEMPLATE false`);
+    for (const { name, invalid } of rows) {
+      // An interrupted DROP leaves a database invalid, and PostgreSQL refuses to ALTER it (it can only be dropped).
+      if (!invalid) await adminQuery(`ALTER DATABASE "${name}" WITH IS_TEMPLATE false`);
       await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     }
     const result = await runCli(['setup', '--json'], { env, cwd: dir });
