@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
+import { afterAll, afterEach, aroundEach, beforeAll, beforeEach, inject } from 'vitest';
 import { DatabaseTarget } from '../../src/config/database-target.js';
 import { installTestFileHooks } from '../../src/pipeline/test-file-hooks.js';
 import { maskConnectionDetails, workerTestTarget } from '../../src/pipeline/worker-handoff.js';
@@ -14,4 +14,4 @@ maskConnectionDetails(
     url: new DatabaseTarget(target).url({ withPassword: true }),
   }),
 );
-installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll }, handoff);
+installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll, aroundEach }, handoff);

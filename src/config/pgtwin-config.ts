@@ -97,6 +97,17 @@ export interface SeedLimitsConfig {
   maxRows?: number;
 }
 
+/** How tests run against the test database. */
+export interface IsolationConfig {
+  /**
+   * Most database connections the tests of one worker hold at once: each test running concurrently
+   * (Vitest's `test.concurrent`, `describe.concurrent`) has its own. One more fails that test, naming this
+   * option.
+   * @default DEFAULT_MAX_CONNECTIONS
+   */
+  maxConnections?: number;
+}
+
 /** Where the test database's server comes from. */
 export type ProviderName = 'auto' | 'server' | 'embedded' | 'container';
 
@@ -165,6 +176,8 @@ export interface PgtwinConfig {
   seeds?: string | string[];
   /** Bounds on seed files' `$count` and total rows. */
   seedLimits?: SeedLimitsConfig;
+  /** How tests run against the test database. */
+  isolation?: IsolationConfig;
   /** Module exporting the user's fishery factories, which override the automatic ones. */
   factories?: string;
   /** The application's own schema scripts. */
@@ -258,6 +271,7 @@ export const DEFAULT_PROJECT_SCHEMAS = 'project_*';
 export const DEFAULT_SEEDS = 'tests/data/seed_data.json';
 export const DEFAULT_SEED_MAX_COUNT = 100_000;
 export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
+export const DEFAULT_MAX_CONNECTIONS = 10;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
 export const DEFAULT_CONTAINER_IMAGE = 'postgres:17-alpine';

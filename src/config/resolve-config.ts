@@ -22,6 +22,7 @@ import {
   DEFAULT_SEEDS,
   DEFAULT_SEED_MAX_COUNT,
   DEFAULT_SEED_MAX_ROWS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_TEST,
   DEFAULT_PROVIDER,
   DEFAULT_EMBEDDED_DATA_DIR,
@@ -50,6 +51,7 @@ export interface ResolvedConfig {
   /** Seed paths, absolute. */
   readonly seeds: readonly string[];
   readonly seedLimits: { readonly maxCount: number; readonly maxRows: number };
+  readonly isolation: { readonly maxConnections: number };
   /** Factories module, absolute. */
   readonly factories: string | undefined;
   readonly schema: { readonly scripts: string | undefined };
@@ -106,6 +108,7 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   projectSchemas: 'string',
   seeds: 'stringOrStrings',
   seedLimits: { maxCount: 'positiveInteger', maxRows: 'positiveInteger' },
+  isolation: { maxConnections: 'positiveInteger' },
   factories: 'string',
   schema: { scripts: 'string' },
   source: { dump: 'string' },
@@ -223,7 +226,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     return undefined;
   };
   const pickNested = <T>(
-    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container' | 'seedLimits',
+    key: 'mirror' | 'schema' | 'source' | 'embedded' | 'container' | 'seedLimits' | 'isolation',
     field: string,
     fallback: T,
   ): T => {
@@ -262,6 +265,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     maxCount: pickNested('seedLimits', 'maxCount', DEFAULT_SEED_MAX_COUNT),
     maxRows: pickNested('seedLimits', 'maxRows', DEFAULT_SEED_MAX_ROWS),
   };
+  const isolation = { maxConnections: pickNested('isolation', 'maxConnections', DEFAULT_MAX_CONNECTIONS) };
   const factories = pick('factories');
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
@@ -314,6 +318,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     projectSchemas,
     seeds: (Array.isArray(seeds) ? seeds : [seeds]).map((seed) => path.resolve(rootDir, seed)),
     seedLimits,
+    isolation,
     factories: factories === undefined ? undefined : path.resolve(rootDir, factories),
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },

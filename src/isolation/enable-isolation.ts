@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DEFAULT_MAX_CONNECTIONS } from '../config/pgtwin-config.js';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakReport } from './leak-detector.js';
 import { bindClient, registerSession } from './pg-patch.js';
 import { TestSession, type SessionTarget } from './test-session.js';
@@ -21,6 +22,12 @@ export interface IsolationOptions extends pg.ClientConfig {
    */
   waitTimeoutMs?: number;
   /**
+   * Most real connections isolation holds at once: tests that run concurrently ({@link Isolation.runTest})
+   * each need one. A test that would need one more fails with an `IsolationError` naming this option.
+   * @default DEFAULT_MAX_CONNECTIONS
+   */
+  maxConnections?: number;
+  /**
    * Report tables changed outside the test transactions when isolation closes: `true` prints the report
    * with `console.warn`, a function receives it, `false` skips the two row counts this costs.
    * @default true
@@ -31,10 +38,18 @@ export interface IsolationOptions extends pg.ClientConfig {
 /** Per-test isolation for one test database, from {@link enableIsolation}. */
 export interface Isolation extends AsyncDisposable {
   readonly target: SessionTarget;
-  /** Starts a test; its first statement opens the test transaction. */
-  begin(): Promise<void>;
+  /**
+   * Starts a test; its first statement opens the test transaction. Every statement issued until
+   * {@link rollback} belongs to it, so tests started this way run one at a time.
+   */
+  begin(name?: string): Promise<void>;
   /** Ends the test: rolls its transaction back (cancelling a statement still running) and resets the session. */
   rollback(): Promise<void>;
+  /**
+   * Runs `fn` as one test, rolled back when it settles: the statements issued from `fn`'s asynchronous
+   * context belong to it. Tests run this way may overlap: each then gets a connection of its own.
+   */
+  runTest<T>(name: string | undefined, fn: () => Promise<T>): Promise<T>;
   /** A new client bound to the test transaction, also in explicit mode. Connect it as usual. */
   client(): pg.Client;
   /** Rolls back, restores `pg`, closes the connection; returns what leaked, if leaks are detected. */
@@ -55,16 +70,23 @@ const active = new Set<Isolation>();
  * afterAll(() => isolation.close());
  */
 export async function enableIsolation(options: IsolationOptions): Promise<Isolation> {
-  const { implicit = true, waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS, detectLeaks = true, ...config } = options;
+  const {
+    implicit = true,
+    waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS,
+    maxConnections = DEFAULT_MAX_CONNECTIONS,
+    detectLeaks = true,
+    ...config
+  } = options;
   const detector = detectLeaks ? await LeakDetector.start(config) : undefined;
-  const session = new TestSession(config, waitTimeoutMs);
+  const session = new TestSession(config, waitTimeoutMs, maxConnections);
   const unregister = registerSession(session, implicit);
   let closing: Promise<LeakReport | undefined> | undefined;
 
   const isolation: Isolation = {
     target: session.target,
-    begin: () => session.begin(),
+    begin: (name) => session.begin(name),
     rollback: () => session.end(),
+    runTest: (name, fn) => session.runTest(name, fn),
     client() {
       const client = new pg.Client(config);
       bindClient(client, session);

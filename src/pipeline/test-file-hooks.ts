@@ -33,14 +33,18 @@ export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): 
       register(async () => {
         if (optedOut === 0) await fn();
       });
+  const aroundEach = hooks.aroundEach;
   installIsolationHooks(
     {
       beforeAll: hooks.beforeAll,
       afterAll: hooks.afterAll,
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
+      aroundEach:
+        aroundEach &&
+        ((fn) => aroundEach((runTest, context) => (optedOut === 0 ? fn(runTest, context) : runTest()))),
     },
-    new DatabaseTarget(target).clientConfig(),
+    { ...new DatabaseTarget(target).clientConfig(), maxConnections: handoff.isolation?.maxConnections },
   );
 
   const state: FileState = {
