@@ -14,7 +14,9 @@ const slugs = async (pattern: string) =>
 describe.concurrent('tests running concurrently', () => {
   for (const name of ['alpha', 'beta', 'gamma']) {
     test(`sees its own row (${name}) and not its siblings'`, async ({ expect }) => {
-      await pool.query('INSERT INTO public.clients (name, slug) VALUES ($1, $1::text)', [`concurrent-${name}`]);
+      await pool.query('INSERT INTO public.clients (name, slug) VALUES ($1, $1::text)', [
+        `concurrent-${name}`,
+      ]);
       // Long enough for every sibling to have written before this one reads.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(await slugs('concurrent-%')).toEqual([`concurrent-${name}`]);
