@@ -47,8 +47,9 @@ export function installIsolationHooks(hooks: RunnerHooks, options: IsolationOpti
     isolation = await enableIsolation(options);
   });
   if (hooks.aroundEach) {
-    hooks.aroundEach(async (runTest, context) =>
-      isolation ? isolation.runTest(context.task.name, runTest) : runTest(),
+    // Vitest reads the hook's parameters: the context must be destructured for fixtures to work.
+    hooks.aroundEach(async (runTest, { task }) =>
+      isolation ? isolation.runTest(task.name, runTest) : runTest(),
     );
   } else {
     hooks.beforeEach(async () => isolation?.begin(currentJestTestName()));

@@ -42,7 +42,9 @@ export function installTestFileHooks(hooks: RunnerHooks, handoff: TwinHandoff): 
       afterEach: unlessOptedOut(hooks.afterEach),
       aroundEach:
         aroundEach &&
-        ((fn) => aroundEach((runTest, context) => (optedOut === 0 ? fn(runTest, context) : runTest()))),
+        ((fn) =>
+          // Vitest reads the hook's parameters: the context must be destructured for fixtures to work.
+          aroundEach((runTest, { task }) => (optedOut === 0 ? fn(runTest, { task }) : runTest()))),
     },
     { ...new DatabaseTarget(target).clientConfig(), maxConnections: handoff.isolation?.maxConnections },
   );
