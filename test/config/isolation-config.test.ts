@@ -1,14 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_MAX_CONNECTIONS, resolveConfig } from 'pgtwin';
-
-function project(files: Record<string, string> = {}): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pgtwin-config-'));
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
-  return dir;
-}
+import { configProject as project } from '../helpers/config-project.js';
 
 describe('isolation.maxConnections', () => {
   it('defaults to 10 connections per worker', async () => {
