@@ -46,6 +46,8 @@ export class SessionConnection {
   private connecting: Promise<pg.Client> | undefined;
   private readonly queue: QueuedJob[] = [];
   private running = false;
+  /** While a test ends, no job starts: none may run inside the transaction being rolled back. */
+  private ending = false;
   private begun = false;
   private idleWaiters: Array<() => void> = [];
   /** The test this connection serves, between {@link beginTest} and {@link endTest}. */
@@ -149,6 +151,16 @@ export class SessionConnection {
     const test = this.test;
     if (!test) return;
     this.test = undefined;
+    this.ending = true;
+    try {
+      await this.rollBack(test);
+    } finally {
+      this.ending = false;
+      this.pump();
+    }
+  }
+
+  private async rollBack(test: TestRun): Promise<void> {
     this.gate.reset(test.name);
     for (const entry of this.queue.filter((queued) => queued.test !== undefined)) {
       this.queue.splice(this.queue.indexOf(entry), 1);
@@ -193,7 +205,7 @@ export class SessionConnection {
   }
 
   private pump(): void {
-    if (this.running) return;
+    if (this.running || this.ending) return;
     const entry = this.queue.shift();
     if (!entry) return;
     clearTimeout(entry.timer);
@@ -208,7 +220,14 @@ export class SessionConnection {
     }
     this.running = true;
     this.connection()
-      .then((real) => entry.run(real))
+      .then((real) => {
+        // The test may have ended while the connection opened.
+        if (entry.test !== undefined && entry.test !== this.test)
+          throw new IsolationError('test-ended', 'This statement was issued by a test that has ended.', {
+            test: entry.test.name,
+          });
+        return entry.run(real);
+      })
       .then(entry.resolve, entry.reject)
       .finally(() => {
         this.running = false;
