@@ -94,6 +94,28 @@ describe('tests running concurrently (runTest)', () => {
     await pool.end();
   });
 
+  it('take real row locks: a second test writing the same unique key waits until the first ends', async () => {
+    const pool = new pg.Pool({ connectionString: url });
+    const events: string[] = [];
+    let wrote!: () => void;
+    const firstWrote = new Promise<void>((resolve) => (wrote = resolve));
+    const first = isolation.runTest('first writer', async () => {
+      await pool.query("INSERT INTO notes (name) VALUES ('same-key')");
+      wrote();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      events.push('first ends');
+    });
+    await firstWrote;
+    const second = isolation.runTest('second writer', async () => {
+      await pool.query("INSERT INTO notes (name) VALUES ('same-key')");
+      events.push('second wrote');
+    });
+    await Promise.all([first, second]);
+    expect(events).toEqual(['first ends', 'second wrote']);
+    expect(await committed('same-key')).toBe(0);
+    await pool.end();
+  });
+
   it('fails a test beyond maxConnections, naming the option', async () => {
     const hold = () => isolation.runTest('holder', () => new Promise((resolve) => setTimeout(resolve, 300)));
     const results = await Promise.allSettled([
