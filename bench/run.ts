@@ -20,6 +20,10 @@ import { admin, BENCH_DIR, round, RUNS, SERVER, type BenchContext } from './benc
 import { measureCliSetup } from './measurements/cli-setup.js';
 import { measureCloneStrategies } from './measurements/clone-strategy.js';
 import { measureColdSetup } from './measurements/cold-setup.js';
+import {
+  measureConcurrentIsolation,
+  measureConcurrentIsolationHere,
+} from './measurements/concurrent-isolation.js';
 import { measureEmbeddedSetup } from './measurements/embedded-setup.js';
 import { measureFingerprint } from './measurements/fingerprint.js';
 import { measureMirrorThroughput } from './measurements/mirror-throughput.js';
@@ -74,6 +78,7 @@ async function main(): Promise<void> {
     const fingerprint = await measureFingerprint(ctx);
     const clone = await measureCloneStrategies(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
+    const concurrentIsolation = await measureConcurrentIsolation(ctx, fileURLToPath(import.meta.url));
     const seed = await measureSeedThroughput(ctx);
     const mirror = await measureMirrorThroughput(ctx);
 
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
       fingerprint,
       clone,
       isolation,
+      concurrentIsolation,
       seed,
       mirror,
       benchSeconds: round((performance.now() - started) / 1000),
@@ -131,6 +137,10 @@ if (process.argv[2] === 'render') {
   const results = JSON.parse(await readFile(path.join(BENCH_DIR, 'results.json'), 'utf8')) as Results;
   await writeResults(BENCH_DIR, results);
   log(`rendered bench/RESULTS.md (${renderResults(results).length} characters)`);
+} else if (process.argv[2] === 'concurrent-isolation') {
+  // A child of measureConcurrentIsolation: isolation patches pg, so in a process of its own.
+  process.stdout.write(`${JSON.stringify(await measureConcurrentIsolationHere(process.argv[3]!))}\n`);
+  process.exit(0);
 } else if (process.argv[2] === 'isolation') {
   // A child of measurePerTestOverhead: one engine, in a process of its own.
   const result = await measureIsolationEngine(process.argv[3] as Engine, process.argv[4]!);
