@@ -40,7 +40,8 @@ export interface Isolation extends AsyncDisposable {
   readonly target: SessionTarget;
   /**
    * Starts a test; its first statement opens the test transaction. Every statement issued until
-   * {@link rollback} belongs to it, so tests started this way run one at a time.
+   * {@link rollback} belongs to it; tests begun while it runs join its transaction, rolled back when the
+   * last of them ends.
    */
   begin(name?: string): Promise<void>;
   /** Ends the test: rolls its transaction back (cancelling a statement still running) and resets the session. */

@@ -31,6 +31,8 @@ export class TestSession {
   private readonly connections: SessionConnection[] = [];
   private readonly running = new Set<TestRun>();
   private counter = 0;
+  /** The test {@link begin} started, and how many begun tests share it. */
+  private shared: { test: TestRun; joined: number } | undefined;
   /** Set by {@link close}; clients routed here then fail rather than reopen a connection. */
   closed = false;
 
@@ -54,16 +56,24 @@ export class TestSession {
 
   /**
    * Starts a test on the main connection, without a context of its own (Jest's `beforeEach`): every
-   * statement issued until {@link end} belongs to it.
+   * statement issued until {@link end} belongs to it. Tests begun while one runs (concurrent tests of a
+   * runner without per-test contexts) join its transaction, which the last {@link end} rolls back.
    */
   async begin(name?: string): Promise<void> {
-    if (this.running.size > 0) throw new Error('pgtwin internal error: begin() while a test is running');
-    this.start(this.main, name);
+    if (this.shared) {
+      this.shared.joined += 1;
+      return;
+    }
+    if (this.running.size > 0) throw new Error('pgtwin internal error: begin() while runTest() runs');
+    this.shared = { test: this.start(this.main, name), joined: 1 };
   }
 
-  /** Ends the test started with {@link begin}: rolls it back. */
+  /** Ends a test started with {@link begin}: rolls it back, once every test that joined it ended. */
   async end(): Promise<void> {
-    for (const test of [...this.running]) await this.finish(test);
+    if (!this.shared || --this.shared.joined > 0) return;
+    const { test } = this.shared;
+    this.shared = undefined;
+    await this.finish(test);
   }
 
   /**
@@ -104,7 +114,8 @@ export class TestSession {
 
   /** Ends every test and closes the connections. */
   async close(): Promise<void> {
-    await this.end();
+    this.shared = undefined;
+    for (const test of [...this.running]) await this.finish(test);
     this.closed = true;
     await Promise.all(this.connections.map((connection) => connection.close()));
   }

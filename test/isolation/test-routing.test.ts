@@ -70,6 +70,24 @@ describe('a client connected before isolation began', () => {
   });
 });
 
+describe('tests begun while one runs (begin, as Jest 30 and Vitest 3 run concurrent tests)', () => {
+  it('share its transaction, rolled back after the last of them ends', async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await isolation.begin('first of a group');
+    await isolation.begin('second of a group');
+    await client.query("INSERT INTO notes (name) VALUES ('shared-by-group')");
+    await isolation.rollback();
+    const count = await client.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM notes WHERE name = 'shared-by-group'",
+    );
+    expect(count.rows[0]!.n).toBe(1);
+    await isolation.rollback();
+    expect(await committed('shared-by-group')).toBe(0);
+    await client.end();
+  });
+});
+
 describe('tests running concurrently (runTest)', () => {
   it('each run in a transaction of their own, do not see each other’s rows, and are rolled back', async () => {
     const pool = new pg.Pool({ connectionString: url });
