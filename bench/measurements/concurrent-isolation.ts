@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { enableIsolation } from '../../src/isolation/index.js';
 import { cloneTemplate } from '../../src/provision/template-store.js';
-import { databaseUrl, round, type BenchContext } from '../bench-context.js';
+import { databaseUrl, inChildProcess, round, type BenchContext } from '../bench-context.js';
 import type { ConcurrentIsolationResult } from '../results.js';
 
 const TESTS = 200;
@@ -21,14 +20,10 @@ export async function measureConcurrentIsolation(
   script: string,
 ): Promise<ConcurrentIsolationResult> {
   await cloneTemplate(ctx.config, ctx.template, ctx.names.test);
-  const child = spawn(process.execPath, [script, 'concurrent-isolation', ctx.names.test], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk) => (out += chunk));
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  if (code !== 0) throw new Error(`concurrent isolation bench exited with ${code}`);
-  const result = JSON.parse(out.trim().split('\n').pop()!) as ConcurrentIsolationResult;
+  const result = await inChildProcess<ConcurrentIsolationResult>(script, [
+    'concurrent-isolation',
+    ctx.names.test,
+  ]);
   ctx.log(`concurrent isolation: ${JSON.stringify(result)}`);
   return result;
 }
