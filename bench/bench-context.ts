@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -127,3 +127,16 @@ export async function pgDumpPsqlData(production: string, into: string): Promise<
 
 const FROM = `-h ${SERVER.host} -p ${SERVER.port} -U ${SERVER.user}`;
 const PSQL = `psql ${FROM} -q -v ON_ERROR_STOP=1`;
+
+/**
+ * Runs `script` (the bundled bench) with `args` in a process of its own, for measurements that patch `pg`
+ * globally; returns the JSON its last line of output holds.
+ */
+export async function inChildProcess<T>(script: string, args: string[]): Promise<T> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`bench child ${args.join(' ')} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
+}

@@ -90,6 +90,22 @@ export function goals(r: Results): Goal[] {
   ];
 }
 
+function concurrentSection(r: Results): string {
+  const c = r.concurrentIsolation;
+  if (!c) return '';
+  return `
+### Concurrent tests (${c.tests} tests of ${c.statementsPerTest} statements, ${c.atOnce} at a time)
+
+| | ms/test (wall) |
+| --- | ---: |
+| isolated, one after another | ${c.msPerTest.sequential} |
+| isolated, ${c.atOnce} at a time (each on its own connection, as \`describe.concurrent\`) | ${c.msPerTest.concurrent} |
+| plain pg, ${c.atOnce} at a time (no cleanup) | ${c.msPerTest.rawConcurrent} |
+
+Per-test overhead of concurrent isolation against plain pg at the same concurrency: ${c.concurrentOverheadVsRawMs} ms.
+`;
+}
+
 function skipReason(result: object): string {
   return 'skipped' in result ? String(result.skipped) : '';
 }
@@ -220,7 +236,7 @@ ${readyCopySection(r)}
 ${engineRows}
 
 \`raw\`: plain pg, no cleanup (the floor). \`truncate\`: plain pg, then TRUNCATE of every table after each test.
-
+${concurrentSection(r)}
 ## Throughput
 
 | | rows/s |

@@ -134,6 +134,18 @@ export interface EndpointResult {
   extraRoundTripsPerFailingStatement: number;
 }
 
+/** Tests run concurrently in transactions of their own (`runTest`, as under Vitest's `describe.concurrent`). */
+export interface ConcurrentIsolationResult {
+  tests: number;
+  statementsPerTest: number;
+  /** How many tests run at once. */
+  atOnce: number;
+  /** Mean wall time per test: isolated one after another, isolated `atOnce` at a time, plain pg `atOnce` at a time. */
+  msPerTest: { sequential: number; concurrent: number; rawConcurrent: number };
+  /** `concurrent` − `rawConcurrent`: what isolation adds to each concurrent test. */
+  concurrentOverheadVsRawMs: number;
+}
+
 export interface SeedResult {
   rows: number;
   /** As the pipeline loads the file: after the structure and the mirror, on the same connection. */
@@ -167,6 +179,8 @@ export interface Results {
   isolation: IsolationResult;
   /** Absent in results from before the endpoint existed. */
   endpoint?: EndpointResult;
+  /** Absent from results written before it was measured. */
+  concurrentIsolation?: ConcurrentIsolationResult;
   seed: SeedResult;
   mirror: MirrorResult;
   benchSeconds: number;

@@ -20,6 +20,10 @@ import { admin, BENCH_DIR, round, RUNS, SERVER, type BenchContext } from './benc
 import { measureCliSetup } from './measurements/cli-setup.js';
 import { measureCloneStrategies } from './measurements/clone-strategy.js';
 import { measureColdSetup } from './measurements/cold-setup.js';
+import {
+  measureConcurrentIsolation,
+  measureConcurrentIsolationHere,
+} from './measurements/concurrent-isolation.js';
 import { measureEmbeddedSetup } from './measurements/embedded-setup.js';
 import { measureEndpointLatency } from './measurements/endpoint-latency.js';
 import { measureFingerprint } from './measurements/fingerprint.js';
@@ -78,6 +82,7 @@ async function main(): Promise<void> {
     const readyCopy = await measureReadyCopy(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
     const endpoint = await measureEndpointLatency(ctx);
+    const concurrentIsolation = await measureConcurrentIsolation(ctx, fileURLToPath(import.meta.url));
     const seed = await measureSeedThroughput(ctx);
     const mirror = await measureMirrorThroughput(ctx);
 
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
       readyCopy,
       isolation,
       endpoint,
+      concurrentIsolation,
       seed,
       mirror,
       benchSeconds: round((performance.now() - started) / 1000),
@@ -137,6 +143,10 @@ if (process.argv[2] === 'render') {
   const results = JSON.parse(await readFile(path.join(BENCH_DIR, 'results.json'), 'utf8')) as Results;
   await writeResults(BENCH_DIR, results);
   log(`rendered bench/RESULTS.md (${renderResults(results).length} characters)`);
+} else if (process.argv[2] === 'concurrent-isolation') {
+  // A child of measureConcurrentIsolation: isolation patches pg, so in a process of its own.
+  process.stdout.write(`${JSON.stringify(await measureConcurrentIsolationHere(process.argv[3]!))}\n`);
+  process.exit(0);
 } else if (process.argv[2] === 'isolation') {
   // A child of measurePerTestOverhead: one engine, in a process of its own.
   const result = await measureIsolationEngine(process.argv[3] as Engine, process.argv[4]!);

@@ -175,11 +175,21 @@ export class IsolationError extends PgtwinError {
     | 'test-ended'
     | 'not-enabled'
     | 'transaction-left-open'
-    | 'unsupported-pg';
+    | 'unsupported-pg'
+    | 'too-many-connections'
+    | 'transaction-wait'
+    | 'ambiguous-test';
+  /** The test the error happened in, when one was running. */
+  readonly test: string | undefined;
 
-  constructor(reason: IsolationError['reason'], message: string, options?: { cause?: unknown }) {
+  constructor(
+    reason: IsolationError['reason'],
+    message: string,
+    options?: { cause?: unknown; test?: string },
+  ) {
     super('PGTWIN_ISOLATION', message, options);
     this.reason = reason;
+    this.test = options?.test;
   }
 }
 

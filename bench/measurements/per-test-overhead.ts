@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { enableIsolation } from '../../src/isolation/index.js';
 import { cloneTemplate } from '../../src/provision/template-store.js';
-import { admin, databaseUrl, round, SERVER, type BenchContext } from '../bench-context.js';
+import { admin, databaseUrl, inChildProcess, round, SERVER, type BenchContext } from '../bench-context.js';
 import {
   ENGINES,
   type CleaningEngine,
@@ -26,7 +25,7 @@ export async function measurePerTestOverhead(ctx: BenchContext, script: string):
   const engines: IsolationMeasurement[] = [];
   for (const engine of ENGINES) {
     await cloneTemplate(ctx.config, ctx.template, ctx.names.test);
-    engines.push(await inChild(script, engine, ctx.names.test));
+    engines.push(await inChildProcess<IsolationMeasurement>(script, ['isolation', engine, ctx.names.test]));
     ctx.log(`isolation ${engine}: ${JSON.stringify(engines.at(-1))}`);
   }
   const by = Object.fromEntries(engines.map((m) => [m.engine, m])) as Record<Engine, IsolationMeasurement>;
@@ -45,17 +44,6 @@ export async function measurePerTestOverhead(ctx: BenchContext, script: string):
     perStatementOverheadMs: each(CLEANING, perStatement, 3),
     extraRoundTripsPerStatement: each(ENGINES, extraTrips, 2),
   };
-}
-
-async function inChild(script: string, engine: Engine, database: string): Promise<IsolationMeasurement> {
-  const child = spawn(process.execPath, [script, 'isolation', engine, database], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk) => (out += chunk));
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  if (code !== 0) throw new Error(`isolation bench for ${engine} exited with ${code}`);
-  return JSON.parse(out.trim().split('\n').pop()!) as IsolationMeasurement;
 }
 
 /** The child's side: `TESTS` tests of 1 and of `STATEMENTS` statements with `engine` on `database`. */

@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, inject } from 'vitest';
+import * as vitest from 'vitest';
+import type { AroundEachHook } from '../../src/isolation/runner-hooks.js';
 import { DatabaseTarget } from '../../src/config/database-target.js';
 import { installTestFileHooks } from '../../src/pipeline/test-file-hooks.js';
 import {
@@ -9,6 +10,9 @@ import {
 import { HANDOFF_KEY } from './provide-keys.js';
 
 // Vitest per-test setup file (`setupFiles: ['pgtwin/vitest/setup']`): runs before each test file.
+const { afterAll, afterEach, beforeAll, beforeEach, inject } = vitest;
+// Vitest 4.1 added aroundEach; without it (Vitest 3) tests run one at a time in beforeEach / afterEach.
+const { aroundEach } = vitest as { aroundEach?: AroundEachHook };
 const handoff = inject(HANDOFF_KEY);
 // `inject('pgtwin')` hands every caller in this worker one object: point it at the worker's own database.
 // It follows the worker's wire endpoint while a test file runs, and an opted-out test's copy, as
@@ -25,4 +29,4 @@ const pointAt = (target: TargetFields) =>
     }),
   );
 pointAt(workerTestTarget(handoff));
-installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll }, handoff, pointAt);
+installTestFileHooks({ beforeAll, beforeEach, afterEach, afterAll, aroundEach }, handoff, pointAt);

@@ -97,12 +97,20 @@ export interface SeedLimitsConfig {
   maxRows?: number;
 }
 
-/** Tests that opt out of the test transaction (`pgtwin.isolation(false)`). */
+/** How tests run against the test database. */
 export interface IsolationConfig {
   /**
-   * Copies of the template each test worker keeps ready on the server for tests that opt out, so taking one
-   * costs a rename instead of a `CREATE DATABASE`. Filled only after a worker first opts out, refilled in
-   * the background, dropped when the run ends. `0`: every opt-out creates its copy when it starts.
+   * Most database connections the tests of one worker hold at once: each test running concurrently
+   * (Vitest's `test.concurrent`, `describe.concurrent`) has its own. One more fails that test, naming this
+   * option.
+   * @default DEFAULT_MAX_CONNECTIONS
+   */
+  maxConnections?: number;
+  /**
+   * Copies of the template each test worker keeps ready on the server for tests that opt out
+   * (`pgtwin.isolation(false)`), so taking one costs a rename instead of a `CREATE DATABASE`. Filled only
+   * after a worker first opts out, refilled in the background, dropped when the run ends. `0`: every opt-out
+   * creates its copy when it starts.
    * @default DEFAULT_READY_COPIES
    */
   readyCopies?: number;
@@ -183,6 +191,8 @@ export interface PgtwinConfig {
   seeds?: string | string[];
   /** Bounds on seed files' `$count` and total rows. */
   seedLimits?: SeedLimitsConfig;
+  /** How tests run against the test database. */
+  isolation?: IsolationConfig;
   /** Module exporting the user's fishery factories, which override the automatic ones. */
   factories?: string;
   /** The application's own schema scripts. */
@@ -199,8 +209,6 @@ export interface PgtwinConfig {
   embedded?: EmbeddedConfig;
   /** Container settings. */
   container?: ContainerConfig;
-  /** Tests that opt out of isolation. */
-  isolation?: IsolationConfig;
   /**
    * Log debug lines, and hand a failed setup's error to the test runner whole (stack, cause and fields).
    * Environment: `PGTWIN_DEBUG=1`.
@@ -278,6 +286,7 @@ export const DEFAULT_PROJECT_SCHEMAS = 'project_*';
 export const DEFAULT_SEEDS = 'tests/data/seed_data.json';
 export const DEFAULT_SEED_MAX_COUNT = 100_000;
 export const DEFAULT_SEED_MAX_ROWS = 1_000_000;
+export const DEFAULT_MAX_CONNECTIONS = 10;
 export const DEFAULT_PROVIDER: ProviderName = 'auto';
 export const DEFAULT_EMBEDDED_DATA_DIR = 'node_modules/.cache/pgtwin/embedded';
 export const DEFAULT_EMBEDDED_CACHE_DIR = '/var/cache/pgtwin';

@@ -22,6 +22,7 @@ import {
   DEFAULT_SEEDS,
   DEFAULT_SEED_MAX_COUNT,
   DEFAULT_SEED_MAX_ROWS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_TEST,
   DEFAULT_PROVIDER,
   DEFAULT_EMBEDDED_CACHE_DIR,
@@ -53,6 +54,7 @@ export interface ResolvedConfig {
   /** Seed paths, absolute. */
   readonly seeds: readonly string[];
   readonly seedLimits: { readonly maxCount: number; readonly maxRows: number };
+  readonly isolation: { readonly maxConnections: number; readonly readyCopies: number };
   /** Factories module, absolute. */
   readonly factories: string | undefined;
   readonly schema: { readonly scripts: string | undefined };
@@ -72,7 +74,6 @@ export interface ResolvedConfig {
     readonly cacheDir: string;
   };
   readonly container: { readonly image: string };
-  readonly isolation: { readonly readyCopies: number };
   /** Where each value came from, e.g. `{ 'test.port': 'TEST_DB_PORT (.env)' }`, for `pgtwin doctor`. */
   readonly sources: Readonly<Record<string, string>>;
   /**
@@ -116,13 +117,13 @@ const CONFIG_SHAPE: { [key: string]: Check } = {
   projectSchemas: 'string',
   seeds: 'stringOrStrings',
   seedLimits: { maxCount: 'positiveInteger', maxRows: 'positiveInteger' },
+  isolation: { maxConnections: 'positiveInteger', readyCopies: 'readyCopies' },
   factories: 'string',
   schema: { scripts: 'string' },
   source: { dump: 'string' },
   provider: 'provider',
   embedded: { dataDir: 'string', port: 'portOrZero', persistent: 'boolean', cacheDir: 'string' },
   container: { image: 'string' },
-  isolation: { readyCopies: 'readyCopies' },
   debug: 'boolean',
   rebuild: 'boolean',
 };
@@ -273,6 +274,10 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     maxCount: pickNested('seedLimits', 'maxCount', DEFAULT_SEED_MAX_COUNT),
     maxRows: pickNested('seedLimits', 'maxRows', DEFAULT_SEED_MAX_ROWS),
   };
+  const isolation = {
+    maxConnections: pickNested('isolation', 'maxConnections', DEFAULT_MAX_CONNECTIONS),
+    readyCopies: pickNested('isolation', 'readyCopies', DEFAULT_READY_COPIES),
+  };
   const factories = pick('factories');
   const scripts = pickNested<string | undefined>('schema', 'scripts', undefined);
   const dump = pickNested<string | undefined>('source', 'dump', undefined);
@@ -333,6 +338,7 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     projectSchemas,
     seeds: (Array.isArray(seeds) ? seeds : [seeds]).map((seed) => path.resolve(rootDir, seed)),
     seedLimits,
+    isolation,
     factories: factories === undefined ? undefined : path.resolve(rootDir, factories),
     schema: { scripts: scripts === undefined ? undefined : path.resolve(rootDir, scripts) },
     source: { dump: dump === undefined ? undefined : path.resolve(rootDir, dump) },
@@ -342,7 +348,6 @@ export async function resolveConfig(options: ResolveConfigOptions = {}): Promise
     provider: provider ?? DEFAULT_PROVIDER,
     embedded,
     container: { image: pickNested('container', 'image', DEFAULT_CONTAINER_IMAGE) },
-    isolation: { readyCopies: pickNested('isolation', 'readyCopies', DEFAULT_READY_COPIES) },
     sources,
     warnings: unknownVariableWarnings(env.layers),
   });

@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
-import { abandonTransaction, executeInJob, holdsTransactionControl } from '../isolation/execute-query.js';
+import { IsolationError } from '../errors.js';
+import {
+  abandonTransaction,
+  executeInJob,
+  holdsTransactionControl,
+  opensTransaction,
+} from '../isolation/execute-query.js';
+import type { SessionConnection } from '../isolation/session-connection.js';
 import { classifyStatement } from '../isolation/statement-classifier.js';
-import type { TestSession } from '../isolation/test-session.js';
+import type { Route, TestSession } from '../isolation/test-session.js';
 import {
   authenticationOk,
   authenticationSasl,
@@ -84,7 +91,9 @@ export class WireConnection {
   /** Statement text by statement name and by portal name, to recognise transaction control. */
   private readonly statements = new Map<string, string>();
   private readonly portals = new Map<string, string>();
-  /** Set while an exchange holds the session's connection. */
+  /** Where the current (or last) exchange runs: the connection and test {@link TestSession.route} gave it. */
+  private route: Route | undefined;
+  /** Set while an exchange holds the route's connection. */
   private channel: RawChannel | undefined;
   private channelFailure: Error | undefined;
   private plan: Expectation[] = [];
@@ -108,9 +117,9 @@ export class WireConnection {
     socket.on('error', () => this.gone());
   }
 
-  /** Whether an exchange of this client holds the session's connection. */
-  get running(): boolean {
-    return this.channel !== undefined;
+  /** The session connection an exchange of this client holds, if one does. */
+  get runningOn(): SessionConnection | undefined {
+    return this.channel ? this.route?.connection : undefined;
   }
 
   close(): void {
@@ -278,13 +287,14 @@ export class WireConnection {
           continue;
         }
         this.syncTaken = false;
+        this.route = undefined;
         try {
-          await session.run(() => this.exchange());
+          await this.runExchange(first);
         } catch (error) {
           if (this.closed) break;
           this.send(errorResponse(reportFields(error, '55000')));
           await this.discardExchange();
-          this.send(readyForQuery(this.statusForClient(session.realTransactionStatus() ?? 'I')));
+          this.send(readyForQuery(this.statusAfterFailure()));
         }
       }
     } catch {
@@ -305,39 +315,86 @@ export class WireConnection {
     }
   }
 
+  /** The status for the client after an exchange that failed before or while it ran. */
+  private statusAfterFailure(): string {
+    return this.statusForClient(this.route?.connection.realTransactionStatus() ?? 'I');
+  }
+
   private statusForClient(real: string): string {
-    const { session } = this.context;
-    if (!session.inTest) return real;
-    if (!session.stack.inTransaction(this.identity)) return 'I';
+    const route = this.route;
+    if (!route?.test) return real;
+    if (!route.connection.stack.inTransaction(this.identity)) return 'I';
     return real === 'E' ? 'E' : 'T';
   }
 
-  /** One exchange, from its first message to the ReadyForQuery that ends it; runs as a session job. */
-  private async exchange(): Promise<void> {
-    const { session } = this.context;
+  /**
+   * Routes the exchange starting with `first` and runs it as a job on the route's connection. A simple Query
+   * beginning a transaction first waits its turn at the connection's gate, as in-process clients do.
+   */
+  private async runExchange(first: Frame): Promise<void> {
+    const route = this.routeExchange();
+    this.route = route;
+    const { connection, test } = route;
+    const { stack, gate } = connection;
+    if (
+      test &&
+      first.type === 'Q' &&
+      !stack.inTransaction(this.identity) &&
+      opensTransaction({ text: queryText(first), simple: true })
+    )
+      await gate.enter(this.identity, test.name);
+    try {
+      await connection.run(test, (real) => this.exchange(real));
+    } finally {
+      if (test && connection.test === test && !stack.inTransaction(this.identity)) gate.leave(this.identity);
+    }
+  }
+
+  /**
+   * The test an exchange belongs to. A socket carries no asynchronous context, so the endpoint serves the one
+   * test running (or none, outside tests): while several run at once, it cannot tell whose a client is.
+   */
+  private routeExchange(): Route {
+    try {
+      return this.context.session.route();
+    } catch (error) {
+      if (!(error instanceof IsolationError) || error.reason !== 'ambiguous-test') throw error;
+      throw new IsolationError(
+        'ambiguous-test',
+        'A client of the wire endpoint sent a statement while several tests of this worker run at once ' +
+          '(test.concurrent, describe.concurrent). A connection to the endpoint carries no test, so the ' +
+          'endpoint serves one test at a time: run the tests that use it one after another, or connect ' +
+          "with the test process's own `pg`, which is routed to each concurrent test.",
+        { cause: error },
+      );
+    }
+  }
+
+  /** One exchange, from its first message to the ReadyForQuery that ends it, on the route's connection. */
+  private async exchange(real: pg.Client): Promise<void> {
+    const { connection, test } = this.route!;
     const first = await this.peek();
-    if (session.inTest && first.type === 'Q' && holdsTransactionControl(queryText(first))) {
+    if (test && first.type === 'Q' && holdsTransactionControl(queryText(first))) {
       this.take();
       this.syncTaken = true;
-      await this.emulate(queryText(first), true);
-      this.send(readyForQuery(this.statusForClient(session.realTransactionStatus() ?? 'I')));
+      await this.emulate(real, queryText(first), true);
+      this.send(readyForQuery(this.statusForClient(connection.realTransactionStatus() ?? 'I')));
       return;
     }
-    const real = await session.connection();
     this.failed = false;
     this.dropping = false;
     this.plan = [];
     await this.openChannel(real);
     let answered = false;
     try {
-      const { stack } = session;
-      if (session.inTest && !stack.inTransaction(this.identity))
-        this.expect(simpleQuery(session.beginPrefix() + stack.beginStatement()), true);
+      const { stack } = connection;
+      if (test && !stack.inTransaction(this.identity))
+        this.expect(simpleQuery(connection.beginPrefix() + stack.beginStatement()), true);
       let status = await this.forwardUntilReady(real);
       answered = true;
       if (
         status === 'E' &&
-        session.inTest &&
+        test &&
         !stack.inTransaction(this.identity) &&
         stack.snapshot().statementSavepoint
       ) {
@@ -393,7 +450,7 @@ export class WireConnection {
         this.statements.delete(new CStringCursor(frame.bytes, 6).next());
       } else if (frame.type === 'E') {
         const text = this.portals.get(new CStringCursor(frame.bytes, 5).next()) ?? '';
-        if (this.context.session.inTest && classifyStatement(text).kind !== 'other') {
+        if (this.route?.test && classifyStatement(text).kind !== 'other') {
           await this.emulateExecute(real, text);
           continue;
         }
@@ -469,21 +526,25 @@ export class WireConnection {
     this.channel!.release();
     this.channel = undefined;
     try {
-      this.dropping = !(await this.emulate(text, false));
+      this.dropping = !(await this.emulate(real, text, false));
     } finally {
       await this.openChannel(real);
     }
   }
 
   /** Runs `text` through the in-process emulation and answers the client; false when it failed. */
-  private async emulate(text: string, simple: boolean): Promise<boolean> {
+  private async emulate(real: pg.Client, text: string, simple: boolean): Promise<boolean> {
+    const { connection, test } = this.route!;
     try {
-      const results = await executeInJob(this.context.session, this.identity, {
-        query: { text, rowMode: 'array', types: RAW_TEXT } as pg.QueryConfig,
-        text,
-        simple,
-        rowMode: 'array',
-      });
+      const results = await executeInJob(
+        { connection, test: test!, real, client: this.identity },
+        {
+          query: { text, rowMode: 'array', types: RAW_TEXT } as pg.QueryConfig,
+          text,
+          simple,
+          rowMode: 'array',
+        },
+      );
       for (const result of Array.isArray(results) ? results : results ? [results] : []) {
         if (simple && result.fields.length > 0) {
           this.send(rowDescription(result.fields));
@@ -510,9 +571,9 @@ export class WireConnection {
         this.copying = false;
       }
       const status = await this.ownExchange(SYNC);
-      const { session } = this.context;
-      if (status === 'E' && session.inTest && session.stack.snapshot().statementSavepoint)
-        await this.ownExchange(simpleQuery(session.stack.failStatement()));
+      const { stack } = this.route!.connection;
+      if (status === 'E' && this.route?.test && stack.snapshot().statementSavepoint)
+        await this.ownExchange(simpleQuery(stack.failStatement()));
     } catch {
       // The connection is gone; the session opens another.
     }

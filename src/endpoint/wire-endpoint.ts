@@ -2,6 +2,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { clientInternals, onParameterStatus } from '../isolation/pg-internals.js';
+import type { SessionConnection } from '../isolation/session-connection.js';
 import type { TestSession } from '../isolation/test-session.js';
 import { ScramVerifier } from './scram-verifier.js';
 import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
@@ -75,8 +76,9 @@ export class WireEndpoint {
       },
       (processId, secretKey) => {
         for (const other of this.connections) {
-          if (other.processId === processId && other.secretKey === secretKey && other.running)
-            this.cancelRunning();
+          const running = other.runningOn;
+          if (other.processId === processId && other.secretKey === secretKey && running)
+            this.cancelRunning(running);
         }
       },
     );
@@ -96,11 +98,11 @@ export class WireEndpoint {
     return parameters;
   }
 
-  /** A CancelRequest to the real server for the session's connection, as node-pg's `cancel` sends it. */
-  private cancelRunning(): void {
-    const real = this.session.currentConnection();
-    if (!real) return;
-    const { processID, secretKey } = clientInternals(real);
+  /** A CancelRequest to the real server for `connection`, as node-pg's `cancel` sends it. */
+  private cancelRunning(connection: SessionConnection): void {
+    const key = connection.backendKey();
+    if (!key) return;
+    const { processID, secretKey } = key;
     const { host, port } = this.session.target;
     // A host that is a directory names the server's Unix socket, as in libpq.
     const socket = (

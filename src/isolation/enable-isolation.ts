@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DEFAULT_MAX_CONNECTIONS } from '../config/pgtwin-config.js';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakReport } from './leak-detector.js';
 import { WireEndpoint, type EndpointAddress } from '../endpoint/wire-endpoint.js';
 import { addSessionAddress, bindClient, registerSession } from './pg-patch.js';
@@ -22,6 +23,12 @@ export interface IsolationOptions extends pg.ClientConfig {
    */
   waitTimeoutMs?: number;
   /**
+   * Most real connections isolation holds at once: tests that run concurrently ({@link Isolation.runTest})
+   * each need one. A test that would need one more fails with an `IsolationError` naming this option.
+   * @default DEFAULT_MAX_CONNECTIONS
+   */
+  maxConnections?: number;
+  /**
    * Report tables changed outside the test transactions when isolation closes: `true` prints the report
    * with `console.warn`, a function receives it, `false` skips the two row counts this costs.
    * @default true
@@ -40,10 +47,19 @@ export interface Isolation extends AsyncDisposable {
   readonly target: SessionTarget;
   /** Where the wire endpoint listens, when enabled with `endpoint: true`. */
   readonly endpoint: EndpointAddress | undefined;
-  /** Starts a test; its first statement opens the test transaction. */
-  begin(): Promise<void>;
+  /**
+   * Starts a test; its first statement opens the test transaction. Every statement issued until
+   * {@link rollback} belongs to it; tests begun while it runs join its transaction, rolled back when the
+   * last of them ends.
+   */
+  begin(name?: string): Promise<void>;
   /** Ends the test: rolls its transaction back (cancelling a statement still running) and resets the session. */
   rollback(): Promise<void>;
+  /**
+   * Runs `fn` as one test, rolled back when it settles: the statements issued from `fn`'s asynchronous
+   * context belong to it. Tests run this way may overlap: each then gets a connection of its own.
+   */
+  runTest<T>(name: string | undefined, fn: () => Promise<T>): Promise<T>;
   /** A new client bound to the test transaction, also in explicit mode. Connect it as usual. */
   client(): pg.Client;
   /** Rolls back, restores `pg`, closes the connection; returns what leaked, if leaks are detected. */
@@ -67,12 +83,13 @@ export async function enableIsolation(options: IsolationOptions): Promise<Isolat
   const {
     implicit = true,
     waitTimeoutMs = DEFAULT_WAIT_TIMEOUT_MS,
+    maxConnections = DEFAULT_MAX_CONNECTIONS,
     detectLeaks = true,
     endpoint: serve = false,
     ...config
   } = options;
   const detector = detectLeaks ? await LeakDetector.start(config) : undefined;
-  const session = new TestSession(config, waitTimeoutMs);
+  const session = new TestSession(config, waitTimeoutMs, maxConnections);
   // Registering checks pg's internals, the endpoint's included, before the endpoint borrows any of them.
   const unregister = registerSession(session, implicit);
   let endpoint: WireEndpoint | undefined;
@@ -88,8 +105,9 @@ export async function enableIsolation(options: IsolationOptions): Promise<Isolat
   const isolation: Isolation = {
     target: session.target,
     endpoint: endpoint?.address,
-    begin: () => session.begin(),
+    begin: (name) => session.begin(name),
     rollback: () => session.end(),
+    runTest: (name, fn) => session.runTest(name, fn),
     client() {
       const client = new pg.Client(config);
       bindClient(client, session);

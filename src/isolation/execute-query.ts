@@ -8,6 +8,7 @@ import {
   mayContainTransactionControl,
   type StatementClass,
 } from './statement-classifier.js';
+import type { SessionConnection, TestRun } from './session-connection.js';
 import { splitSql } from './sql-splitter.js';
 import type { TestSession } from './test-session.js';
 
@@ -48,43 +49,52 @@ const CHECK_DEFERRED_CONSTRAINTS =
 const DISCARD_ALL =
   'CLOSE ALL; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD SEQUENCES; DISCARD TEMP';
 
-interface Context {
-  readonly session: TestSession;
-  readonly real: pg.Client;
-  /** The application's client; it owns its transactions on the session's stack. */
-  readonly client: EventEmitter;
-}
-
 /**
  * Runs an application's query on the session's connection so that it behaves as it would on a connection
  * of its own: outside an application transaction each statement gets a savepoint (autocommit), and
  * transaction control is mapped onto savepoints of the test transaction.
  */
-export function executeQuery(
+export async function executeQuery(
   session: TestSession,
   client: EventEmitter,
   request: QueryRequest,
 ): Promise<Results> {
-  return session.run(() => executeInJob(session, client, request));
+  const { connection, test } = session.route();
+  if (!test) return connection.run(undefined, (real) => send(real, request.query));
+  const { stack, gate } = connection;
+  // Another client's transaction on this connection must end before this one's begins: see TransactionGate.
+  if (opensTransaction(request) && !stack.inTransaction(client)) await gate.enter(client, test.name);
+  try {
+    return await connection.run(test, (real) => executeInJob({ connection, test, real, client }, request));
+  } finally {
+    if (connection.test === test && !stack.inTransaction(client)) gate.leave(client);
+  }
 }
 
-/** {@link executeQuery} for a caller already running a job on the session (the wire endpoint). */
-export async function executeInJob(
-  session: TestSession,
-  client: EventEmitter,
-  request: QueryRequest,
-): Promise<Results> {
-  const real = await session.connection();
-  if (!session.inTest) return send(real, request.query);
-  const context: Context = { session, real, client };
-  if (request.simple && mayContainTransactionControl(request.text)) {
-    const statements = splitSql(request.text);
-    const classes = statements.map(classifyStatement);
-    if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other')) {
-      return runScript(context, request, statements, classes);
-    }
-  }
-  return runStatement(context, request, classifyStatement(request.text));
+/** Where {@link executeInJob} runs: a test's connection, lent to the caller by {@link SessionConnection.run}. */
+export interface JobContext {
+  readonly connection: SessionConnection;
+  readonly test: TestRun;
+  readonly real: pg.Client;
+  /** The application's client; it owns its transactions on the connection's stack. */
+  readonly client: EventEmitter;
+}
+
+/**
+ * {@link executeQuery} for a caller already running a job on the test's connection (the wire endpoint),
+ * which has also entered the connection's {@link TransactionGate} when {@link opensTransaction}.
+ */
+export function executeInJob(context: JobContext, request: QueryRequest): Promise<Results> {
+  const statements = statementsOf(request);
+  const classes = statements.map(classifyStatement);
+  if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other'))
+    return runScript(context, request, statements, classes);
+  return runStatement(context, request, classes[0]!);
+}
+
+/** Whether `request` begins an application transaction, so it must hold the connection's gate first. */
+export function opensTransaction(request: Pick<QueryRequest, 'text' | 'simple'>): boolean {
+  return statementsOf(request).some((statement) => classifyStatement(statement).kind === 'begin');
 }
 
 /** Whether `text` holds transaction control (or DISCARD ALL) that pgtwin answers itself inside a test. */
@@ -94,13 +104,19 @@ export function holdsTransactionControl(text: string): boolean {
   return splitSql(text).some((statement) => classifyStatement(statement).kind !== 'other');
 }
 
+function statementsOf(request: Pick<QueryRequest, 'text' | 'simple'>): string[] {
+  return request.simple && mayContainTransactionControl(request.text)
+    ? splitSql(request.text)
+    : [request.text];
+}
+
 async function runStatement(
-  context: Context,
+  context: JobContext,
   request: QueryRequest,
   statement: StatementClass,
 ): Promise<Results> {
-  const { session, real, client } = context;
-  const { stack } = session;
+  const { connection, real, client } = context;
+  const { stack } = connection;
   const inTransaction = stack.inTransaction(client);
   const done = (command: string) => commandResult(command, request.rowMode);
   switch (statement.kind) {
@@ -119,11 +135,7 @@ async function runStatement(
     case 'rollback':
       if (!inTransaction)
         return warn(client, '25P01', 'there is no transaction in progress', done('ROLLBACK'));
-      await control(
-        context,
-        stack.rollback(client),
-        statement.chain ? stack.push(client, 'transaction') : '',
-      );
+      await rollbackTransaction(context, () => (statement.chain ? stack.push(client, 'transaction') : ''));
       return done('ROLLBACK');
     case 'savepoint':
       if (!inTransaction) throw serverError('25P01', 'SAVEPOINT can only be used in transaction blocks');
@@ -141,9 +153,13 @@ async function runStatement(
     case 'rollback-to': {
       if (!inTransaction)
         throw serverError('25P01', 'ROLLBACK TO SAVEPOINT can only be used in transaction blocks');
+      const undoesOthers = stack.rollbackUndoesOthers(client, statement.name);
+      const aborted = real.getTransactionStatus() === 'E';
+      if (undoesOthers && !aborted) throw interleavedRollback(context, 'unchanged');
       const sql = stack.rollbackTo(client, statement.name);
       if (sql === undefined) return send(real, request.query);
       await control(context, sql);
+      if (undoesOthers) throw interleavedRollback(context, 'undone');
       return done('ROLLBACK');
     }
     case 'set-transaction':
@@ -172,12 +188,12 @@ async function runStatement(
 }
 
 /** Commits the client's transaction; returns the command tag, `ROLLBACK` when it was aborted. */
-async function commit(context: Context, chain: boolean): Promise<string> {
-  const { session, real, client } = context;
-  const { stack } = session;
+async function commit(context: JobContext, chain: boolean): Promise<string> {
+  const { connection, real, client } = context;
+  const { stack } = connection;
   const reopen = () => (chain ? stack.push(client, 'transaction') : '');
   if (real.getTransactionStatus() === 'E') {
-    await control(context, stack.rollback(client), reopen());
+    await rollbackTransaction(context, reopen);
     return 'ROLLBACK';
   }
   const before = stack.snapshot();
@@ -186,20 +202,55 @@ async function commit(context: Context, chain: boolean): Promise<string> {
   } catch (error) {
     // As on the server, a COMMIT that fails (a deferred constraint) rolls the transaction back.
     stack.restore(before);
-    await control(context, stack.rollback(client));
+    await rollbackTransaction(context);
     throw error;
   }
   return 'COMMIT';
 }
 
+/**
+ * Rolls back the client's transaction, unless that would also undo another client's writes (made while it
+ * was open, on the connection they share). Then the transaction ends with its writes kept, as if committed,
+ * and the ROLLBACK fails saying so; only a transaction that failed (aborted, so nothing can run in it) is
+ * rolled back all the same, with the other client's writes inside it.
+ */
+async function rollbackTransaction(context: JobContext, reopen: () => string = () => ''): Promise<void> {
+  const { connection, real, client } = context;
+  const { stack } = connection;
+  if (!stack.rollbackUndoesOthers(client)) return control(context, stack.rollback(client), reopen());
+  const aborted = real.getTransactionStatus() === 'E';
+  await control(context, aborted ? stack.rollback(client) : stack.commit(client));
+  throw interleavedRollback(context, aborted ? 'undone' : 'kept');
+}
+
+function interleavedRollback(context: JobContext, outcome: 'kept' | 'undone' | 'unchanged'): IsolationError {
+  const name = context.test.name;
+  const what = {
+    kept: 'Its writes were kept (the transaction ended as if committed) and are rolled back with the test.',
+    undone:
+      'It had failed, so it was rolled back all the same, together with the other connection’s writes ' +
+      'made while it was open.',
+    unchanged: 'Nothing was rolled back: the transaction goes on from where it was.',
+  }[outcome];
+  return new IsolationError(
+    'interleaved-rollback',
+    `A connection ${name ? `in test "${name}" ` : ''}rolled back, but another connection of the same test ` +
+      'wrote while its transaction was open. Without pgtwin these are separate connections; inside the ' +
+      `test they share one transaction, so the rollback cannot undo only its own work. ${what} Let the ` +
+      'transaction end before the other connection writes, or give this test a real database with ' +
+      'pgtwin.isolation(false).',
+    { test: name },
+  );
+}
+
 /** A statement outside any application transaction: a savepoint makes its failure undo only itself. */
-async function autocommit(context: Context, request: QueryRequest): Promise<Results> {
-  const { session, real } = context;
-  await real.query(session.beginPrefix() + session.stack.beginStatement());
+async function autocommit(context: JobContext, request: QueryRequest): Promise<Results> {
+  const { connection, real } = context;
+  await real.query(connection.beginPrefix() + connection.stack.beginStatement());
   try {
     return await send(real, request.query);
   } catch (error) {
-    await real.query(session.stack.failStatement()).catch(() => undefined);
+    await real.query(connection.stack.failStatement()).catch(() => undefined);
     throw explainTransactionBlockError(error);
   }
 }
@@ -210,12 +261,12 @@ async function autocommit(context: Context, request: QueryRequest): Promise<Resu
  * error; an explicit transaction left open stays open.
  */
 async function runScript(
-  context: Context,
+  context: JobContext,
   request: QueryRequest,
   statements: string[],
   classes: StatementClass[],
 ): Promise<Results> {
-  const { stack } = context.session;
+  const { stack } = context.connection;
   const { client } = context;
   const results: pg.QueryResult[] = [];
   let implicit = false;
@@ -238,18 +289,17 @@ async function runScript(
     }
     if (implicit) await commit(context, false);
   } catch (error) {
-    if (implicit && stack.inTransaction(client))
-      await control(context, stack.rollback(client)).catch(() => undefined);
+    if (implicit && stack.inTransaction(client)) await rollbackTransaction(context).catch(() => undefined);
     throw error;
   }
   return results;
 }
 
 /** Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first. */
-async function control(context: Context, ...parts: string[]): Promise<void> {
+async function control(context: JobContext, ...parts: string[]): Promise<void> {
   const sql = parts.filter((part) => part !== '').join('; ');
   if (sql === '') return;
-  await context.real.query(context.session.beginPrefix() + sql);
+  await context.real.query(context.connection.beginPrefix() + sql);
 }
 
 function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {
@@ -286,12 +336,15 @@ export function wasSubmitted(submittable: Submittable): boolean {
 }
 
 /** Rolls back what `client` left open when it ends, as the server does when a connection closes. */
-export function abandonTransaction(session: TestSession, client: EventEmitter): Promise<void> {
-  return session.run(async () => {
-    if (!session.inTest || !session.stack.inTransaction(client)) return;
-    const real = await session.connection();
-    await real.query(session.stack.abandon(client));
-  });
+export async function abandonTransaction(session: TestSession, client: EventEmitter): Promise<void> {
+  const { connection, test } = session.route();
+  if (!test || !connection.stack.inTransaction(client)) return;
+  await connection
+    .run(test, async (real) => {
+      if (connection.stack.inTransaction(client))
+        await rollbackTransaction({ connection, test, real, client });
+    })
+    .finally(() => connection.gate.leave(client));
 }
 
 /** Whether a statement may have written: anything but a plain SELECT (a submittable may be COPY FROM). */

@@ -71,6 +71,23 @@ function routeOf(client: pg.Client): TestSession | undefined {
   return route ?? undefined;
 }
 
+/**
+ * The session a client with a real connection of its own joins for one statement: a client of the test
+ * database connected before isolation began (a module-level pool used at import time) still runs the
+ * statements issued inside a test in the test's transaction. Outside tests, and while it has a real
+ * transaction of its own open, it uses its own connection.
+ */
+function adoptedRoute(client: pg.Client, getStatus: Method): TestSession | undefined {
+  if (isExempt(client) || routes.get(client) !== null) return undefined;
+  const state = clientInternals(client);
+  if (!state._connected || state._ending || getStatus.apply(client) !== 'I') return undefined;
+  for (const { session, implicit } of registrations) {
+    if (implicit && !session.closed && session.inTest && reachesSession(state.connectionParameters, session))
+      return session;
+  }
+  return undefined;
+}
+
 function decide(client: pg.Client): TestSession | null {
   if (isExempt(client)) return null;
   const binding = bound.get(client);
@@ -143,7 +160,7 @@ function patchClient(prototype: object): () => void {
     return connectVirtual(this, session, args[0] as Parameters<typeof connectVirtual>[2]);
   };
   target.query = function (this: pg.Client, ...args: unknown[]) {
-    const session = routeOf(this);
+    const session = routeOf(this) ?? adoptedRoute(this, original.getTransactionStatus);
     if (!session) return original.query.apply(this, args);
     return queryVirtual(this, session, args[0], args[1], args[2]);
   };
@@ -160,7 +177,7 @@ function patchClient(prototype: object): () => void {
     if (!routeOf(this)) return original.unref.apply(this, args);
   };
   target.getTransactionStatus = function (this: pg.Client) {
-    const session = routeOf(this);
+    const session = routeOf(this) ?? adoptedRoute(this, original.getTransactionStatus);
     return session ? transactionStatusOf(this, session) : original.getTransactionStatus.apply(this);
   };
   return () => Object.assign(target, original);

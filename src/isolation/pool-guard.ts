@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { IsolationError } from '../errors.js';
 import { poolInternals } from './pg-internals.js';
 
@@ -20,7 +21,9 @@ export function guardPoolConnect(
   timeoutMs: () => number,
 ): PoolConnect {
   return function connect(this: object, callback?: ConnectCallback) {
-    return connectOrFail(this, callback);
+    // pg-pool calls a waiting callback from the code that released a client, maybe another test's: the
+    // statements the callback issues (`pool.query`) must belong to the test that asked for the client.
+    return connectOrFail(this, callback && AsyncResource.bind(callback));
   };
 
   function connectOrFail(self: object, callback?: ConnectCallback) {

@@ -1,5 +1,3 @@
-import { IsolationError } from '../errors.js';
-
 /** One savepoint pgtwin holds on the test connection for an application transaction or savepoint. */
 interface Frame {
   /** The savepoint's real name on the server. */
@@ -27,9 +25,9 @@ export const STATEMENT_SAVEPOINT = 'pgtwin_stmt';
 
 /**
  * The application's transactions and savepoints, mapped onto one linear stack of real savepoints inside the
- * test transaction. Several virtual clients share the connection, so their frames interleave; a commit whose
- * frame lies under another client's open frame is deferred until that frame is gone, and a rollback that
- * would undo another client's work is refused. Methods return the SQL to send (possibly nothing).
+ * test transaction. Several virtual clients share the connection, so their frames may interleave; a commit
+ * whose frame lies under another client's open frame is deferred until that frame is gone. Methods return
+ * the SQL to send (possibly nothing).
  */
 export class TransactionStack {
   private frames: Frame[] = [];
@@ -55,12 +53,11 @@ export class TransactionStack {
   }
 
   /**
-   * Records that `owner` wrote. On one connection the write lands in the innermost savepoint, whoever
-   * owns it; a later rollback of that savepoint must not silently undo it.
+   * Records that `owner` wrote. On one connection the write lands inside every savepoint open, whoever
+   * owns it; a later rollback of another client's savepoint must not silently undo it.
    */
   noteWrite(owner: object): void {
-    const top = this.frames[this.frames.length - 1];
-    if (top && top.owner !== owner) top.foreignWork = true;
+    for (const frame of this.frames) if (frame.owner !== owner) frame.foreignWork = true;
   }
 
   /** Opens an application transaction (`kind: 'transaction'`) or savepoint for `owner`. */
@@ -75,14 +72,23 @@ export class TransactionStack {
     return this.close(owner, this.transactionIndex(owner));
   }
 
-  /** Rolls back `owner`'s transaction. */
+  /** Rolls back `owner`'s transaction; see {@link rollbackUndoesOthers} for what that may undo. */
   rollback(owner: object): string {
     const index = this.transactionIndex(owner);
     const frame = this.frames[index]!;
-    this.refuseIfOthersAbove(owner, index, 'roll back its transaction');
     this.frames.length = index;
     this.statementSavepoint = false;
     return join(`ROLLBACK TO SAVEPOINT ${frame.name}`, `RELEASE SAVEPOINT ${frame.name}`, this.collapse());
+  }
+
+  /**
+   * Whether rolling back `owner`'s transaction (or, with `label`, to its savepoint) would also undo work of
+   * another client: a frame of another client above it, or another client's write inside it.
+   */
+  rollbackUndoesOthers(owner: object, label?: string): boolean {
+    const index = label === undefined ? this.transactionIndex(owner) : this.savepointIndex(owner, label);
+    if (index === -1) return false;
+    return this.frames.slice(index).some((frame) => frame.owner !== owner || frame.foreignWork);
   }
 
   /** Releases `owner`'s savepoint `label`; `undefined` when it has none of that name. */
@@ -95,16 +101,9 @@ export class TransactionStack {
   rollbackTo(owner: object, label: string): string | undefined {
     const index = this.savepointIndex(owner, label);
     if (index === -1) return undefined;
-    this.refuseIfOthersAbove(owner, index, `roll back to savepoint ${label}`);
     this.frames.length = index + 1;
     this.statementSavepoint = false;
     return `ROLLBACK TO SAVEPOINT ${this.frames[index]!.name}`;
-  }
-
-  /** Rolls back `owner`'s open transaction, if any, as the server does when a connection ends. */
-  abandon(owner: object): string {
-    if (!this.inTransaction(owner)) return '';
-    return this.rollback(owner);
   }
 
   snapshot(): StackSnapshot {
@@ -164,20 +163,6 @@ export class TransactionStack {
         return i;
     }
     return -1;
-  }
-
-  private refuseIfOthersAbove(owner: object, index: number, action: string): void {
-    const undone = this.frames.slice(index);
-    if (undone.some((frame) => frame.owner !== owner || frame.foreignWork)) {
-      throw new IsolationError(
-        'interleaved-rollback',
-        `A connection tried to ${action}, but another connection of the same test wrote inside it (its ` +
-          'own transaction began later, or it wrote while this transaction was open). Without pgtwin these ' +
-          'are separate connections; inside the test they share one transaction, and rolling back would ' +
-          'also undo the other connection’s work. Let one transaction finish before the other connection ' +
-          'writes, or opt this test out of isolation.',
-      );
-    }
   }
 }
 

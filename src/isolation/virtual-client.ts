@@ -26,21 +26,26 @@ export function connectVirtual(
     connected = Promise.reject(new Error('Client has already been connected. You cannot reuse a client.'));
   } else {
     state._connecting = true;
-    connected = session.connection().then(
-      (real) => {
-        state._connecting = false;
-        state._connected = true;
-        state.readyForQuery = true;
-        // Cancelling "this client's" query (Knex's query timeout does) must reach the shared backend.
-        state.processID = clientInternals(real).processID;
-        state.secretKey = clientInternals(real).secretKey;
-        return client;
-      },
-      (error: unknown) => {
-        state._connecting = false;
-        throw error;
-      },
-    );
+    connected = Promise.resolve()
+      .then(() => session.route().connection)
+      .then(async (connection) => {
+        await connection.connection();
+        return connection;
+      })
+      .then(
+        (connection) => {
+          state._connecting = false;
+          state._connected = true;
+          state.readyForQuery = true;
+          // Cancelling "this client's" query (Knex's query timeout does) must reach the backend of its test.
+          Object.assign(state, connection.backendKey());
+          return client;
+        },
+        (error: unknown) => {
+          state._connecting = false;
+          throw error;
+        },
+      );
   }
   if (callback) {
     connected.then(
@@ -136,8 +141,15 @@ export function endVirtual(
 
 /** `getTransactionStatus()` of a virtual client: 'I' idle, 'T' in its transaction, 'E' in a failed one. */
 export function transactionStatusOf(client: pg.Client, session: TestSession): 'I' | 'T' | 'E' {
-  if (!session.inTest || !session.stack.inTransaction(client)) return 'I';
-  return session.realTransactionStatus() === 'E' ? 'E' : 'T';
+  let route;
+  try {
+    route = session.route();
+  } catch {
+    return 'I';
+  }
+  const { connection, test } = route;
+  if (!test || !connection.stack.inTransaction(client)) return 'I';
+  return connection.realTransactionStatus() === 'E' ? 'E' : 'T';
 }
 
 type QueryConfig = pg.QueryConfig & {

@@ -147,6 +147,7 @@ export class TwinSetup implements AsyncDisposable {
       options: handoffOptions(this.resolveOptions),
       test: targetFields(config.test),
       admin: targetFields(config.admin),
+      isolation: { maxConnections: config.isolation.maxConnections },
       template: this.prepared.lease.template,
       run: currentRun(),
       workers: this.prepared.workers.map((worker) => worker.database),

@@ -75,14 +75,24 @@ export function installTestFileHooks(
       register(async () => {
         if (blockCopies.length === 0) await fn();
       });
+  const aroundEach = hooks.aroundEach;
   const isolated = installIsolationHooks(
     {
       beforeAll: hooks.beforeAll,
       afterAll: hooks.afterAll,
       beforeEach: unlessOptedOut(hooks.beforeEach),
       afterEach: unlessOptedOut(hooks.afterEach),
+      aroundEach:
+        aroundEach &&
+        ((fn) =>
+          // Vitest reads the hook's parameters: the context must be destructured for fixtures to work.
+          aroundEach((runTest, { task }) => (blockCopies.length === 0 ? fn(runTest, { task }) : runTest()))),
     },
-    { ...new DatabaseTarget(worker).clientConfig(), endpoint: true },
+    {
+      ...new DatabaseTarget(worker).clientConfig(),
+      endpoint: true,
+      maxConnections: handoff.isolation?.maxConnections,
+    },
   );
   // Clients that read the environment or `inject('pgtwin')` when they connect (an app server started in a
   // beforeAll, any child process) reach the test transaction through the endpoint; in-process `pg` clients

@@ -20,6 +20,8 @@ export interface TwinHandoff {
   options: ResolveConfigOptions;
   test: TargetFields;
   admin: TargetFields;
+  /** Isolation settings the workers need (absent from a handoff written by an older pgtwin). */
+  isolation?: { maxConnections: number };
   /** The fingerprinted template that fresh copies for tests opting out of isolation are created from. */
   template: string;
   /** The run (`host:pid` of the global setup) whose run lock covers the databases its workers create. */

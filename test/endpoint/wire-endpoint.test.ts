@@ -234,3 +234,27 @@ describe('the protocol', () => {
     expect(await count(sql, 'still-working')).toBe(1);
   });
 });
+
+describe('concurrent tests', () => {
+  it('answers an ErrorResponse naming the limit while several tests run at once, and joins the one test again after', async () => {
+    const client = await wireClient();
+    try {
+      let finish!: () => void;
+      const concurrent = isolation.runTest(
+        'a concurrent test',
+        () => new Promise<void>((resolve) => (finish = resolve)),
+      );
+      await expect(client.query('SELECT 1')).rejects.toMatchObject({
+        code: '55000',
+        message: expect.stringContaining('serves one test at a time'),
+      });
+      finish();
+      await concurrent;
+      await client.query("INSERT INTO items (name) VALUES ('after-concurrent')");
+      expect(await count(client, 'after-concurrent')).toBe(1);
+      expect(await committed('after-concurrent')).toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+});

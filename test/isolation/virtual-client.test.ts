@@ -24,7 +24,7 @@ beforeAll(async () => {
   await adminQuery('CREATE TABLE notes (id int PRIMARY KEY, body text)', [], url);
   isolation = await enableIsolation({ connectionString: url, detectLeaks: false });
 });
-beforeEach(() => isolation.begin());
+beforeEach((context) => isolation.begin(context.task.name));
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.end()));
   await isolation.rollback();
@@ -114,27 +114,48 @@ describe('every query signature of node-pg', () => {
 });
 
 describe('transactions of several clients on the one connection', () => {
-  it('commits interleaved transactions in either order', async () => {
+  it('lets a second client’s transaction begin when the first one’s ends, as a lock would', async () => {
     const [a, b] = [await connected(), await connected()];
     await a.query('BEGIN');
-    await b.query('BEGIN');
+    const second = b.query('BEGIN').then(() => b.query("INSERT INTO notes VALUES (21, 'b')"));
     await a.query("INSERT INTO notes VALUES (20, 'a')");
-    await b.query("INSERT INTO notes VALUES (21, 'b')");
-    await a.query('COMMIT');
+    await a.query('ROLLBACK');
+    await second;
     await b.query('COMMIT');
     const { rows } = await a.query('SELECT id FROM notes WHERE id IN (20, 21) ORDER BY id');
-    expect(rows).toEqual([{ id: 20 }, { id: 21 }]);
+    expect(rows).toEqual([{ id: 21 }]);
   });
 
-  it('refuses, with an explanation, a rollback that would undo another client’s work', async () => {
+  it('fails, naming the test, a transaction that waits on one its own code holds open', async () => {
     const [a, b] = [await connected(), await connected()];
     await a.query('BEGIN');
-    await b.query('BEGIN');
-    await expect(a.query('ROLLBACK')).rejects.toMatchObject({ reason: 'interleaved-rollback' });
-    await a.query("INSERT INTO notes VALUES (22, 'a, inside b')");
-    const error = await b.query('ROLLBACK').catch((e: unknown) => e);
+    const error = await b.query('BEGIN').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IsolationError);
+    expect(error).toMatchObject({
+      reason: 'transaction-wait',
+      test: expect.stringContaining('its own code'),
+    });
+    await a.query('COMMIT');
+    expect((await b.query('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+  });
+
+  it('keeps, with an explanation, a transaction whose rollback would undo another client’s write', async () => {
+    const [a, b] = [await connected(), await connected()];
+    await a.query('BEGIN');
+    await a.query("INSERT INTO notes VALUES (22, 'a')");
+    await b.query("INSERT INTO notes VALUES (23, 'b, inside a')");
+    const error = await a.query('ROLLBACK').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IsolationError);
     expect(error).toMatchObject({ reason: 'interleaved-rollback' });
+    expect((error as Error).message).toContain('pgtwin.isolation(false)');
+    // The state the README states: the transaction ended with its writes kept; the test goes on.
+    expect(a.getTransactionStatus()).toBe('I');
+    const { rows } = await b.query('SELECT id FROM notes WHERE id IN (22, 23) ORDER BY id');
+    expect(rows).toEqual([{ id: 22 }, { id: 23 }]);
+    await a.query('BEGIN');
+    await a.query("INSERT INTO notes VALUES (24, 'a again')");
+    await a.query('ROLLBACK');
+    expect((await b.query('SELECT count(*)::int AS n FROM notes WHERE id = 24')).rows[0].n).toBe(0);
   });
 
   it('rolls back what a client left open when it ends, as closing a connection does', async () => {
