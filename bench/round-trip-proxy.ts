@@ -21,8 +21,10 @@ export async function startRoundTripProxy(target: { host: string; port: number }
   let trips = 0;
   let turns = 0;
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
+  // Without TCP_NODELAY, a response the server flushes in two writes (one per ReadyForQuery) waits for a
+  // delayed ACK in the proxy, adding milliseconds that no client on a direct connection would see.
+  const server = net.createServer({ noDelay: true }, (client) => {
+    const upstream = net.connect({ port: target.port, host: target.host, noDelay: true });
     sockets.add(client).add(upstream);
     let pending = Buffer.alloc(0);
     let started = false;

@@ -53,24 +53,19 @@ export class RawChannel {
   }
 
   /**
-   * Sends `bytes`. What is written in one turn of the event loop leaves in one write, so pgtwin's savepoint
-   * and the client's messages reach the server together and cost it one round trip.
+   * Sends `bytes`. What is written before the pending promise callbacks have all run leaves in one write
+   * (`nextTick` runs after them), so pgtwin's savepoint and the client's messages reach the server together
+   * and cost it one round trip, without waiting for the next turn of the event loop.
    */
   write(bytes: Buffer): void {
     if (this.failure) return;
     const { stream } = this;
-    if (!this.corked) {
-      this.corked = true;
+    if (stream.writableCorked === 0) {
       stream.cork();
-      setImmediate(() => {
-        this.corked = false;
-        stream.uncork();
-      });
+      process.nextTick(() => stream.uncork());
     }
     stream.write(bytes);
   }
-
-  private corked = false;
 
   /** Calls `listener` once if the connection fails while the channel is open (now, if it already has). */
   onFailure(listener: (error: Error) => void): void {
