@@ -10,6 +10,7 @@ import { ProviderError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { locateEmbeddedBinaries, type EmbeddedBinaries } from './embedded-binaries.js';
 import { findFreePort } from './find-free-port.js';
+import { recordClusterOwner, removeOrphanClusters } from './orphan-clusters.js';
 import { serverSettingArgs } from './server-settings.js';
 import { ensureServerUser, firstBlockedDirectory, type ServerUser } from './server-user.js';
 
@@ -101,7 +102,10 @@ export class EmbeddedServer {
     }
 
     const user = await ensureServerUser();
-    if (user) await prepareSharedCache(this.cacheDir);
+    if (user) {
+      await prepareSharedCache(this.cacheDir);
+      await this.removeOrphanClusters();
+    }
     const binaries = await locateEmbeddedBinaries({
       sharedCopyIn: user ? path.join(this.cacheDir, 'binaries') : undefined,
     });
@@ -200,6 +204,18 @@ export class EmbeddedServer {
     return postmaster && isAlive(postmaster.pid) ? postmaster : undefined;
   }
 
+  /** As root: deletes the clusters in the cache whose projects are gone (see {@link removeOrphanClusters}). */
+  private async removeOrphanClusters(): Promise<void> {
+    const removed = await removeOrphanClusters(this.cacheDir, async (home) => {
+      const postmaster = await readPostmasterPid(path.join(home, CLUSTER_DIR));
+      return postmaster !== undefined && isAlive(postmaster.pid);
+    });
+    if (removed.length > 0)
+      this.logger.info(
+        `embedded PostgreSQL: deleted ${removed.length} cluster(s) in ${path.join(this.cacheDir, 'clusters')} whose data directory no longer exists`,
+      );
+  }
+
   /** As root: the cluster's directory in the shared cache, owned by the server user, and a link to it. */
   private async admitUser(user: ServerUser, binaries: EmbeddedBinaries): Promise<void> {
     const home = path.dirname(this.clusterDir);
@@ -208,6 +224,7 @@ export class EmbeddedServer {
     const link = path.join(this.dataDir, CLUSTER_DIR);
     const existing = await fs.lstat(link).catch(() => undefined);
     if (!existing) await fs.symlink(this.clusterDir, link).catch(() => undefined);
+    await recordClusterOwner(home, this.dataDir);
     for (const target of [home, path.dirname(binaries.postgres)]) {
       const blocked = await firstBlockedDirectory(target, user);
       if (blocked) {

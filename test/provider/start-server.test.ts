@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -112,6 +121,33 @@ describe('startServer with an embedded server', () => {
       // The data directory stays root's; its pgdata is a link to the cluster.
       expect(lstatSync(path.join(dataDir, 'pgdata')).isSymbolicLink()).toBe(true);
       expect(statSync(path.join(dataDir, 'pgdata')).uid).toBe(uid);
+    },
+  );
+
+  it.runIf(process.getuid?.() === 0)(
+    'deletes, as root, the clusters in the cache whose data directory is gone, and keeps the others',
+    async () => {
+      const clusters = path.dirname(path.dirname(embedded.clusterDir));
+      const gone = path.join(tmpdir(), `pgtwin-deleted-project-${process.pid}`);
+      const orphan = path.join(clusters, `orphan-${process.pid}`);
+      const unknown = path.join(clusters, `unrecorded-${process.pid}`);
+      mkdirSync(path.join(orphan, 'pgdata'), { recursive: true });
+      writeFileSync(path.join(orphan, 'data-dir'), `${gone}\n`);
+      mkdirSync(unknown, { recursive: true });
+      try {
+        const server = await embedded.start();
+        await server.stop();
+        expect(existsSync(orphan)).toBe(false);
+        // Made by an older pgtwin, without an owner record: nothing says it is unused.
+        expect(existsSync(unknown)).toBe(true);
+        expect(readFileSync(path.join(path.dirname(embedded.clusterDir), 'data-dir'), 'utf8')).toBe(
+          `${dataDir}\n`,
+        );
+        expect(existsSync(embedded.clusterDir)).toBe(true);
+      } finally {
+        rmSync(orphan, { recursive: true, force: true });
+        rmSync(unknown, { recursive: true, force: true });
+      }
     },
   );
 
