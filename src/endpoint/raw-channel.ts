@@ -4,6 +4,7 @@ import {
   divertServerMessages,
   type ConnectionInternals,
 } from '../isolation/pg-internals.js';
+import { batchedWrite } from './batched-write.js';
 import { FrameReader, type Frame } from './frame-reader.js';
 
 /**
@@ -52,19 +53,9 @@ export class RawChannel {
     return this.status;
   }
 
-  /**
-   * Sends `bytes`. What is written before the pending promise callbacks have all run leaves in one write
-   * (`nextTick` runs after them), so pgtwin's savepoint and the client's messages reach the server together
-   * and cost it one round trip, without waiting for the next turn of the event loop.
-   */
+  /** Sends `bytes`, batched with the rest of this pass (see {@link batchedWrite}) into one round trip. */
   write(bytes: Buffer): void {
-    if (this.failure) return;
-    const { stream } = this;
-    if (stream.writableCorked === 0) {
-      stream.cork();
-      process.nextTick(() => stream.uncork());
-    }
-    stream.write(bytes);
+    if (!this.failure) batchedWrite(this.stream, bytes);
   }
 
   /** Calls `listener` once if the connection fails while the channel is open (now, if it already has). */

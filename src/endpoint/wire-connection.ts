@@ -27,6 +27,7 @@ import {
   reportFields,
   rowDescription,
 } from './backend-messages.js';
+import { batchedWrite } from './batched-write.js';
 import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
 import { SCRAM_MECHANISM, ScramFailure, type ScramExchange, type ScramVerifier } from './scram-verifier.js';
@@ -126,18 +127,9 @@ export class WireConnection {
     this.socket.destroy();
   }
 
-  /**
-   * Writes `bytes` to the client. Everything sent in one synchronous run (the frames of one chunk from the
-   * server: a row description, its rows, the command tag) leaves in one write instead of one system call each.
-   */
+  /** Writes `bytes` to the client, batched with the rest of this pass (see {@link batchedWrite}). */
   private send(bytes: Buffer): void {
-    if (this.closed) return;
-    const { socket } = this;
-    if (socket.writableCorked === 0) {
-      socket.cork();
-      process.nextTick(() => socket.uncork());
-    }
-    socket.write(bytes);
+    if (!this.closed) batchedWrite(this.socket, bytes);
   }
 
   private fatal(code: string, message: string): void {
