@@ -1,7 +1,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql as drizzleSql, type SQL } from 'drizzle-orm';
-import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
+import { drizzle as drizzlePostgresJs } from 'drizzle-orm/postgres-js';
 import knexFactory, { type Knex } from 'knex';
 import { CompiledQuery, Kysely, PostgresDialect, type ControlledTransaction } from 'kysely';
 import pg from 'pg';
@@ -14,6 +15,7 @@ export type ClientKind =
   | 'pg Pool'
   | 'Knex'
   | 'Kysely'
+  | 'Drizzle (node-postgres)'
   | 'postgres.js'
   | 'Drizzle (postgres.js)'
   | 'slonik'
@@ -23,6 +25,7 @@ export const CLIENT_KINDS: ClientKind[] = [
   'pg Pool',
   'Knex',
   'Kysely',
+  'Drizzle (node-postgres)',
   'postgres.js',
   'Drizzle (postgres.js)',
   'slonik',
@@ -73,10 +76,16 @@ export function createDriver(kind: ClientKind, url: string, poolMax = 5): Driver
           dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: poolMax }) }),
         }),
       );
+    case 'Drizzle (node-postgres)': {
+      const pool = new pg.Pool({ connectionString: url, max: poolMax });
+      return { ...poolDriver(pool), kind, ...drizzleExecutor(drizzleNodePg({ client: pool })) };
+    }
     case 'postgres.js':
       return postgresJsDriver(postgresJs(url, poolMax));
-    case 'Drizzle (postgres.js)':
-      return drizzleDriver(postgresJs(url, poolMax));
+    case 'Drizzle (postgres.js)': {
+      const sql = postgresJs(url, poolMax);
+      return { ...postgresJsDriver(sql), kind, ...drizzleExecutor(drizzlePostgresJs({ client: sql })) };
+    }
     case 'slonik':
       return slonikDriver(createPool(url, { maximumPoolSize: poolMax }));
     case 'child process':
@@ -246,21 +255,29 @@ function postgresJs(url: string, max: number): postgres.Sql {
 
 function postgresJsRun(sql: postgres.Sql | postgres.ReservedSql): Run {
   return async (text, params = []) => {
-    try {
-      const result = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
-      return { rows: [...result] as Record<string, unknown>[], command: result.command };
-    } catch (error) {
-      throw withServerFields(error);
-    }
+    const result = await serverErrors(sql.unsafe(text, params as postgres.ParameterOrJSON<never>[]));
+    return { rows: [...result] as Record<string, unknown>[], command: result.command };
   };
 }
 
-/** postgres.js names the violated constraint `constraint_name`, Drizzle wraps the error: the scenarios check the server's fields as node-postgres names them. */
-function withServerFields(error: unknown): unknown {
-  const cause = (error as { cause?: unknown }).cause;
-  const server = (cause ?? error) as { constraint_name?: string; constraint?: string };
-  if (server.constraint_name !== undefined) server.constraint ??= server.constraint_name;
-  return server;
+/**
+ * Runs `work`, rethrowing the server's error as node-postgres names its fields: Drizzle and slonik wrap it
+ * (`cause`), postgres.js names the violated constraint `constraint_name`. The scenarios check those fields.
+ * Under Jest, slonik's error reaches the test wrapped once more: slonik emits it on an `EventEmitter` without
+ * an error listener, and Node, not recognising an Error made in Jest's sandbox, throws `ERR_UNHANDLED_ERROR`
+ * around it (`context`), with or without pgtwin.
+ */
+async function serverErrors<T>(work: PromiseLike<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (thrown) {
+    const { code, context } = thrown as { code?: string; context?: unknown };
+    const error = code === 'ERR_UNHANDLED_ERROR' ? context : thrown;
+    const cause = (error as { cause?: unknown }).cause;
+    const server = (cause ?? error) as { constraint_name?: string; constraint?: string };
+    if (server.constraint_name !== undefined) server.constraint ??= server.constraint_name;
+    throw server;
+  }
 }
 
 function postgresJsTransaction(sql: postgres.TransactionSql, depth: number): Executor {
@@ -306,32 +323,23 @@ function drizzleQuery(text: string, params: unknown[]): SQL {
   );
 }
 
-type AnyDrizzle = Pick<PostgresJsDatabase, 'execute' | 'transaction'>;
-
-function drizzleExecutor(db: AnyDrizzle): Executor {
-  return {
-    async query(text, params = []) {
-      try {
-        const result = (await db.execute(drizzleQuery(text, params))) as unknown as postgres.RowList<
-          Record<string, unknown>[]
-        >;
-        return { rows: [...result], command: result.command };
-      } catch (error) {
-        throw withServerFields(error);
-      }
-    },
-    transaction: (fn) => db.transaction((tx) => fn(drizzleExecutor(tx))),
-  };
+/** A Drizzle database or transaction, over either driver. */
+interface DrizzleDatabase {
+  execute(query: SQL): PromiseLike<unknown>;
+  transaction<T>(fn: (tx: DrizzleDatabase) => Promise<T>): Promise<T>;
 }
 
-function drizzleDriver(sql: postgres.Sql): Driver {
-  const pinned = postgresJsPinned(sql);
+/** Drizzle's queries and transactions; connections are the driver's own (raw BEGIN/COMMIT go through them). */
+function drizzleExecutor(db: DrizzleDatabase): Executor {
   return {
-    kind: 'Drizzle (postgres.js)',
-    ...drizzleExecutor(drizzle({ client: sql })),
-    pinned,
-    twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
-    end: () => sql.end({ timeout: 5 }),
+    async query(text, params = []) {
+      // postgres.js answers with its row list, node-postgres with its QueryResult.
+      const result = (await serverErrors(db.execute(drizzleQuery(text, params)))) as
+        postgres.RowList<Record<string, unknown>[]> | pg.QueryResult;
+      return { rows: Array.isArray(result) ? [...result] : result.rows, command: result.command };
+    },
+    // Over node-postgres, Drizzle sends COMMIT itself and wraps a deferred constraint's error too.
+    transaction: (fn) => serverErrors(db.transaction((tx) => fn(drizzleExecutor(tx)))),
   };
 }
 
@@ -350,7 +358,7 @@ function slonikQuery(text: string, params: unknown[]) {
 
 function slonikRun(connection: Pick<SlonikConnection, 'query'>): Run {
   return async (text, params = []) => {
-    const result = await slonikUnwrapped(connection.query(slonikQuery(text, params)));
+    const result = await serverErrors(connection.query(slonikQuery(text, params)));
     return { rows: [...result.rows] as Record<string, unknown>[], command: result.command };
   };
 }
@@ -358,17 +366,8 @@ function slonikRun(connection: Pick<SlonikConnection, 'query'>): Run {
 function slonikExecutor(connection: SlonikConnection): Executor {
   return {
     query: slonikRun(connection),
-    transaction: (fn) => slonikUnwrapped(connection.transaction((tx) => fn(slonikExecutor(tx)))),
+    transaction: (fn) => serverErrors(connection.transaction((tx) => fn(slonikExecutor(tx)))),
   };
-}
-
-/** slonik wraps the server's error; the scenarios check the server's fields. */
-async function slonikUnwrapped<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    throw (error as { cause?: unknown }).cause ?? error;
-  }
 }
 
 function slonikDriver(poolPromise: Promise<DatabasePool>): Driver {
@@ -378,7 +377,7 @@ function slonikDriver(poolPromise: Promise<DatabasePool>): Driver {
   return {
     kind: 'slonik',
     query: async (text, params) => slonikRun(await pool())(text, params),
-    transaction: async (fn) => slonikUnwrapped((await pool()).transaction((tx) => fn(slonikExecutor(tx)))),
+    transaction: async (fn) => serverErrors((await pool()).transaction((tx) => fn(slonikExecutor(tx)))),
     pinned,
     twoConnections: (fn) => pinned((a) => pinned((b) => fn(a, b))),
     end: async () => (await pool()).end(),

@@ -1,5 +1,6 @@
 import { testTransaction } from 'pg-transactional-tests';
 import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
+import { PGTWIN_WAIT_TIMEOUT_MS } from './deadlines.js';
 
 /** A per-test isolation implementation the conformance suite can run against. */
 export interface IsolationEngine {
@@ -13,15 +14,6 @@ export interface IsolationEngine {
 }
 
 export type EngineName = 'pgtwin' | 'pg-transactional-tests';
-
-/**
- * How long a scenario may take before it counts as a hang; pgtwin's own wait timeout is shorter. Generous
- * for a loaded machine (five queued statements once outlasted 800 ms): a hang never ends, so it still fails.
- */
-export const HANG_DEADLINE_MS = 15_000;
-export const PGTWIN_WAIT_TIMEOUT_MS = 5_000;
-/** A scenario's own limit, above the deadline so that a hang fails with the deadline's message. */
-export const SCENARIO_TIMEOUT_MS = 30_000;
 
 /** The engine named by `PGTWIN_ISOLATION_ENGINE` (default `pgtwin`). */
 export function selectEngine(): IsolationEngine {

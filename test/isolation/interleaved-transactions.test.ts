@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 import { createDriver, type ClientKind, type Driver } from './client-kinds.js';
-import { HANG_DEADLINE_MS, PGTWIN_WAIT_TIMEOUT_MS, SCENARIO_TIMEOUT_MS } from './engines.js';
+import { HANG_DEADLINE_MS, PGTWIN_WAIT_TIMEOUT_MS, SCENARIO_TIMEOUT_MS } from './deadlines.js';
 import { observe, withinDeadline } from './observer.js';
 
 const scratch = useScratch('interleaved');

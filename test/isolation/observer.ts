@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { exemptFromIsolation } from '../../src/isolation/index.js';
+import { exemptFromIsolation } from '../../src/isolation/exemption.js';
 
 /**
  * Reads committed data through a connection of its own, outside any test transaction. `localhost`

@@ -9,12 +9,17 @@ import { CHILD_RUN_TIMEOUT_MS } from '../helpers/timeouts.js';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 
+/** The Jest binary the preset tests run: this repository's, or another major's (see README, Development). */
+export const JEST_BIN = process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js';
+
 /** The outcome of one runner process. */
 export interface RunResult {
   code: number | null;
   output: string;
   /** `title → status` of every test, from the runner's JSON report (empty when it wrote none). */
   tests: Record<string, string>;
+  /** `full name → status` of every test: its describes' titles and its own, joined by spaces. */
+  fullNames: Record<string, string>;
 }
 
 /** Production built from the contentgen fixture, and the names of a test database and role, all dropped after the file. */
@@ -73,15 +78,24 @@ export function runRunner(args: string[], env: Record<string, string>): Promise<
       { cwd: root, env, timeout: CHILD_RUN_TIMEOUT_MS },
       (error, stdout, stderr) => {
         const tests: Record<string, string> = {};
+        const fullNames: Record<string, string> = {};
         if (existsSync(report)) {
           const json = JSON.parse(readFileSync(report, 'utf8')) as {
-            testResults: { assertionResults: { title: string; status: string }[] }[];
+            testResults: { assertionResults: { title: string; fullName: string; status: string }[] }[];
           };
           for (const file of json.testResults) {
-            for (const test of file.assertionResults) tests[test.title] = test.status;
+            for (const test of file.assertionResults) {
+              tests[test.title] = test.status;
+              fullNames[test.fullName] = test.status;
+            }
           }
         }
-        resolve({ code: error ? (error.code as number | null) : 0, output: `${stdout}\n${stderr}`, tests });
+        resolve({
+          code: error ? (error.code as number | null) : 0,
+          output: `${stdout}\n${stderr}`,
+          tests,
+          fullNames,
+        });
       },
     );
   });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { closedPort } from '../helpers/closed-port.js';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
-import { exampleDatabases, productionState, runnerEnv, runRunner } from './example-run.js';
+import { exampleDatabases, JEST_BIN, productionState, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('jp');
 const jest = (env: Record<string, string>, options: { maxWorkers?: number } = {}) =>
   runRunner(
     [
-      process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
+      JEST_BIN,
       '--config',
       'examples/jest-knex/jest.config.cjs',
       '--json',
@@ -95,12 +95,7 @@ describe(
   () => {
     it('isolates postgres.js and a child-process pg client through TEST_DATABASE_URL, beside in-process pg', async () => {
       const run = await runRunner(
-        [
-          process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
-          '--config',
-          'test/presets/jest-wire-clients/jest.config.cjs',
-          '--json',
-        ],
+        [JEST_BIN, '--config', 'test/presets/jest-wire-clients/jest.config.cjs', '--json'],
         runnerEnv({
           DB_NAME: databases.production,
           TEST_DB_NAME: databases.test,
