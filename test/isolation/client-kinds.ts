@@ -32,13 +32,6 @@ export const CLIENT_KINDS: ClientKind[] = [
   'child process',
 ];
 
-/** Kinds that reach the database through pgtwin's wire endpoint rather than this process's `pg`. */
-export const WIRE_KINDS: ReadonlySet<ClientKind> = new Set([
-  'postgres.js',
-  'Drizzle (postgres.js)',
-  'child process',
-]);
-
 export interface QueryOutcome {
   rows: Record<string, unknown>[];
   /** The command tag, where the library exposes it. */
