@@ -40,7 +40,7 @@ export async function provisionTestDatabase(
   const logger = options.logger ?? silentLogger;
   const { test } = config;
   const databases = await TwinDatabases.open(config);
-  const { admin } = databases;
+  const admin = await databases.admin();
   const changes: string[] = [];
   const result: ProvisionResult = { databaseCreated: false, roleCreated: false, changes };
   try {

@@ -53,12 +53,42 @@ export interface CopyOptions {
  * ```
  */
 export class TwinDatabases implements AsyncDisposable {
+  /** Set when the admin session ended under us (a server restart, `idle_session_timeout`, `pg_terminate_backend`). */
+  private lost = false;
+
   private constructor(
     readonly config: ResolvedConfig,
-    /** The admin session every statement here runs on. */
-    readonly admin: pg.ClientBase,
-    private readonly owned: boolean,
-  ) {}
+    /** The admin session statements run on; replaced by a new one if it is lost. */
+    private session: pg.ClientBase,
+    private owned: boolean,
+  ) {
+    this.watch(session);
+  }
+
+  private watch(session: pg.ClientBase): void {
+    const lose = () => {
+      if (this.session === session) this.lost = true;
+    };
+    // A lost session must not crash the process (an 'error' without listener throws); the next call reconnects.
+    session.on('error', lose);
+    session.once('end', lose);
+  }
+
+  /**
+   * The admin session, opened again if it was lost: a run holds this object from its setup to its teardown,
+   * which must still drop what the run made although the server ended its connection in between.
+   */
+  async admin(): Promise<pg.ClientBase> {
+    if (!this.lost) return this.session;
+    const old = this.session;
+    const wasOwned = this.owned;
+    this.session = await connect(this.config.admin, 'admin');
+    this.owned = true;
+    this.lost = false;
+    this.watch(this.session);
+    if (wasOwned) await (old as pg.Client).end().catch(() => undefined);
+    return this.session;
+  }
 
   /** Opens an admin session on the test server, or works on `admin`, a session the caller keeps and closes. */
   static async open(config: ResolvedConfig, admin?: pg.ClientBase): Promise<TwinDatabases> {
@@ -77,18 +107,18 @@ export class TwinDatabases implements AsyncDisposable {
   }
 
   /** Creates `name` complete or not at all (see `createDatabase`); returns its target for the test user. */
-  create(name: string, options: CreateDatabaseOptions): Promise<DatabaseTarget> {
-    return createDatabase(this.config, this.admin, name, options);
+  async create(name: string, options: CreateDatabaseOptions): Promise<DatabaseTarget> {
+    return createDatabase(this.config, await this.admin(), name, options);
   }
 
   /** Creates `name` as a copy of `template`, stamped `kind`, replacing a pgtwin database no live run uses. */
-  copy(template: string, name: string, options: CopyOptions = {}): Promise<DatabaseTarget> {
-    return cloneTemplate(this.config, template, name, { ...options, admin: this.admin });
+  async copy(template: string, name: string, options: CopyOptions = {}): Promise<DatabaseTarget> {
+    return cloneTemplate(this.config, template, name, { ...options, admin: await this.admin() });
   }
 
   /** Drops a pgtwin database (through the guard); nothing when it does not exist. */
-  drop(name: string): Promise<void> {
-    return dropDatabase(this.config, this.admin, name);
+  async drop(name: string): Promise<void> {
+    return dropDatabase(this.config, await this.admin(), name);
   }
 
   /**
@@ -96,14 +126,15 @@ export class TwinDatabases implements AsyncDisposable {
    * gone (`3D000`) or has a session (`55006`), so a caller racing others for it can try another.
    */
   async rename(name: string, to: string): Promise<void> {
-    await guardDestructive({ config: this.config, admin: this.admin, database: name, operation: 'rename' });
-    const id = (database: string) => this.admin.escapeIdentifier(database);
-    await this.admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(to)}`);
+    const admin = await this.admin();
+    await guardDestructive({ config: this.config, admin, database: name, operation: 'rename' });
+    const id = (database: string) => admin.escapeIdentifier(database);
+    await admin.query(`ALTER DATABASE ${id(name)} RENAME TO ${id(to)}`);
   }
 
   /** Drops `template` unless a run leases it; returns whether it did. */
-  dropTemplate(template: string): Promise<boolean> {
-    return dropTemplate(this.config, template, { admin: this.admin });
+  async dropTemplate(template: string): Promise<boolean> {
+    return dropTemplate(this.config, template, { admin: await this.admin() });
   }
 
   /**
@@ -111,42 +142,43 @@ export class TwinDatabases implements AsyncDisposable {
    * drops it there). Returns `undefined` without running `work` while a run leases it.
    */
   async withUnleasedTemplate<T>(template: string, work: () => Promise<T>): Promise<T | undefined> {
-    if (!(await tryLock(this.admin, leaseLock(template), 'exclusive'))) return undefined;
+    const admin = await this.admin();
+    if (!(await tryLock(admin, leaseLock(template), 'exclusive'))) return undefined;
     try {
       return await work();
     } finally {
-      await unlock(this.admin, leaseLock(template), 'exclusive');
+      await unlock(admin, leaseLock(template), 'exclusive');
     }
   }
 
   /** The marker of `database`: `null` when it exists unstamped, `undefined` when it does not exist. */
-  marker(database: string): Promise<TestMarker | null | undefined> {
-    return readMarker(this.admin, database);
+  async marker(database: string): Promise<TestMarker | null | undefined> {
+    return readMarker(await this.admin(), database);
   }
 
   /** Stamps `database` with `marker`. */
-  stamp(database: string, marker: TestMarker): Promise<void> {
-    return writeMarker(this.admin, database, marker);
+  async stamp(database: string, marker: TestMarker): Promise<void> {
+    return writeMarker(await this.admin(), database, marker);
   }
 
   /** Every stamped database on the server. */
-  list(): Promise<{ name: string; marker: TestMarker; isTemplate: boolean }[]> {
-    return listStamped(this.admin);
+  async list(): Promise<{ name: string; marker: TestMarker; isTemplate: boolean }[]> {
+    return listStamped(await this.admin());
   }
 
   /** Databases crashed runs left (work in progress nobody holds, replaced ones not yet dropped). */
-  findLeftovers(): Promise<string[]> {
-    return findLeftovers(this.admin);
+  async findLeftovers(): Promise<string[]> {
+    return findLeftovers(await this.admin());
   }
 
   /** Drops what {@link findLeftovers} finds; returns the names dropped. */
-  cleanLeftovers(logger?: Logger): Promise<string[]> {
-    return cleanLeftovers(this.config, this.admin, logger);
+  async cleanLeftovers(logger?: Logger): Promise<string[]> {
+    return cleanLeftovers(this.config, await this.admin(), logger);
   }
 
   /** Whether the run `run` (`host:pid`) may still be alive (see `runIsAlive`). */
-  runIsAlive(run: string): Promise<boolean> {
-    return runIsAlive(this.admin, run);
+  async runIsAlive(run: string): Promise<boolean> {
+    return runIsAlive(await this.admin(), run);
   }
 
   /**
@@ -168,7 +200,7 @@ export class TwinDatabases implements AsyncDisposable {
 
   /** Closes the admin session when this object opened it. */
   async close(): Promise<void> {
-    if (this.owned) await (this.admin as pg.Client).end().catch(() => undefined);
+    if (this.owned) await (this.session as pg.Client).end().catch(() => undefined);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
