@@ -445,19 +445,25 @@ async function warmStart(
   }
 }
 
-/** Leases the template of the fingerprint, building it when it is not on the server, and copies it. */
+/**
+ * Leases the template of the fingerprint, building it when it is not on the server, and copies it. A build
+ * that is certain (`PGTWIN_REBUILD`) or all but certain (no template of this project on the server) starts at
+ * once, while the fingerprint is still being read.
+ */
 async function coldStart(
   run: RunContext,
   source: TwinSourceReader,
   reading: Promise<ReadFingerprint>,
 ): Promise<TestOnTemplate> {
   const { config, databases, context, rebuild } = run;
-  const { fingerprint, structure } = await reading;
+  const fingerprint = reading.then((read) => read.fingerprint);
+  const ahead = rebuild || !(await databases.hasProjectTemplate());
   const lease = await databases.ensureTemplate(
-    fingerprint,
+    ahead ? fingerprint : await fingerprint,
     (target) => buildTwin(config, target, { source, context }),
     { rebuild, logger: context.logger },
   );
+  const { structure } = await reading;
   try {
     await copyTemplate(config, databases, lease);
   } catch (error) {
