@@ -215,11 +215,12 @@ export class TwinSetup implements AsyncDisposable {
 /**
  * The global setup both runners (and the CLI) share: resolve the configuration, provision the test database
  * on its server under a lock, fingerprint what the twin is built from (production's structure and mirrored
- * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions), then
- * reuse the template of that fingerprint or build it (clone the structure, sync the mirrored tables, load
- * the seeds), and make the test database equal to it: kept as it is when the previous run left it clean for
- * the same fingerprint, else copied (the previous template's copy starts while the fingerprint is read, and
- * is discarded if it changed). Then one database per worker. Each phase logs one line with its duration; a
+ * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions; read from
+ * the start, while the server starts and the test database is provisioned), then reuse the template of that
+ * fingerprint or build it (clone the structure, sync the mirrored tables, load the seeds; a certain build
+ * starts while the fingerprint is read), and make the test database equal to it: kept as it is when the
+ * previous run left it clean for the same fingerprint, else copied (the previous template's copy starts
+ * while the fingerprint is read, and is discarded if it changed). Then one database per worker. Each phase logs one line with its duration; a
  * failing one throws a `SetupError` naming it, after closing what was opened.
  *
  * Runs that share a server and a test database name wait for each other (the setup lock, held until
@@ -409,10 +410,13 @@ async function warmStart(
   const previous = await databases.marker(config.test.database);
   const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
   if (!previous || !fingerprint) return undefined;
+  // Checked while the template is leased.
+  const checking = previous.clean ? changedSinceClean(config, previous) : undefined;
+  checking?.catch(() => undefined);
   const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
   try {
-    const verified = previous.clean ? await changedSinceClean(config, previous) : undefined;
+    const verified = await checking;
     if (verified && 'unchanged' in verified) {
       const current = await reading;
       if (current.fingerprint !== fingerprint) {
