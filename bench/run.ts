@@ -4,11 +4,16 @@
  *   esbuild bench/run.ts --bundle --platform=node --format=esm --packages=external --outfile=bench/out/run.mjs
  *   node --expose-gc bench/out/run.mjs            # the whole bench
  *   node bench/out/run.mjs render                  # RESULTS.md again from results.json
+ *   node bench/out/run.mjs only pipeline,cli       # some measurements: printed, results.json untouched
  *
  * Builds the contentgen fixture at a realistic size on the server of PGTWIN_TEST_SERVER_URL (default
  * postgres://postgres@127.0.0.1:5432/postgres) and runs each measurement of bench/measurements/ in turn,
  * side by side in one run. Writes bench/results.json and bench/RESULTS.md (bench/render-results.ts).
  * Every database it creates is dropped at the end.
+ *
+ * `only` takes a comma-separated list of `pipeline` (pg_dump | psql alone), `cold`, `warm`, `cli` and
+ * `embedded` (each of the last three measures the pipeline too, its denominator), for profiling a change
+ * without the whole bench; it prints their results as JSON and writes nothing.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -19,7 +24,7 @@ import { dropTemplate } from '../src/provision/template-store.js';
 import { admin, BENCH_DIR, round, RUNS, SERVER, type BenchContext } from './bench-context.js';
 import { measureCliSetup } from './measurements/cli-setup.js';
 import { measureCloneStrategies } from './measurements/clone-strategy.js';
-import { measureColdSetup } from './measurements/cold-setup.js';
+import { measureColdSetup, measurePipeline } from './measurements/cold-setup.js';
 import {
   measureConcurrentIsolation,
   measureConcurrentIsolationHere,
@@ -38,7 +43,7 @@ import type { Engine, Results } from './results.js';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-async function main(): Promise<void> {
+async function main(only?: Set<string>): Promise<void> {
   const started = performance.now();
   const loadAverage = loadavg().map((n) => round(n, 2)) as [number, number, number];
   const suffix = `${process.pid}`;
@@ -69,6 +74,10 @@ async function main(): Promise<void> {
     });
     const ctx: BenchContext = { ...owned, config, mirroredRows: fixture.mirroredRows, template: '', log };
 
+    if (only) {
+      await measureOnly(ctx, only);
+      return;
+    }
     const cold = await measureColdSetup(ctx);
     const warm = await measureWarmSetup(ctx);
     ctx.template = warm.template;
@@ -120,6 +129,25 @@ async function main(): Promise<void> {
   }
 }
 
+/** The measurements `only` may name. */
+const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded'];
+
+/** The measurements of `only`, printed as JSON on stdout; the pipeline first, as each ratio's denominator. */
+async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> {
+  const out: Record<string, unknown> = { loadAverage: loadavg().map((n) => round(n, 2)) };
+  const pgDumpPsqlMs = await measurePipeline(ctx);
+  out.pgDumpPsqlMs = pgDumpPsqlMs;
+  if (only.has('cold')) out.cold = await measureColdSetup(ctx);
+  if (only.has('warm')) {
+    const warm = await measureWarmSetup(ctx);
+    ctx.template = warm.template;
+    out.warm = warm;
+  }
+  if (only.has('cli')) out.cli = await measureCliSetup(ctx, pgDumpPsqlMs);
+  if (only.has('embedded')) out.embedded = await measureEmbeddedSetup(ctx, pgDumpPsqlMs);
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
 /** What the bench creates and drops at the end, whatever happened. */
 type Owned = Pick<BenchContext, 'names' | 'extra' | 'templates' | 'rootDir'>;
 
@@ -152,6 +180,14 @@ if (process.argv[2] === 'render') {
   const result = await measureIsolationEngine(process.argv[3] as Engine, process.argv[4]!);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
+} else if (process.argv[2] === 'only') {
+  const only = new Set((process.argv[3] ?? '').split(',').filter(Boolean));
+  const unknown = [...only].filter((name) => !ONLY.includes(name));
+  if (only.size === 0 || unknown.length > 0)
+    throw new Error(
+      `bench only: expected a comma-separated list of ${ONLY.join(', ')}; got ${process.argv[3] ?? 'nothing'}`,
+    );
+  await main(only);
 } else {
   await main();
 }

@@ -31,13 +31,6 @@ export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
     cold.push({ totalMs: performance.now() - started, fingerprintMs, buildMs, cloneMs });
     ctx.log(`cold ${i + 1}: ${Math.round(cold.at(-1)!.totalMs)} ms`);
   }
-  const dump: number[] = [];
-  for (let i = 0; i < RUNS.cold; i++) {
-    await admin(`DROP DATABASE IF EXISTS "${names.dump}"`);
-    const [ms] = await timed(() => pgDumpPsql(names.production, names.dump));
-    dump.push(ms);
-    ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(ms)} ms`);
-  }
   return {
     coldMs: round(median(cold.map((c) => c.totalMs))),
     breakdownMs: {
@@ -45,6 +38,19 @@ export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
       build: round(median(cold.map((c) => c.buildMs))),
       clone: round(median(cold.map((c) => c.cloneMs))),
     },
-    pgDumpPsqlMs: round(median(dump)),
+    pgDumpPsqlMs: await measurePipeline(ctx),
   };
+}
+
+/** The median of `pg_dump --schema-only | psql` + `pg_dump --data-only | psql` into a new database. */
+export async function measurePipeline(ctx: BenchContext): Promise<number> {
+  const { names } = ctx;
+  const dump: number[] = [];
+  for (let i = 0; i < RUNS.cold; i++) {
+    await admin(`DROP DATABASE IF EXISTS "${names.dump}"`);
+    const [ms] = await timed(() => pgDumpPsql(names.production, names.dump));
+    dump.push(ms);
+    ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(ms)} ms`);
+  }
+  return round(median(dump));
 }

@@ -113,15 +113,16 @@ async function partialSums(
   range?: PageRange,
 ): Promise<PartialSums> {
   // Two sums of 64-bit hashes, of the md5's halves or of two seeded text hashes: order-independent, exact
-  // (numeric), 128 bits in all.
+  // (numeric), 128 bits in all. OFFSET 0 keeps the planner from inlining the subquery, which would render
+  // (and md5) each row once per sum: it halves the time.
   const where = pageRangeSql(range);
   const sql = options.quick
     ? `SELECT count(*)::text AS count, coalesce(sum(hashtextextended(t, 0)), 0)::text AS first,
          coalesce(sum(hashtextextended(t, 1)), 0)::text AS second
-       FROM (SELECT ${rowTextSql(table, copiedColumns(table))} AS t FROM ${table.qualifiedName}${where}) AS texts`
+       FROM (SELECT ${rowTextSql(table, copiedColumns(table))} AS t FROM ${table.qualifiedName}${where} OFFSET 0) AS texts`
     : `SELECT count(*)::text AS count, coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text AS first,
          coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text AS second
-       FROM (SELECT ${rowHashSql(table)} AS h FROM ${table.qualifiedName}${where}) AS hashed`;
+       FROM (SELECT ${rowHashSql(table)} AS h FROM ${table.qualifiedName}${where} OFFSET 0) AS hashed`;
   const { rows } = await client.query<{ count: string; first: string; second: string }>(sql);
   const row = rows[0]!;
   return { count: BigInt(row.count), first: BigInt(row.first), second: BigInt(row.second) };

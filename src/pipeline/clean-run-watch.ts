@@ -57,12 +57,15 @@ export class CleanRunWatch {
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
     // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
-    const { report, baseline: cleanBaseline } = await this.detector.checkAndRebase();
+    const [{ report, baseline: cleanBaseline }, moved] = await Promise.all([
+      this.detector.checkAndRebase(),
+      withTestClient(this.config, (client) => movedSequences(client, this.sequences)),
+    ]);
     if (hasLeaks(report)) {
       logger.debug(formatLeakReport(report));
       return 'changes were committed outside the tests';
     }
-    await withTestClient(this.config, (client) => restoreSequences(client, this.sequences));
+    if (moved.length > 0) await withTestClient(this.config, (client) => setSequences(client, moved));
     await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
     return undefined;
   }
@@ -125,11 +128,18 @@ async function readSequences(client: pg.Client): Promise<SequenceState[]> {
   return (await client.query<SequenceState>(sql)).rows;
 }
 
-async function restoreSequences(client: pg.Client, before: readonly SequenceState[]): Promise<void> {
+/** The sequences of `before` whose state is no longer what it was. */
+async function movedSequences(client: pg.Client, before: readonly SequenceState[]): Promise<SequenceState[]> {
   const now = new Map((await readSequences(client)).map((state) => [state.name, state]));
-  for (const state of before) {
+  return before.filter((state) => {
     const current = now.get(state.name);
-    if (current?.lastValue === state.lastValue && current.isCalled === state.isCalled) continue;
+    return current?.lastValue !== state.lastValue || current.isCalled !== state.isCalled;
+  });
+}
+
+/** Puts the sequences back to `states`. */
+async function setSequences(client: pg.Client, states: readonly SequenceState[]): Promise<void> {
+  for (const state of states) {
     await client.query('SELECT setval($1::regclass, $2::bigint, $3)', [
       state.name,
       state.lastValue,

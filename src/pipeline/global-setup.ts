@@ -165,12 +165,12 @@ export class TwinSetup implements AsyncDisposable {
     if (local.digest === this.prepared.inputs.digest) return false;
     this.run.context.logger.info('inputs changed: rebuilding the test database');
     const previous = this.prepared;
-    const source = await openTwinSource(this.config);
+    const opened = startReading(await openTwinSource(this.config));
     try {
       // No warm start: the local inputs are part of the fingerprint, so the previous template is stale.
-      this.prepared = await prepareTwin(this.run, source, local, { warm: false });
+      this.prepared = await prepareTwin(this.run, opened, local, { warm: false });
     } finally {
-      await source.close();
+      await opened.source.close();
     }
     // The new lease is held first, so the template in use is never unleased.
     await previous.lease.release();
@@ -215,11 +215,12 @@ export class TwinSetup implements AsyncDisposable {
 /**
  * The global setup both runners (and the CLI) share: resolve the configuration, provision the test database
  * on its server under a lock, fingerprint what the twin is built from (production's structure and mirrored
- * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions), then
- * reuse the template of that fingerprint or build it (clone the structure, sync the mirrored tables, load
- * the seeds), and make the test database equal to it: kept as it is when the previous run left it clean for
- * the same fingerprint, else copied (the previous template's copy starts while the fingerprint is read, and
- * is discarded if it changed). Then one database per worker. Each phase logs one line with its duration; a
+ * rows, or the dump's manifest, or the schema scripts; seeds, factories, configuration, versions; read from
+ * the start, while the server starts and the test database is provisioned), then reuse the template of that
+ * fingerprint or build it (clone the structure, sync the mirrored tables, load the seeds; a certain build
+ * starts while the fingerprint is read), and make the test database equal to it: kept as it is when the
+ * previous run left it clean for the same fingerprint, else copied (the previous template's copy starts
+ * while the fingerprint is read, and is discarded if it changed). Then one database per worker. Each phase logs one line with its duration; a
  * failing one throws a `SetupError` naming it, after closing what was opened.
  *
  * Runs that share a server and a test database name wait for each other (the setup lock, held until
@@ -255,11 +256,14 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
   };
 
+  // Both halves of the fingerprint are read while the server starts and the test database is provisioned:
+  // the local inputs need no server, and the source (production) is not the test server.
+  const local = readLocalInputs(resolved);
+  local.catch(() => undefined);
+  const opening = openTwinSource(resolved).then(startReading);
+  opening.catch(() => undefined);
   try {
-    // Read while the server starts: the local half of the fingerprint needs no server.
-    const local = readLocalInputs(resolved);
-    local.catch(() => undefined);
-    const { config, admin, server, source } = await runPhase('provision', context, async (note) => {
+    const { config, admin, server, opened } = await runPhase('provision', context, async (note) => {
       const server = await startServer(resolved, { logger });
       closers.push(() => server.stop());
       const config = withServer(resolved, server);
@@ -268,14 +272,14 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       // A dropped admin connection releases the lock; the run notices at its next statement.
       admin.on('error', () => undefined);
       await acquireSetupLock(admin, config.test.database, logger);
+      // Awaited first, so an unreachable production fails here rather than after the test database changed.
+      const opened = await opening;
       const provisioned = await provisionTestDatabase(config, { logger });
-      // Opened now, so an unreachable production fails here rather than after the test database changed.
-      const source = await openTwinSource(config);
       note(
         `${server.provider} ${config.test.describe()}` +
           (provisioned.changes.length > 0 ? `; ${provisioned.changes.join('; ')}` : ''),
       );
-      return { config, admin, server, source };
+      return { config, admin, server, opened };
     });
 
     const run: RunContext = {
@@ -286,17 +290,27 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       rebuild,
       workerCount: Math.max(1, Math.floor(workerCount)),
     };
-    let prepared: PreparedTwin;
-    try {
-      prepared = await prepareTwin(run, source, await local, { warm: !rebuild });
-    } finally {
-      await source.close();
-    }
-    return new TwinSetup(run, { server, source: source.name, prepared }, resolveOptions, closers);
+    const prepared = await prepareTwin(run, opened, await local, { warm: !rebuild });
+    return new TwinSetup(run, { server, source: opened.source.name, prepared }, resolveOptions, closers);
   } catch (error) {
     await closeAll();
     throw error;
+  } finally {
+    await opening.then(({ source }) => source.close()).catch(() => undefined);
   }
+}
+
+/** An open source, the reading of its half of the fingerprint started at once. */
+interface OpenedSource {
+  readonly source: TwinSourceReader;
+  readonly fingerprint: ReturnType<TwinSourceReader['readFingerprint']>;
+}
+
+function startReading(source: TwinSourceReader): OpenedSource {
+  const fingerprint = source.readFingerprint();
+  // Awaited by the template step; this keeps a failure elsewhere first from leaving it unhandled.
+  fingerprint.catch(() => undefined);
+  return { source, fingerprint };
 }
 
 /** The fingerprint a run computed, and the structure fingerprint it read (absent for schema scripts). */
@@ -322,7 +336,7 @@ interface TestOnTemplate {
  */
 async function prepareTwin(
   run: RunContext,
-  source: TwinSourceReader,
+  { source, fingerprint: sourceFingerprint }: OpenedSource,
   local: LocalInputs,
   options: { warm: boolean },
 ): Promise<PreparedTwin> {
@@ -330,7 +344,7 @@ async function prepareTwin(
   const onTemplate = await runPhase('template', context, async (note) => {
     const version = await serverVersion(admin);
     const reading = (async (): Promise<ReadFingerprint> => {
-      const read = await source.readFingerprint();
+      const read = await sourceFingerprint;
       const inputs = await fingerprintInputs(
         config,
         {
@@ -396,10 +410,13 @@ async function warmStart(
   const previous = await databases.marker(config.test.database);
   const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
   if (!previous || !fingerprint) return undefined;
+  // Checked while the template is leased.
+  const checking = previous.clean ? changedSinceClean(config, previous) : undefined;
+  checking?.catch(() => undefined);
   const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
   try {
-    const verified = previous.clean ? await changedSinceClean(config, previous) : undefined;
+    const verified = await checking;
     if (verified && 'unchanged' in verified) {
       const current = await reading;
       if (current.fingerprint !== fingerprint) {
@@ -432,19 +449,25 @@ async function warmStart(
   }
 }
 
-/** Leases the template of the fingerprint, building it when it is not on the server, and copies it. */
+/**
+ * Leases the template of the fingerprint, building it when it is not on the server, and copies it. A build
+ * that is certain (`PGTWIN_REBUILD`) or all but certain (no template of this project on the server) starts at
+ * once, while the fingerprint is still being read.
+ */
 async function coldStart(
   run: RunContext,
   source: TwinSourceReader,
   reading: Promise<ReadFingerprint>,
 ): Promise<TestOnTemplate> {
   const { config, databases, context, rebuild } = run;
-  const { fingerprint, structure } = await reading;
+  const fingerprint = reading.then((read) => read.fingerprint);
+  const ahead = rebuild || !(await databases.hasProjectTemplate());
   const lease = await databases.ensureTemplate(
-    fingerprint,
+    ahead ? fingerprint : await fingerprint,
     (target) => buildTwin(config, target, { source, context }),
     { rebuild, logger: context.logger },
   );
+  const { structure } = await reading;
   try {
     await copyTemplate(config, databases, lease);
   } catch (error) {

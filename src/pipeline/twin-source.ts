@@ -69,19 +69,25 @@ class ProductionSource implements TwinSourceReader {
   readonly name = 'production';
   /** What {@link buildStructure} left for {@link syncData} to create once the rows are in. */
   private afterData: StructureSnapshot | undefined;
+  /** Production's structure, read once for both the fingerprint and the build, so they describe the same. */
+  private structure: Promise<StructureSnapshot> | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
     private readonly production: pg.Client,
-  ) {}
+  ) {
+    // Idle while the fingerprint is read and the test database prepared: a session the server ends then
+    // fails the build's next query instead of crashing the process.
+    production.on('error', () => undefined);
+  }
 
   async readFingerprint() {
-    const { structure, data } = await readProductionFingerprint(this.config, this.production);
+    const { structure, data } = await readProductionFingerprint(this.config, this.readStructure());
     return { structure, data, structureFingerprint: structure };
   }
 
   async buildStructure(test: pg.Client): Promise<string> {
-    const snapshot = await readStructure(this.production, selectionFromConfig(this.config));
+    const snapshot = await this.readStructure();
     const { beforeData, afterData } = splitStructure(snapshot);
     await applyStructure(test, beforeData, { replace: true });
     this.afterData = afterData;
@@ -110,6 +116,15 @@ class ProductionSource implements TwinSourceReader {
 
   close(): Promise<void> {
     return this.production.end().catch(() => undefined);
+  }
+
+  private readStructure(): Promise<StructureSnapshot> {
+    if (!this.structure) {
+      this.structure = readStructure(this.production, selectionFromConfig(this.config));
+      // Its readers get the failure; this keeps one that ends first from leaving it unhandled.
+      this.structure.catch(() => undefined);
+    }
+    return this.structure;
   }
 }
 

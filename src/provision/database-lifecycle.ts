@@ -44,8 +44,11 @@ export interface CreateDatabaseOptions {
   strategy?: CloneStrategy;
   /** Builds the content into the new database before it is put in place; a failure drops it. */
   fill?: (target: DatabaseTarget) => Promise<void>;
-  /** The marker the database gets once in place. */
-  marker: TestMarker;
+  /**
+   * The marker the database gets once in place; a promise with a `name` still to come (its work-in-progress
+   * copy is then stamped as this process's).
+   */
+  marker: TestMarker | Promise<TestMarker>;
   /** Flag the database `IS_TEMPLATE` and closed to connections once in place. @default false */
   isTemplate?: boolean;
   /**
@@ -53,7 +56,7 @@ export interface CreateDatabaseOptions {
    * a live run's database is left alone (a ProvisionError).
    */
   replaceLive?: boolean;
-  /** Runs after the database is complete and before it is put in place (e.g. to take a lock). */
+  /** Runs after the database is complete and before it is put in place (e.g. to take a lock); a failure drops it. */
   beforePlace?: () => Promise<void>;
 }
 
@@ -65,6 +68,9 @@ export interface CreateDatabaseOptions {
  * leftover that {@link cleanLeftovers} removes on the next run of any kind and in `gc`. Every statement that
  * changes a database goes through the production guard first. Returns the database's target.
  *
+ * `name` (and then the marker) may be a promise: the content is built at once and put in place under the
+ * name once both are there (a template, named after a fingerprint read meanwhile).
+ *
  * @example
  * ```ts
  * await createDatabase(config, admin, 'app_test_w2', { template: lease.template, marker: newMarker('worker') });
@@ -73,35 +79,51 @@ export interface CreateDatabaseOptions {
 export async function createDatabase(
   config: ResolvedConfig,
   admin: pg.ClientBase,
-  name: string,
+  name: string | Promise<string>,
   options: CreateDatabaseOptions,
 ): Promise<DatabaseTarget> {
-  await guardDestructive({ config, admin, database: name, operation: 'create', creating: true });
-  await refuseLiveDatabase(admin, name, options);
-  const wip = await createWip(config, admin, options);
+  const known = typeof name === 'string' ? { name, marker: await options.marker } : undefined;
+  if (known) await admit(config, admin, known.name, known.marker, options);
+  const wip = await createWip(config, admin, options, known?.marker.run);
+  let placed: { name: string; marker: TestMarker };
   try {
     try {
       await options.fill?.(wip.target);
+      placed = known ?? { name: await name, marker: await options.marker };
+      if (!known) await admit(config, admin, placed.name, placed.marker, options);
+      await options.beforePlace?.();
     } catch (error) {
       await dropDatabase(config, admin, wip.name).catch(() => undefined);
       throw error;
     }
-    await options.beforePlace?.();
-    await placeWip(config, admin, wip.name, name, options);
+    await placeWip(config, admin, wip.name, placed.name, { ...options, marker: placed.marker });
   } finally {
     await unlock(admin, wipLock(wip.name), 'exclusive').catch(() => undefined);
   }
-  return config.test.withDatabase(name);
+  return config.test.withDatabase(placed.name);
+}
+
+/** The guard, and a live run's database refused, before `name` is created or replaced. */
+async function admit(
+  config: ResolvedConfig,
+  admin: pg.ClientBase,
+  name: string,
+  marker: TestMarker,
+  options: CreateDatabaseOptions,
+): Promise<void> {
+  await guardDestructive({ config, admin, database: name, operation: 'create', creating: true });
+  await refuseLiveDatabase(admin, name, marker, options);
 }
 
 async function refuseLiveDatabase(
   admin: pg.ClientBase,
   name: string,
+  marker: TestMarker,
   options: CreateDatabaseOptions,
 ): Promise<void> {
   if (options.replaceLive) return;
   const existing = await readMarker(admin, name);
-  if (!existing || existing.run === options.marker.run) return;
+  if (!existing || existing.run === marker.run) return;
   if (await runHoldsLock(admin, existing.run)) {
     throw new ProvisionError(
       'clone',
@@ -115,6 +137,7 @@ async function createWip(
   config: ResolvedConfig,
   admin: pg.ClientBase,
   options: CreateDatabaseOptions,
+  run: string | undefined,
 ): Promise<WipDatabase> {
   const name = `${WIP_PREFIX}${randomBytes(8).toString('hex')}`;
   await lock(admin, wipLock(name), 'exclusive');
@@ -127,7 +150,7 @@ async function createWip(
     await admin.query(
       `CREATE DATABASE ${admin.escapeIdentifier(name)}${template} OWNER ${admin.escapeIdentifier(config.test.user)}${strategy}`,
     );
-    await writeMarker(admin, name, newMarker('wip', options.marker.run));
+    await writeMarker(admin, name, newMarker('wip', run));
   } catch (error) {
     await unlock(admin, wipLock(name), 'exclusive').catch(() => undefined);
     throw error;
@@ -141,7 +164,7 @@ async function placeWip(
   admin: pg.ClientBase,
   wip: string,
   name: string,
-  options: CreateDatabaseOptions,
+  options: CreateDatabaseOptions & { marker: TestMarker },
 ): Promise<void> {
   if ((await readMarker(admin, name)) === undefined) {
     await renameIntoPlace(admin, wip, name, undefined, options);
@@ -165,7 +188,7 @@ async function renameIntoPlace(
   wip: string,
   name: string,
   trash: string | undefined,
-  options: CreateDatabaseOptions,
+  options: CreateDatabaseOptions & { marker: TestMarker },
 ): Promise<void> {
   const id = (database: string) => admin.escapeIdentifier(database);
   for (let attempt = 0; ; attempt++) {

@@ -98,39 +98,54 @@ export async function findTemplate(
  */
 export async function buildTemplate(
   config: ResolvedConfig,
-  fingerprint: string,
+  fingerprint: string | Promise<string>,
   build: TemplateBuilder,
-  options: BuildTemplateOptions & { session?: pg.ClientBase } = {},
+  options: BuildTemplateOptions & {
+    session?: pg.ClientBase;
+    /** Called with a fingerprint still being read once it is known, before anything is published under it. */
+    onFingerprint?: (fingerprint: string) => Promise<void>;
+  } = {},
 ): Promise<TemplateBuild> {
   const logger = options.logger ?? silentLogger;
   const rebuild = options.rebuild ?? false;
   const own = options.session ? undefined : await connect(config.admin, 'admin');
   const session = options.session ?? own!;
-  const template = templateName(fingerprint);
+  let known = typeof fingerprint === 'string' ? fingerprint : undefined;
+  let locked: string | undefined;
+  let leased: string | undefined;
+  /** Takes the build lock of `fp`; true when its template is published and to be reused. */
+  const lockAndFind = async (fp: string) => {
+    await lock(session, buildLock(fp), 'exclusive');
+    locked = fp;
+    return !rebuild && (await findTemplate(session, fp)) !== undefined;
+  };
+  const reused = (fp: string): TemplateBuild => ({
+    template: templateName(fp),
+    fingerprint: fp,
+    built: false,
+  });
   try {
     await cleanLeftovers(config, session, logger);
-    await lock(session, buildLock(fingerprint), 'exclusive');
-    let leased = false;
+    if (known !== undefined && (await lockAndFind(known))) return reused(known);
+    const late = typeof fingerprint === 'string' ? undefined : lateIdentity(config, fingerprint);
+    const started = performance.now();
     try {
-      if (!rebuild && (await findTemplate(session, fingerprint)))
-        return { template, fingerprint, built: false };
-      const started = performance.now();
-      await createDatabase(config, session, template, {
+      await createDatabase(config, session, late?.name ?? templateName(known!), {
         fill: async (target) => {
           await build(target);
           logger.debug(`template build ${Math.round(performance.now() - started)} ms`);
+          if (known !== undefined) return;
+          known = await fingerprint;
+          await options.onFingerprint?.(known);
+          if (await lockAndFind(known)) throw new PublishedMeanwhile();
         },
-        marker: {
-          ...newMarker('template'),
-          kind: 'template',
-          fingerprint,
-          lineage: lineageOf(config),
-        } as TemplateMarker,
+        marker: late?.marker ?? templateMarker(config, known!),
         isTemplate: true,
         // Templates are shared by runs: the lease, not the run that built it, says whether one is in use.
         replaceLive: true,
         beforePlace: async () => {
           // Whatever holds the name is replaced (a template being rebuilt), once no other run leases it.
+          const template = templateName(known!);
           if ((await readMarker(session, template)) === undefined) return;
           if (!(await tryLock(session, leaseLock(template), 'exclusive'))) {
             logger.info(
@@ -138,18 +153,45 @@ export async function buildTemplate(
             );
             await lock(session, leaseLock(template), 'exclusive');
           }
-          leased = true;
+          leased = template;
         },
       });
-      await dropSuperseded(config, session, template, logger);
-      return { template, fingerprint, built: true };
-    } finally {
-      if (leased) await unlock(session, leaseLock(template), 'exclusive').catch(() => undefined);
-      await unlock(session, buildLock(fingerprint), 'exclusive').catch(() => undefined);
+    } catch (error) {
+      if (error instanceof PublishedMeanwhile) return reused(known!);
+      throw error;
     }
+    await dropSuperseded(config, session, templateName(known!), logger);
+    return { template: templateName(known!), fingerprint: known!, built: true };
   } finally {
+    if (leased) await unlock(session, leaseLock(leased), 'exclusive').catch(() => undefined);
+    if (locked) await unlock(session, buildLock(locked), 'exclusive').catch(() => undefined);
     await own?.end();
   }
+}
+
+/** Thrown by a build ahead of its fingerprint when another run published that fingerprint's template meanwhile. */
+class PublishedMeanwhile extends Error {}
+
+function templateMarker(config: ResolvedConfig, fingerprint: string): TemplateMarker {
+  return {
+    ...newMarker('template'),
+    kind: 'template',
+    fingerprint,
+    lineage: lineageOf(config),
+  } as TemplateMarker;
+}
+
+/** The name and marker of a template whose fingerprint is still being read. */
+function lateIdentity(
+  config: ResolvedConfig,
+  fingerprint: Promise<string>,
+): { name: Promise<string>; marker: Promise<TemplateMarker> } {
+  const name = fingerprint.then(templateName);
+  const marker = fingerprint.then((known) => templateMarker(config, known));
+  // Awaited only once the build is done; a build failing first must not leave them unhandled.
+  name.catch(() => undefined);
+  marker.catch(() => undefined);
+  return { name, marker };
 }
 
 /**
@@ -162,6 +204,15 @@ function lineageOf(config: ResolvedConfig): string {
     .update(JSON.stringify([rootDir, production.host, production.port, production.database]))
     .digest('hex')
     .slice(0, 16);
+}
+
+/** Whether the server holds a published template of this project (built from its directory and production). */
+export async function hasProjectTemplate(config: ResolvedConfig, admin: pg.ClientBase): Promise<boolean> {
+  const lineage = lineageOf(config);
+  return (await listStamped(admin)).some(
+    ({ name, marker, isTemplate }) =>
+      isTemplate && name.startsWith(TEMPLATE_PREFIX) && (marker as TemplateMarker).lineage === lineage,
+  );
 }
 
 /** Drops this project's older templates that no run leases; leased ones are left for a later build or `gc`. */
@@ -263,6 +314,11 @@ export interface TemplateLease extends AsyncDisposable {
  * when published, else builds it with {@link buildTemplate}. Keep the lease for the whole run and release it
  * in global teardown; a killed process releases it with its connection.
  *
+ * With `fingerprint` still being read (a promise), the build starts at once and the template is leased once
+ * the fingerprint is known, before it is published; if a template for it was published meanwhile (and
+ * `rebuild` is off), the build is discarded and that one is reused. For when a build is expected: a run that
+ * would have reused a template does the build's work for nothing.
+ *
  * @example
  * ```ts
  * await using lease = await ensureTemplate(config, fingerprint, buildTwin);
@@ -271,11 +327,12 @@ export interface TemplateLease extends AsyncDisposable {
  */
 export async function ensureTemplate(
   config: ResolvedConfig,
-  fingerprint: string,
+  fingerprint: string | Promise<string>,
   build: TemplateBuilder,
   options: BuildTemplateOptions = {},
 ): Promise<TemplateLease> {
   const rebuild = options.rebuild ?? false;
+  if (typeof fingerprint !== 'string') return buildAhead(config, fingerprint, build, { ...options, rebuild });
   const lease = await openLease(config, fingerprint, async (session, found) => {
     if (found && !rebuild) return false;
     return (await buildTemplate(config, fingerprint, build, { ...options, rebuild, session })).built;
@@ -306,12 +363,9 @@ async function openLease(
   fingerprint: string,
   decide: (session: pg.Client, found: boolean) => Promise<boolean | undefined>,
 ): Promise<TemplateLease | undefined> {
-  const session = await connect(config.admin, 'admin');
-  // A lost lease connection must not crash the run; the lease just ends with it.
-  session.on('error', () => undefined);
+  const session = await leaseSession(config);
   const template = templateName(fingerprint);
   try {
-    await lock(session, runLock(currentRun()), 'shared');
     await lock(session, leaseLock(template), 'shared');
     const found = await findTemplate(session, fingerprint);
     const built = await decide(session, found !== undefined);
@@ -319,16 +373,63 @@ async function openLease(
       await session.end().catch(() => undefined);
       return undefined;
     }
-    if (found && !built) {
-      const touched: TemplateMarker = { ...found.marker, used: new Date().toISOString() };
-      // Best effort: a concurrent run may be stamping it at the same moment.
-      await writeMarker(session, template, touched).catch(() => undefined);
-    }
-    let released: Promise<void> | undefined;
-    const release = () => (released ??= session.end().catch(() => undefined));
-    return { template, fingerprint, built, release, [Symbol.asyncDispose]: release };
+    if (found && !built) await touch(session, found);
+    return heldLease(session, template, fingerprint, built);
   } catch (error) {
     await session.end().catch(() => undefined);
     throw error;
   }
+}
+
+/** {@link ensureTemplate} for a fingerprint still being read. */
+async function buildAhead(
+  config: ResolvedConfig,
+  fingerprint: Promise<string>,
+  build: TemplateBuilder,
+  options: BuildTemplateOptions,
+): Promise<TemplateLease> {
+  const session = await leaseSession(config);
+  try {
+    const result = await buildTemplate(config, fingerprint, build, {
+      ...options,
+      session,
+      // Leased before anything is published or reused under the name, as openLease does before looking.
+      onFingerprint: (known) => lock(session, leaseLock(templateName(known)), 'shared'),
+    });
+    if (!result.built) {
+      const found = await findTemplate(session, result.fingerprint);
+      if (found) await touch(session, found);
+    }
+    return heldLease(session, result.template, result.fingerprint, result.built);
+  } catch (error) {
+    await session.end().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A session for a lease, the run marked alive on it. */
+async function leaseSession(config: ResolvedConfig): Promise<pg.Client> {
+  const session = await connect(config.admin, 'admin');
+  // A lost lease connection must not crash the run; the lease just ends with it.
+  session.on('error', () => undefined);
+  try {
+    await lock(session, runLock(currentRun()), 'shared');
+  } catch (error) {
+    await session.end().catch(() => undefined);
+    throw error;
+  }
+  return session;
+}
+
+/** Records when a reused template was last used. */
+async function touch(session: pg.ClientBase, found: FoundTemplate): Promise<void> {
+  const touched: TemplateMarker = { ...found.marker, used: new Date().toISOString() };
+  // Best effort: a concurrent run may be stamping it at the same moment.
+  await writeMarker(session, found.name, touched).catch(() => undefined);
+}
+
+function heldLease(session: pg.Client, template: string, fingerprint: string, built: boolean): TemplateLease {
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= session.end().catch(() => undefined));
+  return { template, fingerprint, built, release, [Symbol.asyncDispose]: release };
 }

@@ -18,6 +18,7 @@ import {
   cloneTemplate,
   dropTemplate,
   ensureTemplate,
+  hasProjectTemplate,
   leaseTemplate,
   type BuildTemplateOptions,
   type TemplateBuilder,
@@ -183,14 +184,20 @@ export class TwinDatabases implements AsyncDisposable {
 
   /**
    * Leases the template of `fingerprint`, building it with `build` when it is not published. The lease has a
-   * session of its own: keep it for the whole run and release it at the end.
+   * session of its own: keep it for the whole run and release it at the end. With a fingerprint still being
+   * read, the build starts at once (see `ensureTemplate`): for when a build is expected.
    */
   ensureTemplate(
-    fingerprint: string,
+    fingerprint: string | Promise<string>,
     build: TemplateBuilder,
     options?: BuildTemplateOptions,
   ): Promise<TemplateLease> {
     return ensureTemplate(this.config, fingerprint, build, options);
+  }
+
+  /** Whether a template of this project (its directory and production) is published on the server. */
+  hasProjectTemplate(): Promise<boolean> {
+    return hasProjectTemplate(this.config, this.admin);
   }
 
   /** Leases the published template of `fingerprint` without building it; `undefined` when there is none. */

@@ -107,6 +107,50 @@ describe('template cache', () => {
     expect(await databaseState(templateName(fp))).toBe('template');
   });
 
+  it('builds while the fingerprint is still being read, and publishes and leases the template under it', async () => {
+    const fp = freshFingerprint('ahead');
+    let resolve!: (value: string) => void;
+    const reading = new Promise<string>((done) => (resolve = done));
+    let building = '';
+    const build = lightBuilder();
+    const leasing = ensureTemplate(config, reading, async (target) => {
+      building = target.database;
+      await build(target);
+      // The build ran before the fingerprint was known; it is put in place only once it is.
+      expect(await databaseState(templateName(fp))).toBe('missing');
+      resolve(fp);
+    });
+    const lease = await leasing;
+    try {
+      expect(lease).toMatchObject({ template: templateName(fp), fingerprint: fp, built: true });
+      expect(building).toMatch(/^pgtwin_wip_[0-9a-f]{16}$/);
+      expect(await databaseState(templateName(fp))).toBe('template');
+      // Leased: not dropped while this run holds it.
+      expect(await dropTemplate(config, templateName(fp))).toBe(false);
+    } finally {
+      await lease.release();
+    }
+  });
+
+  it('discards a build ahead of its fingerprint when that template is already published, and reuses it', async () => {
+    const fp = freshFingerprint('ahead-published');
+    const calls = { count: 0 };
+    await (await ensureTemplate(config, fp, lightBuilder(calls))).release();
+    let building = '';
+    const build = lightBuilder(calls);
+    const lease = await ensureTemplate(config, Promise.resolve(fp), async (target) => {
+      building = target.database;
+      await build(target);
+    });
+    try {
+      expect(lease).toMatchObject({ template: templateName(fp), built: false });
+      expect(calls.count).toBe(2);
+      expect(await databaseState(building)).toBe('missing');
+    } finally {
+      await lease.release();
+    }
+  });
+
   it('publishes nothing and leaves nothing behind when the build throws half-way', async () => {
     const fp = freshFingerprint('throws');
     let building = '';
