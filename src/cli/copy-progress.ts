@@ -35,7 +35,6 @@ export function watchCopyProgress(
     try {
       if (!client) {
         client = await connect(via.target, via.role, { application_name: 'pgtwin progress' });
-        client.on('error', () => undefined);
       }
       if (stopped) return;
       const { rows } = await client.query<{ what: string; tuples: string }>(

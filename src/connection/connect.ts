@@ -125,6 +125,10 @@ async function open(target: DatabaseTarget, role: TargetRole, extra: pg.ClientCo
     await client.end().catch(() => undefined);
     throw connectionError(error, target, role);
   }
+  // A session the server ends while it is idle (a restart, idle_session_timeout, pg_terminate_backend) makes
+  // node-postgres emit 'error'; without a listener that would crash the process. The session's next query
+  // fails instead, with the cause.
+  client.on('error', () => undefined);
   if (role === 'production') {
     try {
       await assertReadOnly(client, target);

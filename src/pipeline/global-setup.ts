@@ -269,8 +269,6 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       const config = withServer(resolved, server);
       const admin = await connect(config.admin, 'admin');
       closers.push(() => admin.end());
-      // A dropped admin connection releases the lock; the run notices at its next statement.
-      admin.on('error', () => undefined);
       await acquireSetupLock(admin, config.test.database, logger);
       // Awaited first, so an unreachable production fails here rather than after the test database changed.
       const opened = await opening;

@@ -75,11 +75,7 @@ class ProductionSource implements TwinSourceReader {
   constructor(
     private readonly config: ResolvedConfig,
     private readonly production: pg.Client,
-  ) {
-    // Idle while the fingerprint is read and the test database prepared: a session the server ends then
-    // fails the build's next query instead of crashing the process.
-    production.on('error', () => undefined);
-  }
+  ) {}
 
   async readFingerprint() {
     const { structure, data } = await readProductionFingerprint(this.config, this.readStructure());

@@ -410,8 +410,6 @@ async function buildAhead(
 /** A session for a lease, the run marked alive on it. */
 async function leaseSession(config: ResolvedConfig): Promise<pg.Client> {
   const session = await connect(config.admin, 'admin');
-  // A lost lease connection must not crash the run; the lease just ends with it.
-  session.on('error', () => undefined);
   try {
     await lock(session, runLock(currentRun()), 'shared');
   } catch (error) {

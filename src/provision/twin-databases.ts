@@ -196,8 +196,8 @@ export class TwinDatabases implements AsyncDisposable {
   }
 
   /** Whether a template of this project (its directory and production) is published on the server. */
-  hasProjectTemplate(): Promise<boolean> {
-    return hasProjectTemplate(this.config, this.admin);
+  async hasProjectTemplate(): Promise<boolean> {
+    return hasProjectTemplate(this.config, await this.admin());
   }
 
   /** Leases the published template of `fingerprint` without building it; `undefined` when there is none. */

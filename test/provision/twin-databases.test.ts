@@ -32,7 +32,7 @@ describe('TwinDatabases when the server ends its admin session during a run', ()
     const name = scratch.databaseName('copy');
     try {
       await databases.copy(template, name, { kind: 'worker' });
-      await terminate(databases.admin as unknown as pg.ClientBase);
+      await terminate(await databases.admin());
 
       expect((await databases.marker(name))?.kind).toBe('worker');
       await databases.drop(name);
@@ -47,7 +47,7 @@ describe('TwinDatabases when the server ends its admin session during a run', ()
     const databases = await TwinDatabases.open(config);
     try {
       // Without a listener, node-postgres would throw the idle connection's error as an uncaught 'error'.
-      await terminate(databases.admin as unknown as pg.ClientBase);
+      await terminate(await databases.admin());
       expect(await databases.list()).toEqual(expect.any(Array));
     } finally {
       await databases.close();
