@@ -5,10 +5,11 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
-import { useScratch } from '../helpers/databases.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
 
 const scratch = useScratch('settings');
 let url: string;
+const role = scratch.roleName('reader');
 let isolation: Isolation;
 const clients: pg.Client[] = [];
 /** A pool made outside tests: its client lives across tests. */
@@ -26,6 +27,7 @@ const show = async (client: pg.Client | pg.Pool, name: string): Promise<string> 
 
 beforeAll(async () => {
   url = (await scratch.database()).url;
+  await adminQuery(`CREATE ROLE "${role}"`);
   isolation = await enableIsolation({ connectionString: url, detectLeaks: false });
   pool = new pg.Pool({ connectionString: url, max: 1 });
   // Outside tests: the worker connection's own setting, which every client that sets nothing keeps.
@@ -90,6 +92,18 @@ describe('SET and RESET', () => {
     await one.query("SET work_mem = '9MB'");
     expect(await show(two, 'work_mem')).toBe('7MB');
     expect(await show(one, 'work_mem')).toBe('9MB');
+  });
+
+  it('SET ROLE applies to that client only, and RESET ROLE ends it', async () => {
+    const one = await connected();
+    const two = await connected();
+    const user = async (client: pg.Client) => (await client.query('SELECT current_user AS u')).rows[0].u;
+    const own = await user(one);
+    await one.query(`SET ROLE "${role}"`);
+    expect(await user(two)).toBe(own);
+    expect(await user(one)).toBe(role);
+    await one.query('RESET ROLE');
+    expect(await user(one)).toBe(own);
   });
 
   it('a SET made in one test is gone in the next, for a client that lives across tests (1/2)', async () => {
