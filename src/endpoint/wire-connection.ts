@@ -11,7 +11,12 @@ import {
   opensTransaction,
 } from '../isolation/execute-query.js';
 import type { SessionConnection } from '../isolation/session-connection.js';
-import { CAPTURE_COLUMN, checkStartupSettings, type SettingsPlan } from '../isolation/settings-switch.js';
+import {
+  CAPTURE_COLUMN,
+  checkStartupSettings,
+  type CaptureRow,
+  type SettingsPlan,
+} from '../isolation/settings-switch.js';
 import { classifyStatement } from '../isolation/statement-classifier.js';
 import type { Route, TestSession } from '../isolation/test-session.js';
 import {
@@ -557,7 +562,8 @@ export class WireConnection {
   /** Records that the client runs `text`, which may change its settings. */
   private noteStatement(text: string): void {
     const { connection, test } = this.route!;
-    connection.settings.note(test ? this.settings : undefined, text);
+    const inTransaction = connection.stack.inTransaction(this.identity);
+    connection.settings.note(test ? this.settings : undefined, text, inTransaction);
   }
 
   /** Sends `frame` and records that its response is due, forwarded to the client unless it is pgtwin's. */
@@ -709,13 +715,13 @@ function copyFail(message: string): Buffer {
  * {@link CAPTURE_COLUMN}) and hands them to the plan at ReadyForQuery.
  */
 function captureReader(plan: SettingsPlan): (frame: Frame) => void {
-  const rows: Array<[string, string | null]> = [];
+  const rows: CaptureRow[] = [];
   let capturing = false;
   return (frame) => {
     if (frame.type === 'T') capturing = new CStringCursor(frame.bytes, 7).next() === CAPTURE_COLUMN;
     else if (frame.type === 'D' && capturing) {
-      const [name, value] = dataRowValues(frame);
-      rows.push([name!, value ?? null]);
+      const [name, value, whose] = dataRowValues(frame);
+      rows.push([name!, value ?? null, whose!]);
     } else if (frame.type === 'Z') plan.absorb(rows);
   };
 }

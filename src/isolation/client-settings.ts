@@ -28,6 +28,10 @@ export class ClientSettings {
   stale = false;
   /** Startup values to set again after its statement (it `RESET` them). */
   reapply = new Set<string>();
+  /** Parameters it set for its open application transaction only (`SET LOCAL`). */
+  local = new Set<string>();
+  /** Its values when that transaction began, which its COMMIT returns them to. */
+  atBegin: Map<string, string> | undefined;
 
   constructor(startup: Iterable<[string, string]> = []) {
     const values = new Map<string, string>();
@@ -66,6 +70,8 @@ export class ClientSettings {
     this.dirty.clear();
     this.stale = false;
     this.reapply.clear();
+    this.local.clear();
+    this.atBegin = undefined;
   }
 }
 

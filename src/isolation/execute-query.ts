@@ -10,7 +10,7 @@ import {
   type StatementClass,
 } from './statement-classifier.js';
 import type { SessionConnection, TestRun } from './session-connection.js';
-import { CAPTURE_COLUMN, type SettingsPlan } from './settings-switch.js';
+import { CAPTURE_COLUMN, type CaptureRow, type SettingsPlan } from './settings-switch.js';
 import { splitSql } from './sql-splitter.js';
 import type { TestSession } from './test-session.js';
 
@@ -95,7 +95,6 @@ export async function executeInJob(job: JobContext, request: QueryRequest): Prom
   const context = switchSettings(job);
   const settings = settingsOf(job.client);
   const { connection, real } = job;
-  connection.settings.note(settings, request.text);
   const statements = statementsOf(request);
   const classes = statements.map(classifyStatement);
   let results: Results;
@@ -161,6 +160,7 @@ async function runStatement(
   const { connection, real, client } = context;
   const { stack } = connection;
   const inTransaction = stack.inTransaction(client);
+  connection.settings.note(settingsOf(client), request.text, inTransaction);
   const done = (command: string) => commandResult(command, request.rowMode);
   switch (statement.kind) {
     case 'begin':
@@ -170,6 +170,7 @@ async function runStatement(
         context,
         stack.push(client, 'transaction'),
         statement.readOnly ? 'SET TRANSACTION READ ONLY' : '',
+        connection.settings.beginTransaction(settingsOf(client)),
       );
       return done('BEGIN');
     case 'commit':
@@ -241,7 +242,8 @@ async function commit(context: JobContext, chain: boolean): Promise<string> {
   }
   const before = stack.snapshot();
   try {
-    await control(context, CHECK_DEFERRED_CONSTRAINTS, stack.commit(client), reopen());
+    const restore = connection.settings.commitTransaction(settingsOf(client));
+    await control(context, CHECK_DEFERRED_CONSTRAINTS, stack.commit(client), restore, reopen());
   } catch (error) {
     // As on the server, a COMMIT that fails (a deferred constraint) rolls the transaction back.
     stack.restore(before);
@@ -260,6 +262,7 @@ async function commit(context: JobContext, chain: boolean): Promise<string> {
 async function rollbackTransaction(context: JobContext, reopen: () => string = () => ''): Promise<void> {
   const { connection, real, client } = context;
   const { stack } = connection;
+  connection.settings.endTransaction(settingsOf(client));
   if (!stack.rollbackUndoesOthers(client)) return control(context, stack.rollback(client), reopen());
   const aborted = real.getTransactionStatus() === 'E';
   await control(context, aborted ? stack.rollback(client) : stack.commit(client));
@@ -322,7 +325,8 @@ async function runScript(
         continue;
       }
       if (statement.kind === 'other' && !stack.inTransaction(client)) {
-        await control(context, stack.push(client, 'transaction'));
+        const settings = context.connection.settings.beginTransaction(settingsOf(client));
+        await control(context, stack.push(client, 'transaction'), settings);
         implicit = true;
       }
       const piece: QueryRequest = { ...request, text, query: { ...(request.query as pg.QueryConfig), text } };
@@ -342,10 +346,14 @@ async function runScript(
  * Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first, and
  * after the client's settings if they are still to be switched in.
  */
-async function control(context: JobContext, ...parts: string[]): Promise<void> {
+async function control(context: JobContext, ...parts: Array<string | SettingsPlan | undefined>): Promise<void> {
   const { plan } = context as Partial<StatementContext>;
   if (plan) (context as StatementContext).plan = undefined;
-  const sql = [plan?.sql ?? '', ...parts].filter((part) => part !== '').join('; ');
+  const plans = [plan, ...parts].filter((part): part is SettingsPlan => typeof part === 'object');
+  const sql = [plan, ...parts]
+    .map((part) => (typeof part === 'object' ? part.sql : (part ?? '')))
+    .filter((part) => part !== '')
+    .join('; ');
   if (sql === '') return;
   let results: pg.QueryResult | pg.QueryResult[];
   try {
@@ -354,7 +362,8 @@ async function control(context: JobContext, ...parts: string[]): Promise<void> {
     if (plan) context.connection.settings.lost();
     throw error;
   }
-  plan?.absorb(captureRows(results));
+  const rows = captureRows(results);
+  for (const each of plans) each.absorb(rows);
 }
 
 /** Sends the application's statement as it is, after the client's settings. */
@@ -363,12 +372,17 @@ async function sendOwn(context: StatementContext, request: QueryRequest): Promis
   return send(context.real, request.query);
 }
 
-/** The (parameter, value) rows a settings capture returned among `results`. */
-function captureRows(results: pg.QueryResult | pg.QueryResult[]): Array<[string, string | null]> {
-  const capture = (Array.isArray(results) ? results : [results]).find(
-    (result) => result.fields[0]?.name === CAPTURE_COLUMN,
-  );
-  return (capture?.rows ?? []).map((row: Record<string, string | null>) => [row[CAPTURE_COLUMN]!, row.value!]);
+/** The rows settings captures returned among `results`. */
+function captureRows(results: pg.QueryResult | pg.QueryResult[]): CaptureRow[] {
+  return (Array.isArray(results) ? results : [results])
+    .filter((result) => result.fields[0]?.name === CAPTURE_COLUMN)
+    .flatMap((result) =>
+      result.rows.map((row: Record<string, string | null>): CaptureRow => [
+        row[CAPTURE_COLUMN]!,
+        row.value ?? null,
+        row.whose!,
+      ]),
+    );
 }
 
 function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {

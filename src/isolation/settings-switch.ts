@@ -5,12 +5,18 @@ import { settingsTouchedBy } from './settings-touched.js';
 /** SQL of pgtwin's to send with a statement, and what to do with the settings it reads back. */
 export interface SettingsPlan {
   readonly sql: string;
-  /** Takes the rows of the SQL's capture: (parameter, value) under the column {@link CAPTURE_COLUMN}. */
-  absorb(rows: ReadonlyArray<readonly [string, string | null]>): void;
+  /**
+   * Takes the rows of the captures in the SQL sent (with any other plan's): (parameter, value, whose), the
+   * parameter under the column {@link CAPTURE_COLUMN}.
+   */
+  absorb(rows: ReadonlyArray<CaptureRow>): void;
 }
 
 /** The first column of the rows a {@link SettingsPlan} reads back, which tells them from other results. */
 export const CAPTURE_COLUMN = 'pgtwin_setting';
+
+/** A parameter's value read back: (parameter, value or null when unknown, which capture read it). */
+export type CaptureRow = readonly [string, string | null, string];
 
 /** A value that is the session's own: what the connection had when the test began. */
 const SESSION = Symbol('session');
@@ -84,18 +90,21 @@ export class SettingsSwitch {
     this.owner = client;
     this.unknown = false;
     if (capture.length === 0 && changes.length === 0) return undefined;
-    const statements = capture.length > 0 ? [captureSql(capture)] : [];
+    const statements = capture.length > 0 ? [captureSql(capture, 'switch')] : [];
     statements.push(...this.setSql(changes));
     return {
       sql: statements.join('; '),
       absorb: (rows) => {
-        if (from) absorbInto(from.values, rows);
+        if (from) absorbInto(from.values, rows, 'switch');
       },
     };
   }
 
-  /** Records that `client` (`undefined`: a statement outside tests) sends `text`, which may change settings. */
-  note(client: ClientSettings | undefined, text: string): void {
+  /**
+   * Records that `client` (`undefined`: a statement outside tests) sends `text`, which may change settings;
+   * `inTransaction`: inside its application transaction.
+   */
+  note(client: ClientSettings | undefined, text: string, inTransaction = false): void {
     const touched = settingsTouchedBy(text);
     if (touched.names.size === 0 && !touched.all) return;
     if (!client) {
@@ -112,6 +121,54 @@ export class SettingsSwitch {
     }
     for (const name of touched.all ? client.startup.keys() : touched.reset)
       if (client.startup.has(name)) client.reapply.add(name);
+    if (inTransaction) for (const name of touched.local) client.local.add(name);
+  }
+
+  /**
+   * `client` (whose values the connection holds) begins an application transaction: the SQL to send with
+   * its savepoint, reading back the values its `SET LOCAL`s will return to at its COMMIT.
+   */
+  beginTransaction(client: ClientSettings): SettingsPlan | undefined {
+    client.local.clear();
+    const names = [...(client.stale ? union(this.names, client.dirty) : client.dirty)];
+    client.dirty.clear();
+    client.stale = false;
+    if (names.length === 0) {
+      client.atBegin = new Map(client.values);
+      return undefined;
+    }
+    return {
+      sql: captureSql(names, 'begin'),
+      absorb: (rows) => {
+        absorbInto(client.values, rows, 'begin');
+        client.atBegin = new Map(client.values);
+      },
+    };
+  }
+
+  /**
+   * `client` commits its application transaction: SQL returning what it `SET LOCAL` to the values of its
+   * `BEGIN`, as the server's COMMIT does (a savepoint's release keeps them), or `''`.
+   */
+  commitTransaction(client: ClientSettings): string {
+    const atBegin = client.atBegin;
+    const names = [...client.local];
+    this.endTransaction(client);
+    if (!atBegin || names.length === 0) return '';
+    const changes: Array<[string, string | symbol]> = names.map((name) => {
+      const value = atBegin.get(name);
+      if (value === undefined) client.values.delete(name);
+      else client.values.set(name, value);
+      client.dirty.delete(name);
+      return [name, value ?? SESSION];
+    });
+    return this.setSql(changes).join('; ');
+  }
+
+  /** `client`'s application transaction ended (a rollback restores its settings by itself). */
+  endTransaction(client: ClientSettings): void {
+    client.local.clear();
+    client.atBegin = undefined;
   }
 
   /**
@@ -145,7 +202,7 @@ export class SettingsSwitch {
     if (this.outsideDirty.size === 0) return undefined;
     const names = [...this.outsideDirty];
     this.outsideDirty.clear();
-    return { sql: captureSql(names), absorb: (rows) => absorbInto(this.baseline, rows) };
+    return { sql: captureSql(names, 'outside'), absorb: (rows) => absorbInto(this.baseline, rows, 'outside') };
   }
 
   /** The test's transaction was rolled back: the connection holds its own values again. */
@@ -186,13 +243,17 @@ export class SettingsSwitch {
   }
 }
 
-function captureSql(names: string[]): string {
+function captureSql(names: string[], whose: string): string {
   const list = names.map((name) => pg.escapeLiteral(name)).join(', ');
-  return `SELECT n AS ${CAPTURE_COLUMN}, current_setting(n, true) AS value FROM unnest(ARRAY[${list}]::text[]) AS n`;
+  return (
+    `SELECT n AS ${CAPTURE_COLUMN}, current_setting(n, true) AS value, '${whose}' AS whose ` +
+    `FROM unnest(ARRAY[${list}]::text[]) AS n`
+  );
 }
 
-function absorbInto(values: Map<string, string>, rows: ReadonlyArray<readonly [string, string | null]>): void {
-  for (const [name, value] of rows) {
+function absorbInto(values: Map<string, string>, rows: ReadonlyArray<CaptureRow>, whose: string): void {
+  for (const [name, value, reader] of rows) {
+    if (reader !== whose) continue;
     if (value === null) values.delete(name);
     else values.set(name, value);
   }

@@ -6,11 +6,13 @@ export interface TouchedSettings {
   readonly names: ReadonlySet<string>;
   /** Of {@link names}, those reset to their session default (`RESET name`). */
   readonly reset: ReadonlySet<string>;
+  /** Of {@link names}, those set for the current transaction only (`SET LOCAL`, `set_config(..., true)`). */
+  readonly local: ReadonlySet<string>;
   /** `RESET ALL` or `DISCARD ALL`: every parameter back to its session default. */
   readonly all: boolean;
 }
 
-const NONE: TouchedSettings = { names: new Set(), reset: new Set(), all: false };
+const NONE: TouchedSettings = { names: new Set(), reset: new Set(), local: new Set(), all: false };
 
 /** `SET` forms whose parameter is not written as its name. */
 const SPECIAL_FORMS: Array<[RegExp, string[]]> = [
@@ -38,7 +40,15 @@ export function settingsTouchedBy(text: string): TouchedSettings {
   if (!/\b(?:set|reset|discard|set_config)\b/i.test(text)) return NONE;
   const names = new Set<string>();
   const reset = new Set<string>();
+  const local = new Set<string>();
   let all = false;
+  // set_config('name', value, is_local): the value may hold quoted commas, not calls.
+  const calls = /\bset_config\s*\(\s*'((?:[^']|'')+)'\s*,(?:[^,()']|'(?:[^']|'')*')*,\s*(\w+)/gi;
+  for (const match of text.matchAll(calls)) {
+    const name = match[1]!.replaceAll("''", "'").toLowerCase();
+    names.add(name);
+    if (match[2]!.toLowerCase() === 'true') local.add(name);
+  }
   for (const match of text.matchAll(/\bset_config\s*\(\s*'((?:[^']|'')+)'/gi))
     names.add(match[1]!.replaceAll("''", "'").toLowerCase());
   for (const statement of text.includes(';') ? splitSql(text) : [text]) {
@@ -55,6 +65,7 @@ export function settingsTouchedBy(text: string): TouchedSettings {
       all = true;
       continue;
     }
+    const isLocal = verb === 'set' && /^local\s/i.test(rest);
     if (verb === 'set') rest = rest.replace(/^(?:session|local)\s+(?!authorization\b)/i, '');
     if (/^(?:transaction|constraints)\b/i.test(rest)) continue;
     const special = SPECIAL_FORMS.find(([form]) => form.test(rest));
@@ -62,9 +73,10 @@ export function settingsTouchedBy(text: string): TouchedSettings {
     for (const name of touched) {
       names.add(name);
       if (verb === 'reset') reset.add(name);
+      if (isLocal) local.add(name);
     }
   }
-  return { names, reset, all };
+  return { names, reset, local, all };
 }
 
 /** A parameter name as written (`work_mem`, `"MyApp".tenant`), folded as the server compares them. */

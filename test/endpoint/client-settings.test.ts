@@ -89,6 +89,17 @@ describe('each wire client’s settings are its own', () => {
     expect(two.parameters.TimeZone).not.toBe('Europe/Paris');
   });
 
+  it('SET LOCAL ends with the client’s COMMIT', async () => {
+    const one = postgresJs({ search_path: 'one_schema' });
+    const two = postgresJs();
+    await one.begin(async (tx) => {
+      await tx`SET LOCAL search_path TO inside`;
+      expect(await show(two, 'search_path')).toBe('"$user", public');
+      expect(Object.values((await tx`SHOW search_path`)[0]!)[0]).toBe('inside');
+    });
+    expect(await show(one, 'search_path')).toBe('one_schema');
+  });
+
   it('applies startup options -c and statement_timeout to that client only', async () => {
     const tuned = await wirePg({ options: '-c search_path=tuned_schema', statement_timeout: 150 });
     const plain = await wirePg();

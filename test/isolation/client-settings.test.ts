@@ -4,7 +4,7 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { enableIsolation, type Isolation } from '../../src/isolation/index.js';
+import { enableIsolation, exemptFromIsolation, type Isolation } from '../../src/isolation/index.js';
 import { adminQuery, useScratch } from '../helpers/databases.js';
 
 const scratch = useScratch('settings');
@@ -72,6 +72,29 @@ describe('SET and RESET', () => {
     await one.query('COMMIT');
     expect(await show(two, 'application_name')).toBe('');
     expect(await show(one, 'application_name')).toBe('kept');
+  });
+
+  it('SET LOCAL and set_config(..., true) end with the client’s COMMIT, as on a connection of its own', async () => {
+    const direct = exemptFromIsolation(new pg.Client({ connectionString: url }));
+    await direct.connect();
+    const run = async (client: pg.Client, other?: pg.Client) => {
+      await client.query("SET search_path TO before_tx");
+      await client.query('BEGIN');
+      await client.query('SET LOCAL search_path TO inside');
+      await client.query("SELECT set_config('app.tenant', 'tenant-1', true)");
+      if (other) expect(await show(other, 'search_path')).toBe('"$user", public');
+      const inside = [await show(client, 'search_path'), await show(client, 'app.tenant')];
+      await client.query('COMMIT');
+      const after = (await client.query("SELECT current_setting('search_path') AS s, current_setting('app.tenant', true) AS t")).rows[0];
+      return { inside, after };
+    };
+    try {
+      const expected = await run(direct);
+      expect(expected.after).toEqual({ s: 'before_tx', t: '' });
+      expect(await run(await connected(), await connected())).toEqual(expected);
+    } finally {
+      await direct.end();
+    }
   });
 
   it('a failing statement keeps the settings its client had, and the other client’s', async () => {
