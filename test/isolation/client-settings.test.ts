@@ -117,7 +117,7 @@ describe('SET and RESET', () => {
     expect(await show(one, 'work_mem')).toBe('9MB');
   });
 
-  it('SET ROLE applies to that client only, and RESET ROLE ends it', async () => {
+  it('SET ROLE and SET SESSION AUTHORIZATION apply to that client only, and their RESET ends them', async () => {
     const one = await connected();
     const two = await connected();
     const user = async (client: pg.Client) => (await client.query('SELECT current_user AS u')).rows[0].u;
@@ -126,6 +126,11 @@ describe('SET and RESET', () => {
     expect(await user(two)).toBe(own);
     expect(await user(one)).toBe(role);
     await one.query('RESET ROLE');
+    expect(await user(one)).toBe(own);
+    await one.query(`SET SESSION AUTHORIZATION "${role}"`);
+    expect(await user(two)).toBe(own);
+    expect(await user(one)).toBe(role);
+    await one.query('RESET SESSION AUTHORIZATION');
     expect(await user(one)).toBe(own);
   });
 
