@@ -594,7 +594,10 @@ export class WireConnection {
     while (this.plan.length > 0) {
       this.throwIfChannelFailed();
       const next = this.incoming[0];
-      if (next && ((this.copying && 'dcf'.includes(next.type)) || (this.owedSync && 'SH'.includes(next.type)))) {
+      if (
+        next &&
+        ((this.copying && 'dcf'.includes(next.type)) || (this.owedSync && 'SH'.includes(next.type)))
+      ) {
         this.channel!.write(this.take().bytes);
         continue;
       }

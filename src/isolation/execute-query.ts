@@ -117,7 +117,12 @@ export async function executeInJob(job: JobContext, request: QueryRequest): Prom
 function switchSettings(job: JobContext): StatementContext {
   const { connection, real, test } = job;
   const aborted = real.getTransactionStatus() === 'E';
-  const plan = connection.settings.enter(settingsOf(job.client), test.id, connection.stack.rollbacks, aborted);
+  const plan = connection.settings.enter(
+    settingsOf(job.client),
+    test.id,
+    connection.stack.rollbacks,
+    aborted,
+  );
   return { ...job, plan };
 }
 
@@ -130,7 +135,10 @@ async function runOutside(connection: SessionConnection, real: pg.Client, reques
   const result = await send(real, request.query);
   const capture = connection.settings.outsideCapture();
   if (capture && real.getTransactionStatus() !== 'E')
-    await real.query(capture.sql).then((read) => capture.absorb(captureRows(read)), () => undefined);
+    await real.query(capture.sql).then(
+      (read) => capture.absorb(captureRows(read)),
+      () => undefined,
+    );
   return result;
 }
 
@@ -346,7 +354,10 @@ async function runScript(
  * Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first, and
  * after the client's settings if they are still to be switched in.
  */
-async function control(context: JobContext, ...parts: Array<string | SettingsPlan | undefined>): Promise<void> {
+async function control(
+  context: JobContext,
+  ...parts: Array<string | SettingsPlan | undefined>
+): Promise<void> {
   const { plan } = context as Partial<StatementContext>;
   if (plan) (context as StatementContext).plan = undefined;
   const plans = [plan, ...parts].filter((part): part is SettingsPlan => typeof part === 'object');

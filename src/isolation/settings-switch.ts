@@ -58,7 +58,12 @@ export class SettingsSwitch {
    * rollbacks the connection's transaction stack has sent (any may have restored older values); `aborted`:
    * the connection's transaction has failed, so nothing can be sent until a rollback.
    */
-  enter(client: ClientSettings, testId: number, rollbacks: number, aborted: boolean): SettingsPlan | undefined {
+  enter(
+    client: ClientSettings,
+    testId: number,
+    rollbacks: number,
+    aborted: boolean,
+  ): SettingsPlan | undefined {
     if (this.testId !== testId) {
       this.endTest();
       this.testId = testId;
@@ -71,7 +76,8 @@ export class SettingsSwitch {
     if (aborted || (this.owner === client && !this.unknown)) return undefined;
     for (const name of client.startup.keys()) this.names.add(name);
     const from = this.owner;
-    const capture = from && !this.unknown ? [...(from.stale ? union(this.names, from.dirty) : from.dirty)] : [];
+    const capture =
+      from && !this.unknown ? [...(from.stale ? union(this.names, from.dirty) : from.dirty)] : [];
     const current = (name: string): string | symbol => {
       if (this.unknown) return UNKNOWN;
       if (!from) return SESSION;
@@ -202,7 +208,10 @@ export class SettingsSwitch {
     if (this.outsideDirty.size === 0) return undefined;
     const names = [...this.outsideDirty];
     this.outsideDirty.clear();
-    return { sql: captureSql(names, 'outside'), absorb: (rows) => absorbInto(this.baseline, rows, 'outside') };
+    return {
+      sql: captureSql(names, 'outside'),
+      absorb: (rows) => absorbInto(this.baseline, rows, 'outside'),
+    };
   }
 
   /** The test's transaction was rolled back: the connection holds its own values again. */
@@ -235,7 +244,12 @@ export class SettingsSwitch {
         calls.push(`set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, false)`);
       } else {
         flush();
-        statements.push(`RESET ${name.split('.').map((part) => pg.escapeIdentifier(part)).join('.')}`);
+        statements.push(
+          `RESET ${name
+            .split('.')
+            .map((part) => pg.escapeIdentifier(part))
+            .join('.')}`,
+        );
       }
     }
     flush();
@@ -280,10 +294,15 @@ export async function checkStartupSettings(
       ? ['BEGIN', 'ROLLBACK']
       : ['SAVEPOINT pgtwin_check', 'ROLLBACK TO SAVEPOINT pgtwin_check; RELEASE SAVEPOINT pgtwin_check'];
   const entries = [...settings.startup];
-  const calls = entries.map(([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`);
+  const calls = entries.map(
+    ([name, value]) => `set_config(${pg.escapeLiteral(name)}, ${pg.escapeLiteral(value)}, true)`,
+  );
   let results: pg.QueryResult[];
   try {
-    results = (await real.query({ text: `${open}; SELECT ${calls.join(', ')}; ${close}`, rowMode: 'array' })) as unknown as pg.QueryResult[];
+    results = (await real.query({
+      text: `${open}; SELECT ${calls.join(', ')}; ${close}`,
+      rowMode: 'array',
+    })) as unknown as pg.QueryResult[];
   } catch (error) {
     await real.query(close).catch(() => undefined);
     throw error;

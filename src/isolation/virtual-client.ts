@@ -33,8 +33,10 @@ export function connectVirtual(
       .then(async ({ connection, test }) => {
         await connection.connection();
         const settings = ClientSettings.fromStartup(state.getStartupConf());
-        // As the server refuses a connection with a bad value (`options: '-c statement_timeout=soon'`).
-        if (settings.startup.size > 1) await connection.run(test, (real) => checkStartupSettings(real, settings));
+        // As the server refuses a connection with a bad value (`options: '-c statement_timeout=soon'`). An
+        // application_name alone (always there) cannot be refused: no round trip for it.
+        if (settings.startup.size > 1)
+          await connection.run(test, (real) => checkStartupSettings(real, settings));
         attachSettings(client, settings);
         return connection;
       })

@@ -162,7 +162,10 @@ describe('the extended protocol', () => {
     });
     const until = (name: string) =>
       new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${name} within 3 s: ${messages.map((m) => m.name)}`)), 3000);
+        const timer = setTimeout(
+          () => reject(new Error(`no ${name} within 3 s: ${messages.map((m) => m.name)}`)),
+          3000,
+        );
         wake = () => {
           if (!messages.some((message) => message.name === name)) return;
           clearTimeout(timer);
@@ -186,7 +189,9 @@ describe('the extended protocol', () => {
       );
       await until('copyInResponse');
       // The server ignored the Sync sent during COPY; as against the server, the next one is answered.
-      socket.write(Buffer.concat([serialize.copyData(Buffer.from('copied\n')), serialize.copyDone(), serialize.sync()]));
+      socket.write(
+        Buffer.concat([serialize.copyData(Buffer.from('copied\n')), serialize.copyDone(), serialize.sync()]),
+      );
       await until('readyForQuery');
       expect(messages.map((message) => message.name)).toContain('commandComplete');
       messages.length = 0;

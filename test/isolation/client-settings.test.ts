@@ -78,14 +78,18 @@ describe('SET and RESET', () => {
     const direct = exemptFromIsolation(new pg.Client({ connectionString: url }));
     await direct.connect();
     const run = async (client: pg.Client, other?: pg.Client) => {
-      await client.query("SET search_path TO before_tx");
+      await client.query('SET search_path TO before_tx');
       await client.query('BEGIN');
       await client.query('SET LOCAL search_path TO inside');
       await client.query("SELECT set_config('app.tenant', 'tenant-1', true)");
       if (other) expect(await show(other, 'search_path')).toBe('"$user", public');
       const inside = [await show(client, 'search_path'), await show(client, 'app.tenant')];
       await client.query('COMMIT');
-      const after = (await client.query("SELECT current_setting('search_path') AS s, current_setting('app.tenant', true) AS t")).rows[0];
+      const after = (
+        await client.query(
+          "SELECT current_setting('search_path') AS s, current_setting('app.tenant', true) AS t",
+        )
+      ).rows[0];
       return { inside, after };
     };
     try {
