@@ -302,10 +302,11 @@ export class WireConnection {
 
   /**
    * The client's startup settings as the server spells them; a value the server rejects fails, as the
-   * server refuses such a connection. While several tests run at once none is checked here (the endpoint
-   * cannot serve the client then anyway).
+   * server refuses such a connection. An application_name alone is taken as it is (no round trip); while
+   * several tests run at once nothing is checked here (the endpoint cannot serve the client then anyway).
    */
   private async checkSettings(): Promise<Map<string, string>> {
+    if (this.settings.startup.size <= 1) return new Map(this.settings.startup);
     let route: Route;
     try {
       route = this.context.session.route();
