@@ -62,9 +62,9 @@ export class ClientSettings {
     return new ClientSettings(startup);
   }
 
-  /** Starts test `testId` with the startup values, unless it already did. */
-  enterTest(testId: number): void {
-    if (this.testId === testId) return;
+  /** Starts test `testId` with the startup values, unless it already did; whether it did now. */
+  enterTest(testId: number): boolean {
+    if (this.testId === testId) return false;
     this.testId = testId;
     this.values = new Map(this.startup);
     this.dirty.clear();
@@ -72,6 +72,7 @@ export class ClientSettings {
     this.reapply.clear();
     this.local.clear();
     this.atBegin = undefined;
+    return true;
   }
 }
 

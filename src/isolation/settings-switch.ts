@@ -68,13 +68,17 @@ export class SettingsSwitch {
       this.endTest();
       this.testId = testId;
     }
-    client.enterTest(testId);
+    // A client that ran in another (concurrent) test meanwhile starts this one afresh, on a connection
+    // that may still hold its values from before: all of them are set again.
+    if (client.enterTest(testId) && this.owner === client) this.unknown = true;
     if (rollbacks !== this.rollbacks) {
       this.rollbacks = rollbacks;
       if (this.owner) this.owner.stale = true;
     }
     if (aborted || (this.owner === client && !this.unknown)) return undefined;
     for (const name of client.startup.keys()) this.names.add(name);
+    // The last client has moved on to another (concurrent) test: its values here are no longer known.
+    if (this.owner && this.owner.testId !== testId) this.unknown = true;
     const from = this.owner;
     const capture =
       from && !this.unknown ? [...(from.stale ? union(this.names, from.dirty) : from.dirty)] : [];
@@ -89,7 +93,7 @@ export class SettingsSwitch {
       const wanted = client.values.get(name) ?? SESSION;
       if (current(name) !== wanted) changes.push([name, wanted]);
     }
-    if (from) {
+    if (from && capture.length > 0) {
       from.dirty.clear();
       from.stale = false;
     }

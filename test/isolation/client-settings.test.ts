@@ -148,6 +148,33 @@ describe('SET and RESET', () => {
   });
 });
 
+describe('concurrent tests', () => {
+  it('a client that moves to another test meanwhile leaves none of its settings to the next client', async () => {
+    let signalSet!: () => void;
+    const set = new Promise<void>((resolve) => (signalSet = resolve));
+    let signalMoved!: () => void;
+    const moved = new Promise<void>((resolve) => (signalMoved = resolve));
+    await Promise.all([
+      isolation.runTest('first', async () => {
+        const other = new pg.Client({ connectionString: url });
+        await other.connect();
+        await other.query('SELECT 1');
+        // The pool's one client sets a parameter here, then serves the second test, then this one's other client runs.
+        await pool.query('SET search_path TO moved_schema');
+        signalSet();
+        await moved;
+        expect(await show(other, 'search_path')).toBe('"$user", public');
+        await other.end();
+      }),
+      isolation.runTest('second', async () => {
+        await set;
+        expect(await show(pool, 'search_path')).toBe('"$user", public');
+        signalMoved();
+      }),
+    ]);
+  });
+});
+
 describe('startup parameters', () => {
   it('applies application_name, options -c and statement_timeout to that client only', async () => {
     const tuned = await connected({
