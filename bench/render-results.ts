@@ -64,6 +64,11 @@ export function goals(r: Results): Goal[] {
             measured: `${r.endpoint.addedMsPerStatement} ms (${r.endpoint.directMsPerStatement} → ${r.endpoint.endpointMsPerStatement})`,
             met: r.endpoint.addedMsPerStatement < 0.1,
           },
+          {
+            goal: 'wire endpoint: 0 extra round trips when two clients with different settings alternate',
+            measured: `${r.endpoint.extraRoundTripsPerSwitchingStatement} (${r.endpoint.switchingMsPerStatement} ms per statement, one client: ${r.endpoint.endpointMsPerStatement} ms)`,
+            met: r.endpoint.extraRoundTripsPerSwitchingStatement <= 0,
+          },
         ]
       : []),
     {

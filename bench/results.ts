@@ -132,6 +132,10 @@ export interface EndpointResult {
   extraRoundTripsPerStatement: number;
   /** The same for a statement that fails (its savepoint is rolled back after the client's Sync). */
   extraRoundTripsPerFailingStatement: number;
+  /** Two endpoint clients with different settings alternating: each statement switches the settings. */
+  switchingMsPerStatement: number;
+  /** Round trips beyond the direct connection's per successful statement, while alternating. */
+  extraRoundTripsPerSwitchingStatement: number;
 }
 
 /** Tests run concurrently in transactions of their own (`runTest`, as under Vitest's `describe.concurrent`). */

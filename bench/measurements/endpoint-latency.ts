@@ -31,10 +31,21 @@ export async function measureEndpointLatency(ctx: BenchContext): Promise<Endpoin
     }).toString();
     const wire = exemptFromIsolation(new pg.Client({ connectionString: endpointUrl }));
     await wire.connect();
+    // A second client with settings of its own: alternating with the first, every statement switches.
+    const other = exemptFromIsolation(
+      new pg.Client({
+        connectionString: endpointUrl,
+        application_name: 'bench-other',
+        options: '-c search_path=public,pg_catalog -c TimeZone=Asia/Tokyo',
+      }),
+    );
+    await other.connect();
     await isolation.begin();
     const endpointRun = await run(wire, proxy);
+    const switchingRun = await run(alternating(wire, other), proxy);
     await isolation.rollback();
     await wire.end();
+    await other.end();
     await isolation.close();
 
     const result: EndpointResult = {
@@ -45,12 +56,22 @@ export async function measureEndpointLatency(ctx: BenchContext): Promise<Endpoin
       addedMsPerStatement: round(endpointRun.ms - directRun.ms, 4),
       extraRoundTripsPerStatement: round(endpointRun.trips - directRun.trips, 2),
       extraRoundTripsPerFailingStatement: round(endpointRun.failingTrips - directRun.failingTrips, 2),
+      switchingMsPerStatement: round(switchingRun.ms, 4),
+      extraRoundTripsPerSwitchingStatement: round(switchingRun.trips - directRun.trips, 2),
     };
     ctx.log(`endpoint: ${JSON.stringify(result)}`);
     return result;
   } finally {
     await proxy.close();
   }
+}
+
+/** A client whose queries go to `a` and `b` in turn. */
+function alternating(a: pg.Client, b: pg.Client): pg.Client {
+  let turn = 0;
+  const query = (...args: unknown[]) =>
+    ((turn++ % 2 === 0 ? a : b).query as (...args: unknown[]) => unknown)(...args);
+  return { query } as unknown as pg.Client;
 }
 
 /** Time and server round trips per statement on `client`: successful ones, then failing ones. */

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
 import { IsolationError } from '../errors.js';
+import { attachSettings, ClientSettings } from '../isolation/client-settings.js';
 import {
   abandonTransaction,
   executeInJob,
@@ -10,6 +11,12 @@ import {
   opensTransaction,
 } from '../isolation/execute-query.js';
 import type { SessionConnection } from '../isolation/session-connection.js';
+import {
+  CAPTURE_COLUMN,
+  checkStartupSettings,
+  type CaptureRow,
+  type SettingsPlan,
+} from '../isolation/settings-switch.js';
 import { classifyStatement } from '../isolation/statement-classifier.js';
 import type { Route, TestSession } from '../isolation/test-session.js';
 import {
@@ -58,9 +65,11 @@ const IDLE_NOOPS = ['d', 'c', 'f', 'H'];
 /** One message sent to the server whose response has not ended yet. */
 interface Expectation {
   readonly ends: string;
-  /** pgtwin's own message: its response never reaches the client (errors excepted). */
+  /** pgtwin's own message: its response never reaches the client (errors and ParameterStatus excepted). */
   readonly own: boolean;
   readonly onEnd?: (frame: Frame) => void;
+  /** Sees each server message of the response, its end included. */
+  readonly onFrame?: (frame: Frame) => void;
 }
 
 /** Text results for statements pgtwin answers itself, so they can be re-encoded exactly. */
@@ -79,6 +88,8 @@ const RAW_TEXT: pg.CustomTypesConfig = {
 export class WireConnection {
   /** The client's identity on the session's transaction stack; emulation warnings arrive as 'notice'. */
   private readonly identity = new EventEmitter();
+  /** Its session settings: startup parameters, and its own SETs in the current test. */
+  private settings = new ClientSettings();
   readonly processId = randomBytes(4).readInt32BE() & 0x7fffffff;
   readonly secretKey = randomBytes(4).readInt32BE();
   private readonly reader = new FrameReader();
@@ -105,6 +116,13 @@ export class WireConnection {
   private dropping = false;
   /** The exchange's Sync or Query was taken from the client. */
   private syncTaken = false;
+  /**
+   * A COPY FROM STDIN started by an Execute after the exchange's Sync was sent: the server ignored that Sync
+   * (as it ignores any during COPY), so the client's next Sync is the one it answers.
+   */
+  private owedSync = false;
+  /** The exchange ends with a Sync (extended protocol), not a simple Query. */
+  private endsWithSync = false;
 
   constructor(
     private readonly socket: Socket,
@@ -208,6 +226,8 @@ export class WireConnection {
     for (let key = cursor.next(); key !== ''; key = cursor.next()) parameters.set(key, cursor.next());
     const user = parameters.get('user') ?? '';
     const database = parameters.get('database') ?? user;
+    this.settings = ClientSettings.fromStartup(Object.fromEntries(parameters));
+    attachSettings(this.identity, this.settings);
     if (user !== this.context.user) {
       this.fatal(
         '28000',
@@ -266,12 +286,37 @@ export class WireConnection {
   }
 
   private async ready(): Promise<void> {
+    let values: Map<string, string>;
+    try {
+      values = await this.checkSettings();
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      this.fatal(code ?? '22023', message ?? String(error));
+      return;
+    }
     this.send(authenticationOk());
     for (const [name, value] of Object.entries(await this.context.serverParameters()))
-      this.send(parameterStatus(name, value));
+      this.send(parameterStatus(name, values.get(name.toLowerCase()) ?? value));
     this.send(backendKeyData(this.processId, this.secretKey));
     this.send(readyForQuery('I'));
     void this.serve();
+  }
+
+  /**
+   * The client's startup settings as the server spells them; a value the server rejects fails, as the
+   * server refuses such a connection. An application_name alone is taken as it is (no round trip); while
+   * several tests run at once nothing is checked here (the endpoint cannot serve the client then anyway).
+   */
+  private async checkSettings(): Promise<Map<string, string>> {
+    if (this.settings.startup.size <= 1) return new Map(this.settings.startup);
+    let route: Route;
+    try {
+      route = this.context.session.route();
+    } catch {
+      return new Map(this.settings.startup);
+    }
+    const settings = this.settings;
+    return route.connection.run(route.test, (real) => checkStartupSettings(real, settings));
   }
 
   // --- Exchanges -----------------------------------------------------------------------------------------
@@ -289,6 +334,8 @@ export class WireConnection {
           continue;
         }
         this.syncTaken = false;
+        this.endsWithSync = false;
+        this.owedSync = false;
         this.route = undefined;
         try {
           await this.runExchange(first);
@@ -338,18 +385,39 @@ export class WireConnection {
     this.route = route;
     const { connection, test } = route;
     const { stack, gate } = connection;
-    if (
-      test &&
-      first.type === 'Q' &&
-      !stack.inTransaction(this.identity) &&
-      opensTransaction({ text: queryText(first), simple: true })
-    )
+    if (test && !stack.inTransaction(this.identity) && this.beginsTransaction(first))
       await gate.enter(this.identity, test.name);
     try {
       await connection.run(test, (real) => this.exchange(real));
     } finally {
       if (test && connection.test === test && !stack.inTransaction(this.identity)) gate.leave(this.identity);
     }
+  }
+
+  /**
+   * Whether the exchange starting with `first` begins a transaction: a simple Query, or an Execute among the
+   * messages already received up to the Sync, of a statement that does (postgres.js sends BEGIN this way).
+   */
+  private beginsTransaction(first: Frame): boolean {
+    if (first.type === 'Q') return opensTransaction({ text: queryText(first), simple: true });
+    const statements = new Map<string, string>();
+    const portals = new Map<string, string>();
+    for (const frame of this.incoming) {
+      const cursor = new CStringCursor(frame.bytes, 5);
+      if (frame.type === 'P') {
+        const name = cursor.next();
+        statements.set(name, cursor.next());
+      } else if (frame.type === 'B') {
+        const portal = cursor.next();
+        const name = cursor.next();
+        portals.set(portal, statements.get(name) ?? this.statements.get(name) ?? '');
+      } else if (frame.type === 'E') {
+        const portal = cursor.next();
+        const text = portals.get(portal) ?? this.portals.get(portal) ?? '';
+        if (classifyStatement(text).kind === 'begin') return true;
+      } else if (ENDS[frame.type] === 'Z') break;
+    }
+    return false;
   }
 
   /**
@@ -390,10 +458,17 @@ export class WireConnection {
     let answered = false;
     try {
       const { stack } = connection;
-      if (test && !stack.inTransaction(this.identity))
-        this.expect(simpleQuery(connection.beginPrefix() + stack.beginStatement()), true);
+      if (test) this.sendPrefix();
       let status = await this.forwardUntilReady(real);
       answered = true;
+      if (test) {
+        const after = connection.settings.after(this.settings);
+        if (status === 'E') this.settings.reapply.clear();
+        else if (after !== '') status = await this.ownExchange(simpleQuery(after));
+      } else {
+        const capture = connection.settings.outsideCapture();
+        if (capture && status !== 'E') status = await this.ownExchange(simpleQuery(capture.sql), capture);
+      }
       if (
         status === 'E' &&
         test &&
@@ -408,6 +483,27 @@ export class WireConnection {
       this.channel?.release();
       this.channel = undefined;
     }
+  }
+
+  /**
+   * pgtwin's SQL sent ahead of the client's messages, in the same write: the switch to the client's settings
+   * and, outside its transaction, the statement savepoint.
+   */
+  private sendPrefix(): void {
+    const { connection, test } = this.route!;
+    const { stack } = connection;
+    const aborted = connection.realTransactionStatus() === 'E';
+    const plan = connection.settings.enter(this.settings, test!.id, stack.rollbacks, aborted);
+    const parts = [plan?.sql ?? '', stack.inTransaction(this.identity) ? '' : stack.beginStatement()];
+    const sql = parts.filter((part) => part !== '').join('; ');
+    if (sql === '') return;
+    const frame = simpleQuery(connection.beginPrefix() + sql);
+    if (!plan) return this.expect(frame, true);
+    const capture = captureReader(plan);
+    this.expect(frame, true, undefined, (reply) => {
+      if (reply.type === 'E') connection.settings.lost();
+      capture(reply);
+    });
   }
 
   private async openChannel(real: pg.Client): Promise<void> {
@@ -431,8 +527,11 @@ export class WireConnection {
       this.throwIfChannelFailed();
       this.take();
       const ends = ENDS[frame.type];
+      if (frame.type === 'Q') this.noteStatement(queryText(frame));
       if (ends === 'Z') {
         this.syncTaken = true;
+        this.endsWithSync = frame.type === 'S';
+        if (this.copying && this.endsWithSync) this.owedSync = true;
         const status = new Promise<string>((resolve) =>
           this.expect(frame, false, (end) => resolve(readyStatus(end))),
         );
@@ -456,22 +555,38 @@ export class WireConnection {
           await this.emulateExecute(real, text);
           continue;
         }
+        this.noteStatement(text);
       }
       if (ends) this.expect(frame, false);
       else this.channel!.write(frame.bytes);
     }
   }
 
+  /** Records that the client runs `text`, which may change its settings. */
+  private noteStatement(text: string): void {
+    const { connection, test } = this.route!;
+    const inTransaction = connection.stack.inTransaction(this.identity);
+    connection.settings.note(test ? this.settings : undefined, text, inTransaction);
+  }
+
   /** Sends `frame` and records that its response is due, forwarded to the client unless it is pgtwin's. */
-  private expect(frame: Frame, own: boolean, onEnd?: (frame: Frame) => void): void {
-    this.plan.push({ ends: ENDS[frame.type]!, own, onEnd });
+  private expect(
+    frame: Frame,
+    own: boolean,
+    onEnd?: (frame: Frame) => void,
+    onFrame?: (frame: Frame) => void,
+  ): void {
+    this.plan.push({ ends: ENDS[frame.type]!, own, onEnd, onFrame });
     this.channel!.write(frame.bytes);
   }
 
-  /** Sends pgtwin's own simple query or Sync and waits for its ReadyForQuery; returns the status. */
-  private async ownExchange(frame: Frame): Promise<string> {
+  /**
+   * Sends pgtwin's own simple query or Sync and waits for its ReadyForQuery; returns the status. With a
+   * `plan`, the settings it reads back go to the plan.
+   */
+  private async ownExchange(frame: Frame, plan?: SettingsPlan): Promise<string> {
     const status = new Promise<string>((resolve) =>
-      this.expect(frame, true, (end) => resolve(readyStatus(end))),
+      this.expect(frame, true, (end) => resolve(readyStatus(end)), plan && captureReader(plan)),
     );
     await this.untilAnswered();
     return status;
@@ -482,7 +597,10 @@ export class WireConnection {
     while (this.plan.length > 0) {
       this.throwIfChannelFailed();
       const next = this.incoming[0];
-      if (this.copying && next && 'dcf'.includes(next.type)) {
+      if (
+        next &&
+        ((this.copying && 'dcf'.includes(next.type)) || (this.owedSync && 'SH'.includes(next.type)))
+      ) {
         this.channel!.write(this.take().bytes);
         continue;
       }
@@ -494,6 +612,7 @@ export class WireConnection {
 
   private fromServer(frame: Frame): void {
     const head = this.plan[0];
+    head?.onFrame?.(frame);
     if (frame.type === 'E') {
       this.send(frame.bytes);
       this.copying = false;
@@ -504,10 +623,15 @@ export class WireConnection {
         this.plan.splice(0, sync === -1 ? this.plan.length : sync);
       }
     } else {
-      if (frame.type === 'G') this.copying = true;
+      if (frame.type === 'G') {
+        this.copying = true;
+        this.owedSync = this.syncTaken && this.endsWithSync;
+      }
       if (frame.type === 'C') this.copying = false;
+      if (frame.type === 'Z') this.owedSync = false;
       const ends = head !== undefined && head.ends.includes(frame.type);
-      if (!(head?.own ?? false) && frame.type !== 'Z') this.send(frame.bytes);
+      // ParameterStatus of pgtwin's own SQL reports the client's own settings, switched in.
+      if ((!(head?.own ?? false) || frame.type === 'S') && frame.type !== 'Z') this.send(frame.bytes);
       if (ends) {
         this.plan.shift();
         head.onEnd?.(frame);
@@ -590,6 +714,36 @@ function simpleQuery(sql: string): Frame {
 
 function copyFail(message: string): Buffer {
   return encodeFrame('f', Buffer.from(`${message}\0`, 'utf8')).bytes;
+}
+
+/**
+ * Collects the rows a settings plan reads back (text DataRows under a RowDescription whose first column is
+ * {@link CAPTURE_COLUMN}) and hands them to the plan at ReadyForQuery.
+ */
+function captureReader(plan: SettingsPlan): (frame: Frame) => void {
+  const rows: CaptureRow[] = [];
+  let capturing = false;
+  return (frame) => {
+    if (frame.type === 'T') capturing = new CStringCursor(frame.bytes, 7).next() === CAPTURE_COLUMN;
+    else if (frame.type === 'D' && capturing) {
+      const [name, value, whose] = dataRowValues(frame);
+      rows.push([name!, value ?? null, whose!]);
+    } else if (frame.type === 'Z') plan.absorb(rows);
+  };
+}
+
+/** The text values of a DataRow. */
+function dataRowValues(frame: Frame): Array<string | null> {
+  const { bytes } = frame;
+  const values: Array<string | null> = [];
+  let offset = 7;
+  for (let i = bytes.readInt16BE(5); i > 0; i--) {
+    const length = bytes.readInt32BE(offset);
+    offset += 4;
+    values.push(length < 0 ? null : bytes.toString('utf8', offset, offset + length));
+    offset += Math.max(length, 0);
+  }
+  return values;
 }
 
 function readyStatus(frame: Frame): string {

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { IsolationError } from '../errors.js';
+import { settingsOf } from './client-settings.js';
 import { commandResult } from './pg-internals.js';
 import { serverError, serverWarning } from './server-messages.js';
 import {
@@ -9,6 +10,7 @@ import {
   type StatementClass,
 } from './statement-classifier.js';
 import type { SessionConnection, TestRun } from './session-connection.js';
+import { CAPTURE_COLUMN, type CaptureRow, type SettingsPlan } from './settings-switch.js';
 import { splitSql } from './sql-splitter.js';
 import type { TestSession } from './test-session.js';
 
@@ -60,7 +62,7 @@ export async function executeQuery(
   request: QueryRequest,
 ): Promise<Results> {
   const { connection, test } = session.route();
-  if (!test) return connection.run(undefined, (real) => send(real, request.query));
+  if (!test) return connection.run(undefined, (real) => runOutside(connection, real, request));
   const { stack, gate } = connection;
   // Another client's transaction on this connection must end before this one's begins: see TransactionGate.
   if (opensTransaction(request) && !stack.inTransaction(client)) await gate.enter(client, test.name);
@@ -80,16 +82,64 @@ export interface JobContext {
   readonly client: EventEmitter;
 }
 
+/** A {@link JobContext} with the settings switch still to send before the job's first SQL. */
+interface StatementContext extends JobContext {
+  plan: SettingsPlan | undefined;
+}
+
 /**
  * {@link executeQuery} for a caller already running a job on the test's connection (the wire endpoint),
  * which has also entered the connection's {@link TransactionGate} when {@link opensTransaction}.
  */
-export function executeInJob(context: JobContext, request: QueryRequest): Promise<Results> {
+export async function executeInJob(job: JobContext, request: QueryRequest): Promise<Results> {
+  const context = switchSettings(job);
+  const settings = settingsOf(job.client);
+  const { connection, real } = job;
   const statements = statementsOf(request);
   const classes = statements.map(classifyStatement);
-  if (statements.length > 1 && classes.some((statement) => statement.kind !== 'other'))
-    return runScript(context, request, statements, classes);
-  return runStatement(context, request, classes[0]!);
+  let results: Results;
+  try {
+    results =
+      statements.length > 1 && classes.some((statement) => statement.kind !== 'other')
+        ? await runScript(context, request, statements, classes)
+        : await runStatement(context, request, classes[0]!);
+  } catch (error) {
+    // A failed RESET changed nothing.
+    settings.reapply.clear();
+    throw error;
+  }
+  const after = connection.settings.after(settings);
+  if (after !== '' && real.getTransactionStatus() !== 'E') await control(context, after);
+  return results;
+}
+
+/** The job's context, with the switch to its client's settings that its first SQL must carry. */
+function switchSettings(job: JobContext): StatementContext {
+  const { connection, real, test } = job;
+  const aborted = real.getTransactionStatus() === 'E';
+  const plan = connection.settings.enter(
+    settingsOf(job.client),
+    test.id,
+    connection.stack.rollbacks,
+    aborted,
+  );
+  return { ...job, plan };
+}
+
+/**
+ * A statement outside tests, as it is. A `SET` among them changes the connection's own settings, which are
+ * read back so that each test's clients find them again (see SettingsSwitch).
+ */
+async function runOutside(connection: SessionConnection, real: pg.Client, request: QueryRequest) {
+  connection.settings.note(undefined, request.text);
+  const result = await send(real, request.query);
+  const capture = connection.settings.outsideCapture();
+  if (capture && real.getTransactionStatus() !== 'E')
+    await real.query(capture.sql).then(
+      (read) => capture.absorb(captureRows(read)),
+      () => undefined,
+    );
+  return result;
 }
 
 /** Whether `request` begins an application transaction, so it must hold the connection's gate first. */
@@ -111,13 +161,14 @@ function statementsOf(request: Pick<QueryRequest, 'text' | 'simple'>): string[] 
 }
 
 async function runStatement(
-  context: JobContext,
+  context: StatementContext,
   request: QueryRequest,
   statement: StatementClass,
 ): Promise<Results> {
   const { connection, real, client } = context;
   const { stack } = connection;
   const inTransaction = stack.inTransaction(client);
+  connection.settings.note(settingsOf(client), request.text, inTransaction);
   const done = (command: string) => commandResult(command, request.rowMode);
   switch (statement.kind) {
     case 'begin':
@@ -127,6 +178,7 @@ async function runStatement(
         context,
         stack.push(client, 'transaction'),
         statement.readOnly ? 'SET TRANSACTION READ ONLY' : '',
+        connection.settings.beginTransaction(settingsOf(client)),
       );
       return done('BEGIN');
     case 'commit':
@@ -146,7 +198,7 @@ async function runStatement(
         throw serverError('25P01', 'RELEASE SAVEPOINT can only be used in transaction blocks');
       const sql = stack.release(client, statement.name);
       // An unknown savepoint: the server raises the same error, and aborts the transaction, as it would.
-      if (sql === undefined) return send(real, request.query);
+      if (sql === undefined) return sendOwn(context, request);
       await control(context, sql);
       return done('RELEASE');
     }
@@ -157,7 +209,7 @@ async function runStatement(
       const aborted = real.getTransactionStatus() === 'E';
       if (undoesOthers && !aborted) throw interleavedRollback(context, 'unchanged');
       const sql = stack.rollbackTo(client, statement.name);
-      if (sql === undefined) return send(real, request.query);
+      if (sql === undefined) return sendOwn(context, request);
       await control(context, sql);
       if (undoesOthers) throw interleavedRollback(context, 'undone');
       return done('ROLLBACK');
@@ -170,7 +222,7 @@ async function runStatement(
       return done('SET');
     case 'discard-all':
       // Inside an application transaction the server refuses it, and so does the emulation.
-      if (inTransaction) return send(real, request.query);
+      if (inTransaction) return sendOwn(context, request);
       await autocommit(context, { ...request, query: { text: DISCARD_ALL }, simple: true });
       return done('DISCARD ALL');
     case 'two-phase':
@@ -180,7 +232,7 @@ async function runStatement(
           'outlive its transaction. Opt this test out of isolation.',
       );
     case 'other': {
-      const result = await (inTransaction ? send(real, request.query) : autocommit(context, request));
+      const result = await (inTransaction ? sendOwn(context, request) : autocommit(context, request));
       if (writes(result)) stack.noteWrite(client);
       return result;
     }
@@ -198,7 +250,8 @@ async function commit(context: JobContext, chain: boolean): Promise<string> {
   }
   const before = stack.snapshot();
   try {
-    await control(context, CHECK_DEFERRED_CONSTRAINTS, stack.commit(client), reopen());
+    const restore = connection.settings.commitTransaction(settingsOf(client));
+    await control(context, CHECK_DEFERRED_CONSTRAINTS, stack.commit(client), restore, reopen());
   } catch (error) {
     // As on the server, a COMMIT that fails (a deferred constraint) rolls the transaction back.
     stack.restore(before);
@@ -217,6 +270,7 @@ async function commit(context: JobContext, chain: boolean): Promise<string> {
 async function rollbackTransaction(context: JobContext, reopen: () => string = () => ''): Promise<void> {
   const { connection, real, client } = context;
   const { stack } = connection;
+  connection.settings.endTransaction(settingsOf(client));
   if (!stack.rollbackUndoesOthers(client)) return control(context, stack.rollback(client), reopen());
   const aborted = real.getTransactionStatus() === 'E';
   await control(context, aborted ? stack.rollback(client) : stack.commit(client));
@@ -244,9 +298,9 @@ function interleavedRollback(context: JobContext, outcome: 'kept' | 'undone' | '
 }
 
 /** A statement outside any application transaction: a savepoint makes its failure undo only itself. */
-async function autocommit(context: JobContext, request: QueryRequest): Promise<Results> {
+async function autocommit(context: StatementContext, request: QueryRequest): Promise<Results> {
   const { connection, real } = context;
-  await real.query(connection.beginPrefix() + connection.stack.beginStatement());
+  await control(context, connection.stack.beginStatement());
   try {
     return await send(real, request.query);
   } catch (error) {
@@ -261,7 +315,7 @@ async function autocommit(context: JobContext, request: QueryRequest): Promise<R
  * error; an explicit transaction left open stays open.
  */
 async function runScript(
-  context: JobContext,
+  context: StatementContext,
   request: QueryRequest,
   statements: string[],
   classes: StatementClass[],
@@ -279,7 +333,8 @@ async function runScript(
         continue;
       }
       if (statement.kind === 'other' && !stack.inTransaction(client)) {
-        await control(context, stack.push(client, 'transaction'));
+        const settings = context.connection.settings.beginTransaction(settingsOf(client));
+        await control(context, stack.push(client, 'transaction'), settings);
         implicit = true;
       }
       const piece: QueryRequest = { ...request, text, query: { ...(request.query as pg.QueryConfig), text } };
@@ -295,11 +350,50 @@ async function runScript(
   return results;
 }
 
-/** Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first. */
-async function control(context: JobContext, ...parts: string[]): Promise<void> {
-  const sql = parts.filter((part) => part !== '').join('; ');
+/**
+ * Sends pgtwin's own SQL (savepoints), opening the test transaction first if this is the test's first, and
+ * after the client's settings if they are still to be switched in.
+ */
+async function control(
+  context: JobContext,
+  ...parts: Array<string | SettingsPlan | undefined>
+): Promise<void> {
+  const { plan } = context as Partial<StatementContext>;
+  if (plan) (context as StatementContext).plan = undefined;
+  const plans = [plan, ...parts].filter((part): part is SettingsPlan => typeof part === 'object');
+  const sql = [plan, ...parts]
+    .map((part) => (typeof part === 'object' ? part.sql : (part ?? '')))
+    .filter((part) => part !== '')
+    .join('; ');
   if (sql === '') return;
-  await context.real.query(context.connection.beginPrefix() + sql);
+  let results: pg.QueryResult | pg.QueryResult[];
+  try {
+    results = await context.real.query(context.connection.beginPrefix() + sql);
+  } catch (error) {
+    if (plan) context.connection.settings.lost();
+    throw error;
+  }
+  const rows = captureRows(results);
+  for (const each of plans) each.absorb(rows);
+}
+
+/** Sends the application's statement as it is, after the client's settings. */
+async function sendOwn(context: StatementContext, request: QueryRequest): Promise<Results> {
+  await control(context);
+  return send(context.real, request.query);
+}
+
+/** The rows settings captures returned among `results`. */
+function captureRows(results: pg.QueryResult | pg.QueryResult[]): CaptureRow[] {
+  return (Array.isArray(results) ? results : [results])
+    .filter((result) => result.fields[0]?.name === CAPTURE_COLUMN)
+    .flatMap((result) =>
+      result.rows.map((row: Record<string, string | null>): CaptureRow => [
+        row[CAPTURE_COLUMN]!,
+        row.value ?? null,
+        row.whose!,
+      ]),
+    );
 }
 
 function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {
@@ -342,7 +436,7 @@ export async function abandonTransaction(session: TestSession, client: EventEmit
   await connection
     .run(test, async (real) => {
       if (connection.stack.inTransaction(client))
-        await rollbackTransaction({ connection, test, real, client });
+        await rollbackTransaction(switchSettings({ connection, test, real, client }));
     })
     .finally(() => connection.gate.leave(client));
 }

@@ -46,6 +46,8 @@ export interface ClientInternals {
   };
   /** Handles the connection's 'readyForQuery' event: the client becomes idle. pg 8.0 and later. */
   _handleReadyForQuery(message: unknown): void;
+  /** The startup parameters the client sends the server (`application_name`, `options`, ...). Every pg 8. */
+  getStartupConf(): Record<string, string | undefined>;
 }
 
 /**
@@ -206,8 +208,8 @@ export function checkPgInternals(copy: typeof pg, version: string): void {
   if (typeof connection?.parsedStatements !== 'object') missing.push('Client.connection.parsedStatements');
   for (const field of ['user', 'password'] as const)
     if (!(field in (connectionParameters ?? {}))) missing.push(`Client.connectionParameters.${field}`);
-  if (typeof clientInternals(client)._handleReadyForQuery !== 'function')
-    missing.push('Client._handleReadyForQuery');
+  for (const method of ['_handleReadyForQuery', 'getStartupConf'] as const)
+    if (typeof clientInternals(client)[method] !== 'function') missing.push(`Client.${method}`);
   if (!result || !('_types' in result)) missing.push('Query._result._types');
   const Result = (copy as unknown as { Result?: unknown }).Result;
   if (typeof Result !== 'function' || !('addCommandComplete' in (Result.prototype as object)))

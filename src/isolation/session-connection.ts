@@ -2,6 +2,7 @@ import pg from 'pg';
 import { IsolationError } from '../errors.js';
 import { exemptFromIsolation } from './exemption.js';
 import { clientInternals, destroySocket, forgetPreparedStatements } from './pg-internals.js';
+import { SettingsSwitch } from './settings-switch.js';
 import { TransactionGate } from './transaction-gate.js';
 import { TransactionStack } from './transaction-stack.js';
 
@@ -41,6 +42,8 @@ const CANCEL_GRACE_MS = 2_000;
  */
 export class SessionConnection {
   readonly stack = new TransactionStack();
+  /** Keeps the connection's settings those of the client whose statement runs. */
+  readonly settings = new SettingsSwitch();
   readonly gate: TransactionGate;
   private real: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
@@ -177,6 +180,7 @@ export class SessionConnection {
     }
     if (this.running && this.begun) await this.cancelRunning();
     this.stack.reset();
+    this.settings.endTest();
     if (!this.begun) return;
     this.begun = false;
     const real = this.real;
@@ -201,6 +205,7 @@ export class SessionConnection {
     await client.connect();
     this.real = client;
     this.begun = false;
+    this.settings.reconnected();
     return client;
   }
 

@@ -34,6 +34,8 @@ export class TransactionStack {
   private counter = 0;
   /** Whether a {@link STATEMENT_SAVEPOINT} from an earlier statement is still open on top of the stack. */
   private statementSavepoint = false;
+  /** How many rollbacks the stack has produced: each may restore settings older than the last statement's. */
+  rollbacks = 0;
 
   /** Whether `owner` has an application transaction open. */
   inTransaction(owner: object): boolean {
@@ -49,6 +51,7 @@ export class TransactionStack {
 
   /** SQL that undoes a failed top-level statement; the savepoint stays open for the next one to release. */
   failStatement(): string {
+    this.rollbacks++;
     return `ROLLBACK TO SAVEPOINT ${STATEMENT_SAVEPOINT}`;
   }
 
@@ -78,6 +81,7 @@ export class TransactionStack {
     const frame = this.frames[index]!;
     this.frames.length = index;
     this.statementSavepoint = false;
+    this.rollbacks++;
     return join(`ROLLBACK TO SAVEPOINT ${frame.name}`, `RELEASE SAVEPOINT ${frame.name}`, this.collapse());
   }
 
@@ -103,6 +107,7 @@ export class TransactionStack {
     if (index === -1) return undefined;
     this.frames.length = index + 1;
     this.statementSavepoint = false;
+    this.rollbacks++;
     return `ROLLBACK TO SAVEPOINT ${this.frames[index]!.name}`;
   }
 

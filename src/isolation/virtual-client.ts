@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { attachSettings, ClientSettings } from './client-settings.js';
 import {
   abandonTransaction,
   executeQuery,
@@ -7,6 +8,7 @@ import {
   type Submittable,
 } from './execute-query.js';
 import { adoptClientTypes, clientInternals } from './pg-internals.js';
+import { checkStartupSettings } from './settings-switch.js';
 import type { TestSession } from './test-session.js';
 
 type Callback = (error: Error | null, result?: unknown) => void;
@@ -27,9 +29,15 @@ export function connectVirtual(
   } else {
     state._connecting = true;
     connected = Promise.resolve()
-      .then(() => session.route().connection)
-      .then(async (connection) => {
+      .then(() => session.route())
+      .then(async ({ connection, test }) => {
         await connection.connection();
+        const settings = ClientSettings.fromStartup(state.getStartupConf());
+        // As the server refuses a connection with a bad value (`options: '-c statement_timeout=soon'`). An
+        // application_name alone (always there) cannot be refused: no round trip for it.
+        if (settings.startup.size > 1)
+          await connection.run(test, (real) => checkStartupSettings(real, settings));
+        attachSettings(client, settings);
         return connection;
       })
       .then(
