@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { ResolvedConfig } from 'pgtwin';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/connection/connect.js';
