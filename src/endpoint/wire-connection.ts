@@ -34,7 +34,7 @@ import {
   reportFields,
   rowDescription,
 } from './backend-messages.js';
-import { batchedWrite } from './batched-write.js';
+import { batchedEnd, batchedWrite } from './batched-write.js';
 import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
 import { SCRAM_MECHANISM, ScramFailure, type ScramExchange, type ScramVerifier } from './scram-verifier.js';
@@ -152,7 +152,7 @@ export class WireConnection {
 
   private fatal(code: string, message: string): void {
     this.send(errorResponse({ S: 'FATAL', V: 'FATAL', C: code, M: message }));
-    this.socket.end();
+    batchedEnd(this.socket);
   }
 
   private receive(chunk: Buffer): void {
@@ -208,7 +208,7 @@ export class WireConnection {
       } else if (code === CANCEL_REQUEST) {
         this.onCancel(body.readInt32BE(0), body.readInt32BE(4));
         this.startupBuffer = undefined;
-        this.socket.end();
+        batchedEnd(this.socket);
       } else if (code !== PROTOCOL_3) {
         this.startupBuffer = undefined;
         this.fatal('0A000', `unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);

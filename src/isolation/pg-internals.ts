@@ -57,12 +57,7 @@ export interface ClientInternals {
  */
 export interface ConnectionInternals extends EventEmitter {
   /** The socket; node-pg parses what its 'data' event delivers. */
-  stream: NodeJS.ReadWriteStream & {
-    readonly writableCorked: number;
-    destroy(): void;
-    cork(): void;
-    uncork(): void;
-  };
+  stream: NodeJS.ReadWriteStream & { destroy(): void; cork(): void; uncork(): void };
   /** The prepared statement names pg believes the server knows, so it skips their Parse. pg 0.2 and later. */
   parsedStatements: Record<string, string>;
 }
