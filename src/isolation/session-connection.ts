@@ -272,7 +272,8 @@ function connectionLost(test: TestRun): IsolationError {
     'connection-lost',
     `The database connection of test "${test.name ?? '?'}" was lost during the test (the server ended it, ` +
       'or the network failed), and its transaction with it: what the test wrote before is gone. Its later ' +
-      'statements fail rather than run outside that transaction; the next test gets a new connection.',
+      'statements fail rather than run outside that transaction; the next test gets a new connection. A ' +
+      'test that ends connections on purpose (pg_terminate_backend) must opt out of isolation.',
     { test: test.name },
   );
 }

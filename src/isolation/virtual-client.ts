@@ -320,7 +320,7 @@ function querySubmittable(
     rowMode: undefined,
   };
   const pipelined = state.pipeline
-    ? pipelineRefusal(submittable as { rows?: unknown }, !isQuery(submittable))
+    ? pipelineRefusal(submittable as { rows?: unknown }, !isQuery(client, submittable))
     : undefined;
   const { abort } = queries(client);
   const run = state._ending
@@ -349,9 +349,9 @@ function querySubmittable(
   return submittable;
 }
 
-/** A plain `pg.Query` (node-pg's own submittable), not a custom one such as pg-cursor. */
-function isQuery(submittable: Submittable): boolean {
-  return submittable.constructor.name === 'Query' && '_result' in submittable;
+/** A `pg.Query` of the client's own copy of pg (`Client.Query`), not a custom submittable such as pg-cursor. */
+function isQuery(client: pg.Client, submittable: Submittable): boolean {
+  return submittable instanceof (client.constructor as typeof pg.Client & { Query: typeof pg.Query }).Query;
 }
 
 /** A copy of a query config that keeps its prototype and getters (e.g. `sql-template-strings`). */
