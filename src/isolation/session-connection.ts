@@ -116,6 +116,11 @@ export class SessionConnection {
     });
   }
 
+  /** Asks the server to cancel the statement running on the real connection (a wire client's CancelRequest). */
+  cancelStatement(): Promise<void> {
+    return this.real ? sendCancelRequest(this.real) : Promise.resolve();
+  }
+
   /** The real connection's status from its last ReadyForQuery: 'I', 'T' or 'E'. */
   realTransactionStatus(): string | null {
     return this.real?.getTransactionStatus() ?? null;
