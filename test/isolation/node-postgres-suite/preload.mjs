@@ -11,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const { NPG_SUITE_RESULTS: results, NPG_SUITE_MODE: mode, NPG_SUITE_FILE: file } = process.env;
+// NPG_SUITE_LIST: only write the file's test names there. NPG_SUITE_ONLY: run only the test of that name.
+const { NPG_SUITE_LIST: list, NPG_SUITE_ONLY: only } = process.env;
 const suitePath = path.join(process.env.NPG_SUITE_TEST_DIR, 'suite.js');
 let isolation;
 if (mode === 'pgtwin' || mode === 'endpoint') {
@@ -54,6 +56,8 @@ class Suite {
   running = false;
 
   test(name, action) {
+    if (list) return appendFileSync(list, JSON.stringify({ file, test: name }) + '\n');
+    if (only !== undefined && name !== only) return;
     this.queue.push({ name, action, timeout: 5000 });
     if (this.running) return;
     this.running = true;

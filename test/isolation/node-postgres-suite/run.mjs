@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs node-postgres's own integration tests against a plain server and inside pgtwin's in-process
 // isolation, and prints pass/fail per test and per mode. Usage (see README.md beside this file):
-//   node test/isolation/node-postgres-suite/run.mjs <node-postgres checkout> [--cases] [--mode plain|pgtwin|endpoint] [file ...]
+//   node test/isolation/node-postgres-suite/run.mjs <node-postgres checkout> [--cases] [--each] [--mode plain|pgtwin|endpoint] [file ...]
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,7 +34,7 @@ const args = process.argv.slice(2);
 const checkout = args.shift();
 if (!checkout)
   throw new Error(
-    'usage: run.mjs <node-postgres checkout> [--cases] [--mode plain|pgtwin|endpoint] [file ...]',
+    'usage: run.mjs <node-postgres checkout> [--cases] [--each] [--mode plain|pgtwin|endpoint] [file ...]',
   );
 const modes = args.includes('--mode') ? [args[args.indexOf('--mode') + 1]] : ['plain', 'pgtwin'];
 const named = args.filter((arg, i) => !arg.startsWith('--') && args[i - 1] !== '--mode');
@@ -67,37 +67,62 @@ const admin = async (sql) => {
   }
 };
 
-const rows = [];
 const resultsFile = path.join(work, 'results.jsonl');
+const listFile = path.join(work, 'listed.jsonl');
+
+/** Runs one test file (with `only`, only that test of it) in `mode`, on a database of its own. */
+async function runFile(mode, file, extra = {}) {
+  const database = `pgtwin_npg_${mode}_${process.pid}`;
+  await admin(`CREATE DATABASE ${database}`);
+  const started = Date.now();
+  const run = spawnSync(
+    process.execPath,
+    ['--import', path.join(here, 'preload.mjs'), path.join(integration, file)],
+    {
+      cwd: root,
+      timeout: FILE_TIMEOUT_MS,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        ...{ PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.user, PGDATABASE: database },
+        NODE_PATH: path.join(root, 'node_modules'),
+        NPG_SUITE_RESULTS: resultsFile,
+        NPG_SUITE_MODE: mode,
+        NPG_SUITE_FILE: file,
+        NPG_SUITE_TEST_DIR: testDir,
+        ...extra,
+      },
+    },
+  );
+  await admin(`DROP DATABASE ${database} WITH (FORCE)`);
+  const exit = run.error ? `killed after ${FILE_TIMEOUT_MS} ms` : `exit ${run.status}`;
+  const only = extra.NPG_SUITE_ONLY ? ` › ${extra.NPG_SUITE_ONLY}` : '';
+  console.log(`${mode.padEnd(8)} ${file}${only} (${exit}, ${Date.now() - started} ms)`);
+  if (process.env.NPG_SUITE_VERBOSE) console.log(run.stdout, run.stderr);
+}
+
+/** The names of a file's top-level tests (tests a test registers while it runs are not listed). */
+async function testsOf(file) {
+  await runFile('plain', file, { NPG_SUITE_LIST: listFile });
+  const listed = readFileSync(listFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  rmSync(listFile);
+  return listed.filter((entry) => entry.file === file).map((entry) => entry.test);
+}
+
+// `--each`: every test in a process of its own, so that one that crashes its process does not stop the rest.
+const each = args.includes('--each');
+const names = new Map();
 for (const mode of modes) {
   for (const file of files) {
-    const database = `pgtwin_npg_${mode}_${process.pid}`;
-    await admin(`CREATE DATABASE ${database}`);
-    const started = Date.now();
-    const run = spawnSync(
-      process.execPath,
-      ['--import', path.join(here, 'preload.mjs'), path.join(integration, file)],
-      {
-        cwd: root,
-        timeout: FILE_TIMEOUT_MS,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          ...{ PGHOST: server.host, PGPORT: String(server.port), PGUSER: server.user, PGDATABASE: database },
-          NODE_PATH: path.join(root, 'node_modules'),
-          NPG_SUITE_RESULTS: resultsFile,
-          NPG_SUITE_MODE: mode,
-          NPG_SUITE_FILE: file,
-          NPG_SUITE_TEST_DIR: testDir,
-        },
-      },
-    );
-    await admin(`DROP DATABASE ${database} WITH (FORCE)`);
-    const ms = Date.now() - started;
-    const exit = run.error ? `killed after ${FILE_TIMEOUT_MS} ms` : `exit ${run.status}`;
-    console.log(`${mode.padEnd(6)} ${file} (${exit}, ${ms} ms)`);
-    if (process.env.NPG_SUITE_VERBOSE) console.log(run.stdout, run.stderr);
-    rows.push({ mode, file, exit });
+    if (!each) {
+      await runFile(mode, file);
+      continue;
+    }
+    if (!names.has(file)) names.set(file, await testsOf(file));
+    for (const name of names.get(file)) await runFile(mode, file, { NPG_SUITE_ONLY: name });
   }
 }
 
@@ -125,7 +150,8 @@ for (const [key, entry] of table) {
   console.log(`| ${key} | ${CASES[entry.file] ?? ''} | ${cells.join(' | ')} |`);
 }
 for (const mode of modes) {
-  const mine = results.filter((result) => result.mode === mode);
+  // Late checks (an awaited event that never came) are listed above, not counted as tests.
+  const mine = results.filter((result) => result.mode === mode && !result.test.startsWith('(late check)'));
   const count = (status) => mine.filter((result) => result.status === status).length;
   console.log(
     `${mode}: ${count('pass')} pass, ${count('fail')} fail, ${count('skipped')} skipped (${files.length} files)`,
