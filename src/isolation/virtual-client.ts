@@ -73,14 +73,20 @@ function callBack(callback: Callback, error: Error | null, result?: unknown): vo
   }
 }
 
-/** node-pg's error for a portal query on a pipelined client (`Client#query`, pg 8.23). */
-function pipelineRefusal(query: { rows?: unknown }, submittable: boolean): Error | undefined {
-  const portalQuery = submittable
-    ? 'Custom query classes such as pg-cursor and pg-query-stream are'
-    : query.rows
-      ? 'The `rows` option is'
-      : undefined;
-  return portalQuery ? new Error(`${portalQuery} not supported in pipeline mode`) : undefined;
+/** Why node-pg would refuse `query` on `client` now (`Client#query`, pg 8.23), if it would. */
+function refusal(client: pg.Client, query: { rows?: unknown }, custom: boolean): Error | undefined {
+  const state = clientInternals(client);
+  const portalQuery = !state.pipeline
+    ? undefined
+    : custom
+      ? 'Custom query classes such as pg-cursor and pg-query-stream are'
+      : query.rows
+        ? 'The `rows` option is'
+        : undefined;
+  if (portalQuery) return new Error(`${portalQuery} not supported in pipeline mode`);
+  if (!state._queryable) return new Error('Client has encountered a connection error and is not queryable');
+  if (state._ending) return new Error('Client was closed and is not queryable');
+  return undefined;
 }
 
 /**
@@ -163,32 +169,28 @@ export function queryVirtual(
   // Text that is not a string reaches node-pg as it is, which refuses it with its own message.
   const text = typeof query.text === 'string' ? query.text : '';
 
-  const pipelined = state.pipeline ? pipelineRefusal(query, false) : undefined;
-  const result = state._ending
-    ? Promise.reject(new Error('Client was closed and is not queryable'))
-    : !state._queryable
-      ? Promise.reject(new Error('Client has encountered a connection error and is not queryable'))
-      : pipelined
-        ? Promise.reject(pipelined)
-        : track(
-            queries(client),
-            executeQuery(
-              session,
-              client,
-              {
-                query,
-                text,
-                simple: !(
-                  query.name ||
-                  query.rows ||
-                  query.queryMode === 'extended' ||
-                  (query.values?.length ?? 0) > 0
-                ),
-                rowMode: query.rowMode,
-              },
-              queries(client).abort.signal,
+  const refused = refusal(client, query, false);
+  const result = refused
+    ? Promise.reject(refused)
+    : track(
+        queries(client),
+        executeQuery(
+          session,
+          client,
+          {
+            query,
+            text,
+            simple: !(
+              query.name ||
+              query.rows ||
+              query.queryMode === 'extended' ||
+              (query.values?.length ?? 0) > 0
             ),
-          );
+            rowMode: query.rowMode,
+          },
+          queries(client).abort.signal,
+        ),
+      );
   if (done) {
     const deliver = done;
     result.then(
@@ -319,21 +321,17 @@ function querySubmittable(
     simple: false,
     rowMode: undefined,
   };
-  const pipelined = state.pipeline
-    ? pipelineRefusal(submittable as { rows?: unknown }, !isQuery(client, submittable))
-    : undefined;
+  const refused = refusal(client, submittable as { rows?: unknown }, !isQuery(client, submittable));
   const { abort } = queries(client);
-  const run = state._ending
-    ? Promise.reject(new Error('Client was closed and is not queryable'))
-    : pipelined
-      ? Promise.reject(pipelined)
-      : track(queries(client), executeQuery(session, client, request, abort.signal), (forget) => {
-          const { handleReadyForQuery } = submittable;
-          submittable.handleReadyForQuery = function (connection) {
-            forget();
-            handleReadyForQuery.call(this, connection);
-          };
-        });
+  const run = refused
+    ? Promise.reject(refused)
+    : track(queries(client), executeQuery(session, client, request, abort.signal), (forget) => {
+        const { handleReadyForQuery } = submittable;
+        submittable.handleReadyForQuery = function (connection) {
+          forget();
+          handleReadyForQuery.call(this, connection);
+        };
+      });
   const failed = (error: Error) => {
     if (abort.signal.aborted) abandonSubmittable(submittable, error, state.connection);
     // Errors from the server already reached the submittable's own handlers; pgtwin's did not.
