@@ -178,7 +178,8 @@ export class IsolationError extends PgtwinError {
     | 'unsupported-pg'
     | 'too-many-connections'
     | 'transaction-wait'
-    | 'ambiguous-test';
+    | 'ambiguous-test'
+    | 'connection-lost';
   /** The test the error happened in, when one was running. */
   readonly test: string | undefined;
 

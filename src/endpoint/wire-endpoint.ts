@@ -2,10 +2,9 @@ import net from 'node:net';
 import pg from 'pg';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { clientInternals, onParameterStatus } from '../isolation/pg-internals.js';
-import type { SessionConnection } from '../isolation/session-connection.js';
 import type { TestSession } from '../isolation/test-session.js';
 import { ScramVerifier } from './scram-verifier.js';
-import { CANCEL_REQUEST, WireConnection } from './wire-connection.js';
+import { WireConnection } from './wire-connection.js';
 
 /** Where the endpoint listens. */
 export interface EndpointAddress {
@@ -78,7 +77,7 @@ export class WireEndpoint {
         for (const other of this.connections) {
           const running = other.runningOn;
           if (other.processId === processId && other.secretKey === secretKey && running)
-            this.cancelRunning(running);
+            void running.cancelStatement();
         }
       },
     );
@@ -96,25 +95,5 @@ export class WireEndpoint {
     await probe.connect();
     await probe.end();
     return parameters;
-  }
-
-  /** A CancelRequest to the real server for `connection`, as node-pg's `cancel` sends it. */
-  private cancelRunning(connection: SessionConnection): void {
-    const key = connection.backendKey();
-    if (!key) return;
-    const { processID, secretKey } = key;
-    const { host, port } = this.session.target;
-    // A host that is a directory names the server's Unix socket, as in libpq.
-    const socket = (
-      host.startsWith('/') ? net.connect(`${host}/.s.PGSQL.${port}`) : net.connect(Number(port), host)
-    ).once('connect', () => {
-      const request = Buffer.alloc(16);
-      request.writeInt32BE(16, 0);
-      request.writeInt32BE(CANCEL_REQUEST, 4);
-      request.writeInt32BE(processID ?? 0, 8);
-      request.writeInt32BE(secretKey ?? 0, 12);
-      socket.end(request);
-    });
-    socket.on('error', () => undefined);
   }
 }

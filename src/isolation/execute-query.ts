@@ -1,6 +1,8 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
 import type pg from 'pg';
 import { IsolationError } from '../errors.js';
+import { sendCancelRequest } from './cancel-request.js';
 import { settingsOf } from './client-settings.js';
 import { commandResult } from './pg-internals.js';
 import { serverError, serverWarning } from './server-messages.js';
@@ -60,16 +62,56 @@ export async function executeQuery(
   session: TestSession,
   client: EventEmitter,
   request: QueryRequest,
+  /** Aborted when the client ends: a statement not yet run is dropped, a running one cancelled. */
+  signal?: AbortSignal,
 ): Promise<Results> {
   const { connection, test } = session.route();
-  if (!test) return connection.run(undefined, (real) => runOutside(connection, real, request));
+  // The shared connection's socket belongs to whichever test opened it: what the server's messages call
+  // back (a pg.Query's events, 'notice') must run in the context of the code that issued the query instead.
+  const inCaller = AsyncResource.bind((fn: () => unknown) => fn());
+  if (isSubmittable(request.query)) callerContexts.set(request.query, inCaller);
+  if (!test)
+    return connection.run(undefined, (real) =>
+      asClient(real, client, signal, inCaller, () => runOutside(connection, real, request)),
+    );
   const { stack, gate } = connection;
   // Another client's transaction on this connection must end before this one's begins: see TransactionGate.
   if (opensTransaction(request) && !stack.inTransaction(client)) await gate.enter(client, test.name);
   try {
-    return await connection.run(test, (real) => executeInJob({ connection, test, real, client }, request));
+    return await connection.run(test, (real) =>
+      asClient(real, client, signal, inCaller, () =>
+        executeInJob({ connection, test, real, client }, request),
+      ),
+    );
   } finally {
     if (connection.test === test && !stack.inTransaction(client)) gate.leave(client);
+  }
+}
+
+/**
+ * Runs `job` on the shared connection as `client`'s own connection would: the server's notices reach the
+ * client's 'notice' event, and when `signal` aborts (the client ended) its running statement is cancelled.
+ * The job ends only once a cancel request has reached the server, so that it cannot hit a later statement.
+ */
+async function asClient<T>(
+  real: pg.Client,
+  client: EventEmitter,
+  signal: AbortSignal | undefined,
+  inCaller: CallerContext,
+  job: () => Promise<T>,
+): Promise<T> {
+  signal?.throwIfAborted();
+  const notice = (message: unknown) => inCaller(() => client.emit('notice', message));
+  let cancelled: Promise<void> | undefined;
+  const cancel = () => (cancelled = sendCancelRequest(real));
+  real.on('notice', notice);
+  signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    return await job();
+  } finally {
+    real.removeListener('notice', notice);
+    signal?.removeEventListener('abort', cancel);
+    await cancelled;
   }
 }
 
@@ -396,33 +438,89 @@ function captureRows(results: pg.QueryResult | pg.QueryResult[]): CaptureRow[] {
     );
 }
 
-function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {
-  if (typeof (query as Submittable).submit === 'function') return runSubmittable(real, query as Submittable);
-  return real.query(query as pg.QueryConfig);
+async function send(real: pg.Client, query: pg.QueryConfig | Submittable): Promise<Results> {
+  try {
+    if (typeof (query as Submittable).submit === 'function')
+      return await runSubmittable(real, query as Submittable);
+    return await real.query(query as pg.QueryConfig);
+  } catch (error) {
+    // node-pg gave up waiting (query_timeout), but the statement still runs on the connection every client
+    // of the test shares: cancel it, as a connection of its own would not hold up the others.
+    if ((error as Error).message === QUERY_READ_TIMEOUT) await sendCancelRequest(real);
+    throw error;
+  }
 }
+
+/** node-pg's error when a query's `query_timeout` expires. */
+export const QUERY_READ_TIMEOUT = 'Query read timeout';
 
 /**
  * Runs a submittable and resolves when its protocol exchange is over (ReadyForQuery, or an error): a
  * cursor holds the connection until it is closed. Its results reach the application through its own
- * callback and events.
+ * callback and events. An application handler that throws (a callback, a 'row' listener) throws
+ * asynchronously, as an uncaught exception, as it would on a connection of its own: thrown into the shared
+ * connection's parser, it would lose the server's next messages and wedge every client of the test.
  */
 function runSubmittable(real: pg.Client, submittable: Submittable): Promise<undefined> {
   submitted.add(submittable);
   return new Promise((resolve, reject) => {
-    const { handleReadyForQuery, handleError } = submittable;
-    submittable.handleReadyForQuery = function (connection) {
-      handleReadyForQuery.call(this, connection);
-      resolve(undefined);
-    };
-    submittable.handleError = function (error, connection) {
-      handleError.call(this, error, connection);
-      reject(error);
-    };
+    const target = submittable as unknown as Record<string, unknown>;
+    for (const key of handlerNames(submittable)) {
+      const handler = target[key] as (...args: unknown[]) => unknown;
+      if (key === 'handleError') originalHandleError.set(submittable, handler as Submittable['handleError']);
+      const inCaller = callerContexts.get(submittable) ?? ((fn) => fn());
+      target[key] = function (this: unknown, ...args: unknown[]) {
+        try {
+          if (!detached.has(submittable)) return inCaller(() => handler.apply(this, args));
+        } catch (thrown) {
+          process.nextTick(() => {
+            throw thrown;
+          });
+        } finally {
+          if (key === 'handleReadyForQuery') resolve(undefined);
+          if (key === 'handleError') reject(args[0]);
+        }
+      };
+    }
     real.query(submittable as unknown as pg.QueryConfig);
   });
 }
 
+/** The methods node-pg calls on a submittable with the server's messages (`handleDataRow`, ...). */
+function handlerNames(submittable: Submittable): string[] {
+  const names = new Set<string>();
+  for (
+    let object: object | null = submittable;
+    object && object !== Object.prototype;
+    object = Object.getPrototypeOf(object) as object | null
+  )
+    for (const name of Object.getOwnPropertyNames(object))
+      if (
+        name.startsWith('handle') &&
+        typeof (submittable as unknown as Record<string, unknown>)[name] === 'function'
+      )
+        names.add(name);
+  return [...names];
+}
+
 const submitted = new WeakSet<Submittable>();
+type CallerContext = (fn: () => unknown) => unknown;
+const callerContexts = new WeakMap<Submittable, CallerContext>();
+
+function isSubmittable(query: QueryRequest['query']): query is Submittable {
+  return typeof (query as Submittable).submit === 'function';
+}
+const detached = new WeakSet<Submittable>();
+const originalHandleError = new WeakMap<Submittable, Submittable['handleError']>();
+
+/**
+ * Fails `submittable` with `error` (its client ended) and stops passing the server's messages on to it, as
+ * a closed socket would.
+ */
+export function abandonSubmittable(submittable: Submittable, error: Error, connection: unknown): void {
+  detached.add(submittable);
+  (originalHandleError.get(submittable) ?? submittable.handleError).call(submittable, error, connection);
+}
 
 /** Whether `submittable` reached the connection, so that its own handlers already saw any error. */
 export function wasSubmitted(submittable: Submittable): boolean {

@@ -26,6 +26,10 @@ export interface ClientInternals {
   _types: unknown;
   /** `binary` option: results in binary format. pg 0.6 and later. */
   binary?: boolean;
+  /** `Promise` option: the promise class `connect`, `query` and `end` return. pg 7.0 and later. */
+  _Promise: PromiseConstructor;
+  /** `pipeline` option: queries are sent without waiting for the previous one’s answer. pg 8.23 and later. */
+  pipeline: boolean;
   /** The backend's key for cancelling a query. Set after connecting; pg 0.6 and later. */
   processID: number | null;
   /** The backend's key for cancelling a query. Set after connecting; pg 0.6 and later. */
@@ -43,6 +47,8 @@ export interface ClientInternals {
     /** A string, or a function returning one (pg 8.1 and later), or unset. */
     password?: unknown;
     query_timeout?: number;
+    /** `ssl` option as given: `true`, TLS options, or unset. */
+    ssl?: unknown;
   };
   /** Handles the connection's 'readyForQuery' event: the client becomes idle. pg 8.0 and later. */
   _handleReadyForQuery(message: unknown): void;
@@ -60,6 +66,20 @@ export interface ConnectionInternals extends EventEmitter {
   stream: NodeJS.ReadWriteStream & { destroy(): void; cork(): void; uncork(): void };
   /** The prepared statement names pg believes the server knows, so it skips their Parse. pg 0.2 and later. */
   parsedStatements: Record<string, string>;
+}
+
+/** A bare protocol connection (`pg.Connection`, every pg 8), as `Client#cancel` uses one for a CancelRequest. */
+export interface ProtocolConnection extends EventEmitter {
+  stream: { destroy(): void };
+  connect(port: number | string, host?: string): void;
+  cancel(processID: number, secretKey: number): void;
+}
+
+/** A new protocol connection, not connected; TLS as `ssl` says (a client's `ssl` option). */
+export function protocolConnection(ssl: unknown): ProtocolConnection {
+  const Connection = (pg as unknown as { Connection: new (config: { ssl?: unknown }) => ProtocolConnection })
+    .Connection;
+  return new Connection({ ssl });
 }
 
 /** A `pg.Pool`'s (pg-pool's) state fields. */
@@ -166,6 +186,8 @@ const CLIENT_FIELDS: ReadonlyArray<keyof ClientInternals> = [
   '_ended',
   '_queryable',
   '_types',
+  '_Promise',
+  'pipeline',
   'processID',
   'secretKey',
   'connection',
@@ -206,6 +228,9 @@ export function checkPgInternals(copy: typeof pg, version: string): void {
   for (const method of ['_handleReadyForQuery', 'getStartupConf'] as const)
     if (typeof clientInternals(client)[method] !== 'function') missing.push(`Client.${method}`);
   if (!result || !('_types' in result)) missing.push('Query._result._types');
+  const Connection = (copy as unknown as { Connection?: { prototype: object } }).Connection;
+  if (typeof (Connection?.prototype as { cancel?: unknown } | undefined)?.cancel !== 'function')
+    missing.push('Connection.cancel');
   const Result = (copy as unknown as { Result?: unknown }).Result;
   if (typeof Result !== 'function' || !('addCommandComplete' in (Result.prototype as object)))
     missing.push('Result.addCommandComplete');

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { IsolationError } from '../errors.js';
+import { sendCancelRequest } from './cancel-request.js';
 import { exemptFromIsolation } from './exemption.js';
 import { clientInternals, destroySocket, forgetPreparedStatements } from './pg-internals.js';
 import { SettingsSwitch } from './settings-switch.js';
@@ -52,6 +53,8 @@ export class SessionConnection {
   /** While a test ends, no job starts: none may run inside the transaction being rolled back. */
   private ending = false;
   private begun = false;
+  /** The test whose transaction went with a lost connection: its later statements fail saying so. */
+  private lostBy: TestRun | undefined;
   private idleWaiters: Array<() => void> = [];
   /** The test this connection serves, between {@link beginTest} and {@link endTest}. */
   test: TestRun | undefined;
@@ -73,6 +76,7 @@ export class SessionConnection {
       return Promise.reject(error);
     }
     if (this.real && isUsable(this.real)) return Promise.resolve(this.real);
+    if (this.real && this.begun) this.lostBy = this.test;
     this.connecting ??= this.open().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
@@ -115,6 +119,11 @@ export class SessionConnection {
     });
   }
 
+  /** Asks the server to cancel the statement running on the real connection (a wire client's CancelRequest). */
+  cancelStatement(): Promise<void> {
+    return this.real ? sendCancelRequest(this.real) : Promise.resolve();
+  }
+
   /** The real connection's status from its last ReadyForQuery: 'I', 'T' or 'E'. */
   realTransactionStatus(): string | null {
     return this.real?.getTransactionStatus() ?? null;
@@ -154,6 +163,7 @@ export class SessionConnection {
     const test = this.test;
     if (!test) return;
     this.test = undefined;
+    this.lostBy = undefined;
     this.ending = true;
     try {
       await this.rollBack(test);
@@ -178,6 +188,8 @@ export class SessionConnection {
         ),
       );
     }
+    // A test that ends from inside a query's callback ends while that query's job finishes: let it.
+    if (this.running) await new Promise((resolve) => setImmediate(resolve));
     if (this.running && this.begun) await this.cancelRunning();
     this.stack.reset();
     this.settings.endTest();
@@ -231,6 +243,7 @@ export class SessionConnection {
           throw new IsolationError('test-ended', 'This statement was issued by a test that has ended.', {
             test: entry.test.name,
           });
+        if (entry.test !== undefined && entry.test === this.lostBy) throw connectionLost(entry.test);
         return entry.run(real);
       })
       .then(entry.resolve, entry.reject)
@@ -245,15 +258,8 @@ export class SessionConnection {
   private async cancelRunning(): Promise<void> {
     const real = this.real;
     if (!real) return;
-    const canceller = exemptFromIsolation(new pg.Client(this.config));
-    try {
-      await canceller.connect();
-      await canceller.query('SELECT pg_cancel_backend($1)', [clientInternals(real).processID]);
-    } catch {
-      // Dropping the connection below ends the transaction just as well.
-    } finally {
-      await canceller.end().catch(() => undefined);
-    }
+    // If it fails, dropping the connection below ends the transaction just as well.
+    await sendCancelRequest(real);
     const idle = await new Promise<boolean>((resolve) => {
       if (!this.running) return resolve(true);
       const timer = setTimeout(() => resolve(false), CANCEL_GRACE_MS);
@@ -269,6 +275,17 @@ export class SessionConnection {
       destroySocket(real);
     }
   }
+}
+
+function connectionLost(test: TestRun): IsolationError {
+  return new IsolationError(
+    'connection-lost',
+    `The database connection of test "${test.name ?? '?'}" was lost during the test (the server ended it, ` +
+      'or the network failed), and its transaction with it: what the test wrote before is gone. Its later ' +
+      'statements fail rather than run outside that transaction; the next test gets a new connection. A ' +
+      'test that ends connections on purpose (pg_terminate_backend) must opt out of isolation.',
+    { test: test.name },
+  );
 }
 
 function isUsable(client: pg.Client): boolean {
