@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { adminQuery, databaseUrl } from '../helpers/databases.js';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
-import { exampleDatabases, runnerEnv, runRunner } from './example-run.js';
+import { exampleDatabases, JEST_BIN, runnerEnv, runRunner } from './example-run.js';
 
 const PROJECT = 'test/presets/concurrency-project';
 const databases = await exampleDatabases('cc');
@@ -41,10 +41,7 @@ describe(
     });
 
     it('Jest: test.concurrent neither crashes nor leaks', async () => {
-      const run = await runRunner(
-        ['node_modules/jest/bin/jest.js', '--config', `${PROJECT}/jest.config.cjs`, '--json'],
-        env(),
-      );
+      const run = await runRunner([JEST_BIN, '--config', `${PROJECT}/jest.config.cjs`, '--json'], env());
       expect(run.tests, run.output).toEqual({
         'writes alpha and sees it': 'passed',
         'writes beta and sees it': 'passed',

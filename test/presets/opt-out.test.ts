@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
-import { databasesNamed, exampleDatabases, runnerEnv, runRunner } from './example-run.js';
+import { databasesNamed, exampleDatabases, JEST_BIN, runnerEnv, runRunner } from './example-run.js';
 
 const databases = await exampleDatabases('oo');
 const PROJECT = 'test/presets/opt-out-project';
@@ -38,13 +38,7 @@ describe('pgtwin.isolation(false) for one test', { timeout: CHILD_TEST_TIMEOUT_M
 
   it('under Jest: a test awaits it and commits on a copy, the next test is isolated, nothing left', async () => {
     const run = await runRunner(
-      [
-        process.env.PGTWIN_E2E_JEST ?? 'node_modules/jest/bin/jest.js',
-        '--config',
-        `${PROJECT}/jest.config.cjs`,
-        '--json',
-        '--maxWorkers=1',
-      ],
+      [JEST_BIN, '--config', `${PROJECT}/jest.config.cjs`, '--json', '--maxWorkers=1'],
       env(),
     );
     expect(run.tests, run.output).toEqual({
