@@ -12,11 +12,12 @@ interface Batch {
 const pending = new WeakMap<BatchableStream, Batch>();
 
 /**
- * Writes `bytes` to `stream`, holding them until the pending promise callbacks have run (`nextTick` runs after
- * them): what the endpoint writes in one pass (pgtwin's savepoint and the client's messages; a row
- * description, its rows and the command tag) leaves in one packet, and the server or the client gets it all
- * without waiting for the next turn of the event loop. The bytes are joined here rather than corked: a corked
- * socket sends with `writev`, which on loopback cost several times a single `write` of the same bytes.
+ * Writes `bytes` to `stream` once the current event-loop phase is done (`setImmediate`: after every callback
+ * and promise continuation this input set off), so what the endpoint writes in one pass leaves in one packet:
+ * pgtwin's savepoint with the client's messages, and an ErrorResponse with the ReadyForQuery sent after it, as
+ * the server sends them. (`nextTick` would flush before the promise continuations and split them: a client
+ * could then see the error before its transaction status.) The bytes are joined here rather than corked: a
+ * corked socket sends with `writev`, which on loopback cost several times a single `write` of the same bytes.
  */
 export function batchedWrite(stream: BatchableStream, bytes: Buffer): void {
   const batch = pending.get(stream);
@@ -25,7 +26,7 @@ export function batchedWrite(stream: BatchableStream, bytes: Buffer): void {
     return;
   }
   pending.set(stream, { buffers: [bytes], end: false });
-  process.nextTick(() => {
+  setImmediate(() => {
     const { buffers, end } = pending.get(stream)!;
     pending.delete(stream);
     stream.write(buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers));
