@@ -165,6 +165,12 @@ export async function blockCreateDatabase(databases: string[]): Promise<CreateDa
   const comment = new Map(rows.map((row) => [row.name, row.comment]));
   const holders = new Map<string, { client: pg.Client; pid: number }>();
   const observer = await client();
+  // Two blocks on one database (another suite on this server blocking template1 too) would each queue a
+  // holder behind the other's and wait forever. The observer takes a server-wide advisory lock per blocked
+  // database, in one order, so blocks of a database take turns; its session ending (release, or a killed
+  // test process) frees them.
+  for (const database of [...databases].sort())
+    await observer.query(`SELECT pg_advisory_lock(hashtext('pgtwin crash-harness block ' || $1))`, [database]);
 
   const hold = async (database: string, queued?: (pid: number) => Promise<void>) => {
     const c = await client();
