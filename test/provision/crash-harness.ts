@@ -170,7 +170,9 @@ export async function blockCreateDatabase(databases: string[]): Promise<CreateDa
   // database, in one order, so blocks of a database take turns; its session ending (release, or a killed
   // test process) frees them.
   for (const database of [...databases].sort())
-    await observer.query(`SELECT pg_advisory_lock(hashtext('pgtwin crash-harness block ' || $1))`, [database]);
+    await observer.query(`SELECT pg_advisory_lock(hashtext('pgtwin crash-harness block ' || $1))`, [
+      database,
+    ]);
 
   const hold = async (database: string, queued?: (pid: number) => Promise<void>) => {
     const c = await client();
