@@ -66,17 +66,20 @@ describe('liveness and leftovers', () => {
   });
 
   it('refuses to recreate a worker copy whose run holds its run lock, on any host', async () => {
-    await stampAs(`${config.test.database}_w1`, 'worker', 'otherhost:777');
-    await holdLock(runLock('otherhost:777'), 'shared');
+    // Named after this process, so a second suite on the server never holds the same run's lock.
+    const other = `otherhost:${process.pid}`;
+    await stampAs(`${config.test.database}_w1`, 'worker', other);
+    await holdLock(runLock(other), 'shared');
     await expect(prepareWorkerDatabases(config, template, 1)).rejects.toThrow(
-      /the pgtwin run otherhost:777 is still using it/,
+      `the pgtwin run ${other} is still using it`,
     );
   });
 
   it('keeps, in gc from anywhere, a scratch copy whose run is alive on another host; drops it once the run is gone', async () => {
     const copy = await scratch.database('copy');
-    await stampAs(copy.name, 'scratch', 'farhost:99');
-    const run = await holdLock(runLock('farhost:99'), 'shared');
+    const far = `farhost:${process.pid}`;
+    await stampAs(copy.name, 'scratch', far);
+    const run = await holdLock(runLock(far), 'shared');
     const only = new RegExp(`^${copy.name}$`);
     expect((await gc(config, { olderThanMs: 0, names: only })).kept).toMatchObject([
       { name: copy.name, kept: 'run alive' },

@@ -96,14 +96,16 @@ describe('worker databases', () => {
     const name = `${config.test.database}_w9`;
     created.add(name);
     await workerDatabase(config, lease.template, 9);
-    // A run on another host, alive: a session of it holds its run lock.
+    // A run on another host, alive: a session of it holds its run lock. Named after this process, so a
+    // second suite on the server never holds (or releases) the same run's lock.
+    const other = `otherhost:${process.pid}`;
     const holder = await connect(config.admin, 'admin');
-    await lock(holder, runLock('otherhost:77'), 'shared');
-    await stamp(name, { kind: 'worker', run: 'otherhost:77', created: new Date().toISOString() });
+    await lock(holder, runLock(other), 'shared');
+    await stamp(name, { kind: 'worker', run: other, created: new Date().toISOString() });
     await expect(workerDatabase(config, lease.template, 9)).rejects.toThrow(ProvisionError);
     // Released before disconnecting: a closed connection's backend drops its locks only when it has exited,
     // which under load can come after the next statement here.
-    await unlock(holder, runLock('otherhost:77'), 'shared');
+    await unlock(holder, runLock(other), 'shared');
     await holder.end();
     await workerDatabase(config, lease.template, 9);
   });
