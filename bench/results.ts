@@ -128,6 +128,11 @@ export interface EndpointResult {
   directMsPerStatement: number;
   endpointMsPerStatement: number;
   addedMsPerStatement: number;
+  /**
+   * A plain TCP relay in the bench process (bytes passed on, nothing read), against the same direct
+   * connection: what any endpoint living in a Node process adds before doing anything. Absent in older results.
+   */
+  relayAddedMsPerStatement?: number;
   /** Round trips on the server's side beyond the direct connection's, per successful statement. */
   extraRoundTripsPerStatement: number;
   /** The same for a statement that fails (its savepoint is rolled back after the client's Sync). */

@@ -11,9 +11,10 @@
  * side by side in one run. Writes bench/results.json and bench/RESULTS.md (bench/render-results.ts).
  * Every database it creates is dropped at the end.
  *
- * `only` takes a comma-separated list of `pipeline` (pg_dump | psql alone), `cold`, `warm`, `cli` and
- * `embedded` (each of the last three measures the pipeline too, its denominator), for profiling a change
- * without the whole bench; it prints their results as JSON and writes nothing.
+ * `only` takes a comma-separated list of `pipeline` (pg_dump | psql alone), `cold`, `warm`, `cli`,
+ * `embedded` and `endpoint` (the pipeline is measured too, the setups' denominator; `endpoint` builds the
+ * template through `warm` first), for profiling a change without the whole bench; it prints their results
+ * as JSON and writes nothing.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -36,7 +37,7 @@ import { measureMirrorThroughput } from './measurements/mirror-throughput.js';
 import { measureIsolationEngine, measurePerTestOverhead } from './measurements/per-test-overhead.js';
 import { measureReadyCopy } from './measurements/ready-copy.js';
 import { measureSeedThroughput } from './measurements/seed-throughput.js';
-import { measureWarmSetup } from './measurements/warm-setup.js';
+import { ensureBenchTemplate, measureWarmSetup } from './measurements/warm-setup.js';
 import { createProduction, SUITE_SEED_FILE, writeSeedFiles } from './production-fixture.js';
 import { renderResults, writeResults } from './render-results.js';
 import type { Engine, Results } from './results.js';
@@ -130,7 +131,7 @@ async function main(only?: Set<string>): Promise<void> {
 }
 
 /** The measurements `only` may name. */
-const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded'];
+const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded', 'endpoint'];
 
 /** The measurements of `only`, printed as JSON on stdout; the pipeline first, as each ratio's denominator. */
 async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> {
@@ -138,13 +139,15 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
   const pgDumpPsqlMs = await measurePipeline(ctx);
   out.pgDumpPsqlMs = pgDumpPsqlMs;
   if (only.has('cold')) out.cold = await measureColdSetup(ctx);
-  if (only.has('warm')) {
+  if (only.has('warm') || only.has('endpoint')) {
+    if (!only.has('cold')) await ensureBenchTemplate(ctx);
     const warm = await measureWarmSetup(ctx);
     ctx.template = warm.template;
     out.warm = warm;
   }
   if (only.has('cli')) out.cli = await measureCliSetup(ctx, pgDumpPsqlMs);
   if (only.has('embedded')) out.embedded = await measureEmbeddedSetup(ctx, pgDumpPsqlMs);
+  if (only.has('endpoint')) out.endpoint = await measureEndpointLatency(ctx);
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 

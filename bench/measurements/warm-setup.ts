@@ -11,6 +11,14 @@ export interface WarmSetup {
   template: string;
 }
 
+/** The template the warm runs reuse, built when no cold run built it (`only warm`, `only endpoint`). */
+export async function ensureBenchTemplate(ctx: BenchContext): Promise<void> {
+  const fingerprint = await computeFingerprint(ctx.config, await readSources(ctx.config));
+  const lease = await ensureTemplate(ctx.config, fingerprint, twinBuilder(ctx.config));
+  ctx.templates.add(lease.template);
+  await lease.release();
+}
+
 /** Fingerprint, lease of the existing template (it must not be rebuilt), clone to the test database. */
 export async function measureWarmSetup(ctx: BenchContext): Promise<WarmSetup> {
   const { config, names } = ctx;

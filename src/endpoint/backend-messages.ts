@@ -41,7 +41,11 @@ export const parameterStatus = (name: string, value: string): Buffer =>
 export const backendKeyData = (processId: number, secretKey: number): Buffer =>
   message('K', int32(processId), int32(secretKey));
 
-export const readyForQuery = (status: string): Buffer => message('Z', Buffer.from(status, 'latin1'));
+/** ReadyForQuery for each transaction status, encoded once: the endpoint sends one per exchange. */
+const READY_FOR_QUERY = new Map(['I', 'T', 'E'].map((status) => [status, message('Z', Buffer.from(status))]));
+
+export const readyForQuery = (status: string): Buffer =>
+  READY_FOR_QUERY.get(status) ?? message('Z', Buffer.from(status, 'latin1'));
 
 export const commandComplete = (tag: string): Buffer => message('C', cstring(tag));
 

@@ -458,7 +458,7 @@ export class WireConnection {
     let answered = false;
     try {
       const { stack } = connection;
-      if (test) this.sendPrefix();
+      if (test) this.sendPrefix(first);
       let status = await this.forwardUntilReady(real);
       answered = true;
       if (test) {
@@ -486,18 +486,28 @@ export class WireConnection {
   }
 
   /**
-   * pgtwin's SQL sent ahead of the client's messages, in the same write: the switch to the client's settings
-   * and, outside its transaction, the statement savepoint.
+   * pgtwin's SQL sent ahead of the client's messages, in the same write: the test's BEGIN, the switch to the
+   * client's settings and, outside its transaction, the statement savepoint. Before the client's extended
+   * protocol messages it goes as Parse/Bind/Execute without a Sync, on names of pgtwin's own (the client's
+   * unnamed statement and portal may be in use across exchanges, as pgx does): the server then answers it
+   * together with the client's messages, in one packet, instead of flushing a ReadyForQuery of its own
+   * first. Before a simple Query (or FunctionCall), which discards the unnamed statement and portal anyway, and for a settings
+   * switch (several statements, whose results are read back), it goes as a simple Query: after an error in
+   * messages without a Sync the server would skip the client's Query.
    */
-  private sendPrefix(): void {
+  private sendPrefix(first: Frame): void {
     const { connection, test } = this.route!;
     const { stack } = connection;
     const aborted = connection.realTransactionStatus() === 'E';
     const plan = connection.settings.enter(this.settings, test!.id, stack.rollbacks, aborted);
-    const parts = [plan?.sql ?? '', stack.inTransaction(this.identity) ? '' : stack.beginStatement()];
-    const sql = parts.filter((part) => part !== '').join('; ');
-    if (sql === '') return;
-    const frame = simpleQuery(connection.beginPrefix() + sql);
+    const statement = stack.inTransaction(this.identity) ? [] : stack.beginStatement();
+    if (!plan && statement.length === 0) return;
+    const statements = [...connection.beginPrefix(), ...(plan ? [plan.sql] : []), ...statement];
+    if (!plan && !'QF'.includes(first.type)) {
+      for (const sql of statements) for (const frame of ownExecution(sql)) this.expect(frame, true);
+      return;
+    }
+    const frame = simpleQuery(statements.join('; '));
     if (!plan) return this.expect(frame, true);
     const capture = captureReader(plan);
     this.expect(frame, true, undefined, (reply) => {
@@ -523,7 +533,8 @@ export class WireConnection {
   /** Forwards the client's messages until its Sync or Query has been answered; returns the real status. */
   private async forwardUntilReady(real: pg.Client): Promise<string> {
     for (;;) {
-      const frame = await this.peek();
+      // Without awaiting when a message is queued: a pipelined exchange's messages arrive together.
+      const frame = this.incoming[0] ?? (await this.peek());
       this.throwIfChannelFailed();
       this.take();
       const ends = ENDS[frame.type];
@@ -707,6 +718,31 @@ export class WireConnection {
 }
 
 const SYNC = encodeFrame('S');
+
+/** The name of the statement and of the portal pgtwin's own extended-protocol statements use. */
+const OWN_NAME = 'pgtwin_prefix';
+
+/**
+ * `sql` as extended-protocol messages on {@link OWN_NAME}, encoded once per text: Close of the statement and
+ * portal left by the last time (closing what does not exist is no error, so a run cut short by an error
+ * leaves nothing that breaks the next), then Parse, Bind and Execute.
+ */
+function ownExecution(sql: string): Frame[] {
+  let frames = OWN_EXECUTIONS.get(sql);
+  if (!frames) {
+    const name = Buffer.from(`${OWN_NAME}\0`);
+    frames = [
+      encodeFrame('C', Buffer.concat([Buffer.from('S'), name])),
+      encodeFrame('C', Buffer.concat([Buffer.from('P'), name])),
+      encodeFrame('P', Buffer.concat([name, Buffer.from(`${sql}\0\0\0`, 'utf8')])),
+      encodeFrame('B', Buffer.concat([name, name, Buffer.alloc(6)])),
+      encodeFrame('E', Buffer.concat([name, Buffer.alloc(4)])),
+    ];
+    OWN_EXECUTIONS.set(sql, frames);
+  }
+  return frames;
+}
+const OWN_EXECUTIONS = new Map<string, Frame[]>();
 
 function simpleQuery(sql: string): Frame {
   return encodeFrame('Q', Buffer.from(`${sql}\0`, 'utf8'));

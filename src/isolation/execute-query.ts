@@ -342,7 +342,7 @@ function interleavedRollback(context: JobContext, outcome: 'kept' | 'undone' | '
 /** A statement outside any application transaction: a savepoint makes its failure undo only itself. */
 async function autocommit(context: StatementContext, request: QueryRequest): Promise<Results> {
   const { connection, real } = context;
-  await control(context, connection.stack.beginStatement());
+  await control(context, connection.stack.beginStatement().join('; '));
   try {
     return await send(real, request.query);
   } catch (error) {
@@ -410,7 +410,7 @@ async function control(
   if (sql === '') return;
   let results: pg.QueryResult | pg.QueryResult[];
   try {
-    results = await context.real.query(context.connection.beginPrefix() + sql);
+    results = await context.real.query([...context.connection.beginPrefix(), sql].join('; '));
   } catch (error) {
     if (plan) context.connection.settings.lost();
     throw error;

@@ -137,31 +137,27 @@ export function commandResult(command: string, rowMode: string | undefined): pg.
   return result as unknown as pg.QueryResult;
 }
 
-/** Events of the protocol connection that are not server messages. */
-const CONNECTION_EVENTS = new Set(['error', 'end', 'connect', 'sslconnect', 'drain']);
-
 /**
- * Takes `client`'s socket away from node-pg (as a byte pipe for the wire endpoint): server messages are no
- * longer parsed into events, every chunk the server sends goes to `onData` instead, and the connection's own
- * events still reach the client. The returned function gives the socket back; with a `status`, the client
- * then becomes idle as if it had just received a ReadyForQuery with that transaction status.
+ * Takes `client`'s socket away from node-pg (as a byte pipe for the wire endpoint): node-pg's parser (the
+ * socket's 'data' listener pg-protocol adds) is detached, so server messages are neither parsed nor turned into
+ * events, and every chunk the server sends goes to `onData` instead; the socket's own events ('error', 'end')
+ * still reach the client. The returned function gives the socket back; with a `status`, the client then
+ * becomes idle as if it had just received a ReadyForQuery with that transaction status. Taken between
+ * messages (the client idle), so the parser holds no partial message.
  */
 export function divertServerMessages(
   client: object,
   onData: (chunk: Buffer) => void,
 ): (status: string | undefined) => void {
   const connection = clientInternals(client).connection;
-  const emit = connection.emit;
-  connection.emit = function (this: ConnectionInternals, event: string | symbol, ...args: unknown[]) {
-    if (typeof event === 'string' && CONNECTION_EVENTS.has(event)) return emit.call(this, event, ...args);
-    return true;
-  } as ConnectionInternals['emit'];
-  connection.stream.on('data', onData);
+  const { stream } = connection;
+  const parsers = stream.listeners('data') as Array<(chunk: Buffer) => void>;
+  for (const parser of parsers) stream.removeListener('data', parser);
+  stream.on('data', onData);
   return (status) => {
-    connection.stream.removeListener('data', onData);
-    connection.emit = emit;
-    if (status !== undefined)
-      emit.call(connection, 'readyForQuery', { name: 'readyForQuery', length: 5, status });
+    stream.removeListener('data', onData);
+    for (const parser of parsers) stream.on('data', parser);
+    if (status !== undefined) connection.emit('readyForQuery', { name: 'readyForQuery', length: 5, status });
   };
 }
 

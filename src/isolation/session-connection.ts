@@ -136,11 +136,11 @@ export class SessionConnection {
   }
 
   /**
-   * SQL to put before the first statement a test sends (`BEGIN; `), so opening the test transaction
-   * costs no round trip of its own; empty afterwards.
+   * The statement to put before the first statement a test sends (`BEGIN`), so opening the test transaction
+   * costs no round trip of its own; none afterwards.
    */
-  beginPrefix(): string {
-    if (this.begun) return '';
+  beginPrefix(): string[] {
+    if (this.begun) return [];
     const status = this.realTransactionStatus();
     if (status !== null && status !== 'I') {
       throw new IsolationError(
@@ -151,7 +151,7 @@ export class SessionConnection {
       );
     }
     this.begun = true;
-    return 'BEGIN; ';
+    return ['BEGIN'];
   }
 
   /**

@@ -22,6 +22,8 @@ export interface StackSnapshot {
 
 /** The savepoint wrapped around each statement sent outside an application transaction. */
 export const STATEMENT_SAVEPOINT = 'pgtwin_stmt';
+const BEGIN_STATEMENT = `SAVEPOINT ${STATEMENT_SAVEPOINT}`;
+const RELEASE_STATEMENT = `RELEASE SAVEPOINT ${STATEMENT_SAVEPOINT}`;
 
 /**
  * The application's transactions and savepoints, mapped onto one linear stack of real savepoints inside the
@@ -42,11 +44,14 @@ export class TransactionStack {
     return this.frames.some((frame) => frame.owner === owner && frame.open);
   }
 
-  /** SQL that wraps the next top-level statement in a fresh statement savepoint, releasing the last one. */
-  beginStatement(): string {
-    const release = this.statementSavepoint ? `RELEASE SAVEPOINT ${STATEMENT_SAVEPOINT}; ` : '';
+  /**
+   * The statements that wrap the next top-level statement in a fresh statement savepoint, releasing the last
+   * one (separate, so the endpoint can send each through the extended protocol).
+   */
+  beginStatement(): string[] {
+    const release = this.statementSavepoint ? [RELEASE_STATEMENT] : [];
     this.statementSavepoint = true;
-    return `${release}SAVEPOINT ${STATEMENT_SAVEPOINT}`;
+    return [...release, BEGIN_STATEMENT];
   }
 
   /** SQL that undoes a failed top-level statement; the savepoint stays open for the next one to release. */

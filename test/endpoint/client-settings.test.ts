@@ -41,6 +41,47 @@ async function wirePg(config: pg.ClientConfig = {}): Promise<pg.Client> {
 const show = async (sql: postgres.Sql, name: string): Promise<string> =>
   Object.values((await sql.unsafe(`SHOW ${name}`))[0]!)[0] as string;
 
+/** The text values of the DataRows among `messages`. */
+const rows = (messages: Array<{ name: string }>): unknown[] =>
+  messages
+    .filter((message) => message.name === 'dataRow')
+    .map((message) => (message as { fields?: unknown }).fields);
+
+/**
+ * A raw protocol client of the endpoint, started up: `send` writes messages in one packet, `until` waits for
+ * a server message by name and returns (and forgets) what arrived up to it.
+ */
+async function rawClient() {
+  const socket = net.connect(isolation.endpoint!.port, isolation.endpoint!.host);
+  ends.push(async () => socket.destroy());
+  const messages: Array<{ name: string }> = [];
+  let wake = () => {};
+  void parse(socket, (message) => {
+    messages.push(message);
+    wake();
+  });
+  const until = (name: string) =>
+    new Promise<Array<{ name: string }>>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ${name} within 3 s: ${messages.map((m) => m.name)}`)),
+        3000,
+      );
+      wake = () => {
+        const index = messages.findIndex((message) => message.name === name);
+        if (index === -1) return;
+        clearTimeout(timer);
+        resolve(messages.splice(0, index + 1));
+      };
+      wake();
+    });
+  const send = (...parts: Buffer[]) => socket.write(Buffer.concat(parts));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const { user, database } = new pg.Client({ connectionString: url });
+  send(serialize.startup({ user: user!, database: database! }));
+  await until('readyForQuery');
+  return { send, until };
+}
+
 beforeAll(async () => {
   url = (await scratch.database()).url;
   await adminQuery('CREATE TABLE items (name text NOT NULL)', [], url);
@@ -153,54 +194,44 @@ describe('the extended protocol', () => {
   });
 
   it('COPY FROM STDIN through Parse/Bind/Execute with the Sync pipelined completes', async () => {
-    const socket = net.connect(isolation.endpoint!.port, isolation.endpoint!.host);
-    const messages: Array<{ name: string }> = [];
-    let wake = () => {};
-    void parse(socket, (message) => {
-      messages.push(message);
-      wake();
-    });
-    const until = (name: string) =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no ${name} within 3 s: ${messages.map((m) => m.name)}`)),
-          3000,
-        );
-        wake = () => {
-          if (!messages.some((message) => message.name === name)) return;
-          clearTimeout(timer);
-          resolve();
-        };
-        wake();
-      });
-    try {
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const { user, database } = new pg.Client({ connectionString: url });
-      socket.write(serialize.startup({ user: user!, database: database! }));
-      await until('readyForQuery');
-      messages.length = 0;
-      socket.write(
-        Buffer.concat([
-          serialize.parse({ text: 'COPY items (name) FROM STDIN' }),
-          serialize.bind({}),
-          serialize.execute({}),
-          serialize.sync(),
-        ]),
-      );
-      await until('copyInResponse');
-      // The server ignored the Sync sent during COPY; as against the server, the next one is answered.
-      socket.write(
-        Buffer.concat([serialize.copyData(Buffer.from('copied\n')), serialize.copyDone(), serialize.sync()]),
-      );
-      await until('readyForQuery');
-      expect(messages.map((message) => message.name)).toContain('commandComplete');
-      messages.length = 0;
-      socket.write(serialize.query("SELECT count(*) FROM items WHERE name = 'copied'"));
-      await until('readyForQuery');
-      const row = messages.find((message) => message.name === 'dataRow') as unknown as { fields: string[] };
-      expect(row.fields).toEqual(['1']);
-    } finally {
-      socket.destroy();
-    }
+    const raw = await rawClient();
+    raw.send(
+      serialize.parse({ text: 'COPY items (name) FROM STDIN' }),
+      serialize.bind({}),
+      serialize.execute({}),
+      serialize.sync(),
+    );
+    await raw.until('copyInResponse');
+    // The server ignored the Sync sent during COPY; as against the server, the next one is answered.
+    raw.send(serialize.copyData(Buffer.from('copied\n')), serialize.copyDone(), serialize.sync());
+    expect((await raw.until('readyForQuery')).map((message) => message.name)).toContain('commandComplete');
+    raw.send(serialize.query("SELECT count(*) FROM items WHERE name = 'copied'"));
+    expect(rows(await raw.until('readyForQuery'))).toEqual([['1']]);
+  });
+
+  // pgtwin's statement savepoint may travel as the unnamed statement and portal, ahead of the client's own.
+  it('the unnamed statement a client parsed in one exchange is still its own in the next', async () => {
+    const raw = await rawClient();
+    raw.send(serialize.parse({ text: "SELECT 'kept'::text" }), serialize.sync());
+    await raw.until('readyForQuery');
+    raw.send(serialize.bind({}), serialize.execute({}), serialize.sync());
+    expect(rows(await raw.until('readyForQuery'))).toEqual([['kept']]);
+  });
+
+  it('a client fetching the unnamed portal in parts across exchanges gets every row once', async () => {
+    const raw = await rawClient();
+    raw.send(serialize.query('BEGIN'));
+    await raw.until('readyForQuery');
+    raw.send(
+      serialize.parse({ text: 'SELECT n FROM generate_series(1, 3) AS n' }),
+      serialize.bind({}),
+      serialize.execute({ rows: 2 }),
+      serialize.sync(),
+    );
+    expect(rows(await raw.until('readyForQuery'))).toEqual([['1'], ['2']]);
+    raw.send(serialize.execute({ rows: 2 }), serialize.sync());
+    expect(rows(await raw.until('readyForQuery'))).toEqual([['3']]);
+    raw.send(serialize.query('COMMIT'));
+    await raw.until('readyForQuery');
   });
 });
