@@ -12,8 +12,8 @@
  * Every database it creates is dropped at the end.
  *
  * `only` takes a comma-separated list of `pipeline` (pg_dump | psql alone), `cold`, `warm`, `cli`,
- * `embedded` and `endpoint` (the pipeline is measured too, the setups' denominator; `endpoint` builds the
- * template through `warm` first), for profiling a change without the whole bench; it prints their results
+ * `embedded`, `endpoint` and `isolation` (the pipeline is measured too, the setups' denominator; the last
+ * two build the template through `warm` first), for profiling a change without the whole bench; it prints their results
  * as JSON and writes nothing.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -131,7 +131,7 @@ async function main(only?: Set<string>): Promise<void> {
 }
 
 /** The measurements `only` may name. */
-const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded', 'endpoint'];
+const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded', 'endpoint', 'isolation'];
 
 /** The measurements of `only`, printed as JSON on stdout; the pipeline first, as each ratio's denominator. */
 async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> {
@@ -139,7 +139,7 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
   const pgDumpPsqlMs = await measurePipeline(ctx);
   out.pgDumpPsqlMs = pgDumpPsqlMs;
   if (only.has('cold')) out.cold = await measureColdSetup(ctx);
-  if (only.has('warm') || only.has('endpoint')) {
+  if (only.has('warm') || only.has('endpoint') || only.has('isolation')) {
     if (!only.has('cold')) await ensureBenchTemplate(ctx);
     const warm = await measureWarmSetup(ctx);
     ctx.template = warm.template;
@@ -148,6 +148,8 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
   if (only.has('cli')) out.cli = await measureCliSetup(ctx, pgDumpPsqlMs);
   if (only.has('embedded')) out.embedded = await measureEmbeddedSetup(ctx, pgDumpPsqlMs);
   if (only.has('endpoint')) out.endpoint = await measureEndpointLatency(ctx);
+  if (only.has('isolation'))
+    out.isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 }
 
