@@ -215,7 +215,7 @@ export function checkPgInternals(copy: typeof pg, version: string): void {
   const { connection, connectionParameters } = clientInternals(client);
   for (const method of ['emit', 'on'] as const)
     if (typeof connection?.[method] !== 'function') missing.push(`Client.connection.${method}`);
-  for (const method of ['destroy', 'on', 'removeListener', 'write', 'cork', 'uncork'] as const)
+  for (const method of ['destroy', 'on', 'listeners', 'removeListener', 'write', 'cork', 'uncork'] as const)
     if (typeof connection?.stream?.[method] !== 'function')
       missing.push(`Client.connection.stream.${method}`);
   if (typeof connection?.parsedStatements !== 'object') missing.push('Client.connection.parsedStatements');
