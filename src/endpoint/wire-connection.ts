@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import type pg from 'pg';
 import { IsolationError } from '../errors.js';
@@ -10,7 +11,6 @@ import {
   holdsTransactionControl,
   opensTransaction,
 } from '../isolation/execute-query.js';
-import type { SessionConnection } from '../isolation/session-connection.js';
 import {
   CAPTURE_COLUMN,
   checkStartupSettings,
@@ -37,6 +37,7 @@ import {
 import { batchedEnd, batchedWrite } from './batched-write.js';
 import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
+import { forgetsPreparedStatements, StatementNames } from './statement-names.js';
 import { SCRAM_MECHANISM, ScramFailure, type ScramExchange, type ScramVerifier } from './scram-verifier.js';
 
 /** What a wire connection needs from its endpoint. */
@@ -67,9 +68,13 @@ interface Expectation {
   readonly ends: string;
   /** pgtwin's own message: its response never reaches the client (errors and ParameterStatus excepted). */
   readonly own: boolean;
+  /** pgtwin's own message that a client's cancel request may interrupt (see {@link WireConnection.cancel}). */
+  readonly interruptible?: boolean;
   readonly onEnd?: (frame: Frame) => void;
   /** Sees each server message of the response, its end included. */
   readonly onFrame?: (frame: Frame) => void;
+  /** Called when the server skips or fails the message instead. */
+  readonly onSkip?: () => void;
 }
 
 /** Text results for statements pgtwin answers itself, so they can be re-encoded exactly. */
@@ -92,6 +97,7 @@ export class WireConnection {
   private settings = new ClientSettings();
   readonly processId = randomBytes(4).readInt32BE() & 0x7fffffff;
   readonly secretKey = randomBytes(4).readInt32BE();
+  private readonly names = new StatementNames(`pgtwin_${this.processId.toString(36)}_`);
   private readonly reader = new FrameReader();
   /** Bytes of the startup phase (untyped messages); `undefined` once the client is authenticated. */
   private startupBuffer: Buffer | undefined = Buffer.alloc(0);
@@ -123,6 +129,16 @@ export class WireConnection {
   private owedSync = false;
   /** The exchange ends with a Sync (extended protocol), not a simple Query. */
   private endsWithSync = false;
+  /** ErrorResponses that go to the client with the next message sent to it (see {@link fromServer}). */
+  private readonly heldErrors: Buffer[] = [];
+  /** Between the first message of an exchange and its ReadyForQuery. */
+  private exchanging = false;
+  /** The client asked to cancel, and the request waits until its statement runs (see {@link cancel}). */
+  private cancelWanted = false;
+  /** The last cancel request sent to the server for this exchange (taken once it resolves). */
+  private cancelling: Promise<void> | undefined;
+  /** Ends the {@link keepCancelling} loop of an earlier request when it changes. */
+  private cancelRound = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -136,9 +152,54 @@ export class WireConnection {
     socket.on('error', () => this.gone());
   }
 
-  /** The session connection an exchange of this client holds, if one does. */
-  get runningOn(): SessionConnection | undefined {
-    return this.channel ? this.route?.connection : undefined;
+  /**
+   * The client's CancelRequest. The session's connection runs pgtwin's SQL and other clients' statements
+   * too, so the server is asked to cancel only while this client's statement is what it runs: a request
+   * that arrives while the exchange waits for the connection or while pgtwin's SQL before it runs is kept
+   * until the client's messages are reached, and one that arrives when the client has nothing running is
+   * dropped, as the server ignores a cancel between statements.
+   */
+  cancel(): void {
+    if (!this.exchanging && this.incoming.length === 0) return;
+    this.cancelWanted = true;
+    this.sendWantedCancel();
+  }
+
+  private sendWantedCancel(): void {
+    const head = this.plan[0];
+    if (!this.cancelWanted || !this.channel || !head || (head.own && !head.interruptible)) return;
+    this.cancelWanted = false;
+    void this.keepCancelling(head, ++this.cancelRound);
+  }
+
+  /**
+   * Sends cancel requests until the statement stops. The server ignores one that reaches the backend before
+   * it has read the statement (it is then "between statements"), and the endpoint cannot see when the
+   * backend starts on what it was sent in one write: so while the answer the exchange waits on has not come
+   * (`head` is still due), the request is sent again, at growing intervals. Never while pgtwin's SQL runs:
+   * the exchange waits for the request in flight before sending any ({@link settleCancel}).
+   */
+  private async keepCancelling(head: Expectation, round: number): Promise<void> {
+    const { connection } = this.route!;
+    for (const pause of CANCEL_RETRY_PAUSES_MS) {
+      this.cancelling = connection.cancelStatement();
+      await this.cancelling;
+      await sleep(pause, undefined, { ref: false });
+      if (round !== this.cancelRound || this.plan[0] !== head || !this.channel) return;
+    }
+  }
+
+  /**
+   * Waits until the server has taken a cancel request sent for this exchange, and drops one not sent: the
+   * exchange's statements are answered, and what is sent next (pgtwin's SQL, another client's statement)
+   * must not be the one cancelled.
+   */
+  private async settleCancel(): Promise<void> {
+    const cancelling = this.cancelling;
+    this.cancelRound++;
+    this.cancelWanted = false;
+    this.cancelling = undefined;
+    await cancelling;
   }
 
   close(): void {
@@ -147,7 +208,9 @@ export class WireConnection {
 
   /** Writes `bytes` to the client, batched with the rest of this pass (see {@link batchedWrite}). */
   private send(bytes: Buffer): void {
-    if (!this.closed) batchedWrite(this.socket, bytes);
+    if (this.closed) return;
+    for (const error of this.heldErrors.splice(0)) batchedWrite(this.socket, error);
+    batchedWrite(this.socket, bytes);
   }
 
   private fatal(code: string, message: string): void {
@@ -337,6 +400,7 @@ export class WireConnection {
         this.endsWithSync = false;
         this.owedSync = false;
         this.route = undefined;
+        this.exchanging = true;
         try {
           await this.runExchange(first);
         } catch (error) {
@@ -344,6 +408,9 @@ export class WireConnection {
           this.send(errorResponse(reportFields(error, '55000')));
           await this.discardExchange();
           this.send(readyForQuery(this.statusAfterFailure()));
+        } finally {
+          this.exchanging = false;
+          this.cancelWanted = false;
         }
       }
     } catch {
@@ -461,6 +528,7 @@ export class WireConnection {
       if (test) this.sendPrefix(first);
       let status = await this.forwardUntilReady(real);
       answered = true;
+      if (this.cancelling) await this.settleCancel();
       if (test) {
         const after = connection.settings.after(this.settings);
         if (status === 'E') this.settings.reapply.clear();
@@ -479,6 +547,7 @@ export class WireConnection {
       }
       this.send(readyForQuery(this.statusForClient(status)));
     } finally {
+      await this.settleCancel();
       if (!answered) await this.abortExchange();
       this.channel?.release();
       this.channel = undefined;
@@ -489,9 +558,9 @@ export class WireConnection {
    * pgtwin's SQL sent ahead of the client's messages, in the same write: the test's BEGIN, the switch to the
    * client's settings and, outside its transaction, the statement savepoint. Before the client's extended
    * protocol messages it goes as Parse/Bind/Execute without a Sync, on names of pgtwin's own (the client's
-   * unnamed statement and portal may be in use across exchanges, as pgx does): the server then answers it
-   * together with the client's messages, in one packet, instead of flushing a ReadyForQuery of its own
-   * first. Before a simple Query (or FunctionCall), which discards the unnamed statement and portal anyway,
+   * unnamed statement and portal may be in use across exchanges, as pgx does), and a Flush: the server
+   * answers it before it reads the client's messages, with no ReadyForQuery of its own (cheaper for the
+   * server than a simple Query). Before a simple Query (or FunctionCall), which discards the unnamed statement and portal anyway,
    * and for a settings switch (several statements, whose results are read back), it goes as a simple Query:
    * after an error in messages without a Sync the server would skip the client's Query.
    */
@@ -504,15 +573,20 @@ export class WireConnection {
     if (!plan && statement.length === 0) return;
     const statements = [...connection.beginPrefix(), ...(plan ? [plan.sql] : []), ...statement];
     if (!plan && !'QF'.includes(first.type)) {
-      for (const sql of statements) for (const frame of ownExecution(sql)) this.expect(frame, true);
+      for (const sql of statements) for (const frame of ownExecution(sql)) this.expect(frame, { own: true });
+      // A cancel request waits for its answer, so that it reaches the client's statement, not pgtwin's.
+      this.channel!.write(FLUSH);
       return;
     }
     const frame = simpleQuery(statements.join('; '));
-    if (!plan) return this.expect(frame, true);
+    if (!plan) return this.expect(frame, { own: true });
     const capture = captureReader(plan);
-    this.expect(frame, true, undefined, (reply) => {
-      if (reply.type === 'E') connection.settings.lost();
-      capture(reply);
+    this.expect(frame, {
+      own: true,
+      onFrame: (reply) => {
+        if (reply.type === 'E') connection.settings.lost();
+        capture(reply);
+      },
     });
   }
 
@@ -544,7 +618,7 @@ export class WireConnection {
         this.endsWithSync = frame.type === 'S';
         if (this.copying && this.endsWithSync) this.owedSync = true;
         const status = new Promise<string>((resolve) =>
-          this.expect(frame, false, (end) => resolve(readyStatus(end))),
+          this.expect(frame, { own: false, onEnd: (end) => resolve(readyStatus(end)) }),
         );
         await this.untilAnswered();
         return status;
@@ -568,9 +642,17 @@ export class WireConnection {
         }
         this.noteStatement(text);
       }
-      if (ends) this.expect(frame, false);
+      if (ends) this.forward(frame);
       else this.channel!.write(frame.bytes);
     }
+  }
+
+  /** Sends the client's `frame` under the client's own names, after preparing its statement again if due. */
+  private forward(frame: Frame): void {
+    const { reparse, frame: renamed } = this.names.rewrite(frame, this.route!.connection.preparedEpoch);
+    // Preparing it again is part of running the client's statement: a cancel may interrupt it.
+    if (reparse) this.expect(reparse.frame, { own: true, interruptible: true, onSkip: reparse.failed });
+    this.expect(renamed, { own: false });
   }
 
   /** Records that the client runs `text`, which may change its settings. */
@@ -578,17 +660,15 @@ export class WireConnection {
     const { connection, test } = this.route!;
     const inTransaction = connection.stack.inTransaction(this.identity);
     connection.settings.note(test ? this.settings : undefined, text, inTransaction);
+    // Every client's statements, on the session's connection; each client prepares its own again.
+    if (forgetsPreparedStatements(text)) connection.preparedEpoch++;
   }
 
   /** Sends `frame` and records that its response is due, forwarded to the client unless it is pgtwin's. */
-  private expect(
-    frame: Frame,
-    own: boolean,
-    onEnd?: (frame: Frame) => void,
-    onFrame?: (frame: Frame) => void,
-  ): void {
-    this.plan.push({ ends: ENDS[frame.type]!, own, onEnd, onFrame });
+  private expect(frame: Frame, expectation: Omit<Expectation, 'ends'>): void {
+    this.plan.push({ ends: ENDS[frame.type]!, ...expectation });
     this.channel!.write(frame.bytes);
+    if (this.cancelWanted) this.sendWantedCancel();
   }
 
   /**
@@ -597,7 +677,11 @@ export class WireConnection {
    */
   private async ownExchange(frame: Frame, plan?: SettingsPlan): Promise<string> {
     const status = new Promise<string>((resolve) =>
-      this.expect(frame, true, (end) => resolve(readyStatus(end)), plan && captureReader(plan)),
+      this.expect(frame, {
+        own: true,
+        onEnd: (end) => resolve(readyStatus(end)),
+        onFrame: plan && captureReader(plan),
+      }),
     );
     await this.untilAnswered();
     return status;
@@ -625,13 +709,19 @@ export class WireConnection {
     const head = this.plan[0];
     head?.onFrame?.(frame);
     if (frame.type === 'E') {
-      this.send(frame.bytes);
+      // The server flushes an ErrorResponse at once, ahead of the ReadyForQuery that follows it. Once the
+      // client has sent its Sync or Query that ReadyForQuery needs nothing more from it, so the error waits
+      // to go with it: node-pg reports an error before it reads the ReadyForQuery after it, and the
+      // transaction status a client reads after a failed query must not depend on TCP timing. During COPY, or
+      // before the Sync (the client may wait for the error to send it), it goes at once.
+      if (this.syncTaken && !this.copying) this.heldErrors.push(frame.bytes);
+      else this.send(frame.bytes);
       this.copying = false;
       if (head && head.ends !== 'Z') {
         this.failed = true;
         // The server skips the rest of the exchange up to the Sync, which alone still answers.
         const sync = this.plan.findIndex((expectation) => expectation.ends === 'Z');
-        this.plan.splice(0, sync === -1 ? this.plan.length : sync);
+        for (const skipped of this.plan.splice(0, sync === -1 ? this.plan.length : sync)) skipped.onSkip?.();
       }
     } else {
       if (frame.type === 'G') {
@@ -648,6 +738,7 @@ export class WireConnection {
         head.onEnd?.(frame);
       }
     }
+    if (this.cancelWanted) this.sendWantedCancel();
     this.nudge();
   }
 
@@ -660,6 +751,7 @@ export class WireConnection {
     await this.ownExchange(SYNC);
     this.dropping = this.failed;
     if (this.failed) return;
+    await this.settleCancel();
     this.channel!.release();
     this.channel = undefined;
     try {
@@ -718,6 +810,10 @@ export class WireConnection {
 }
 
 const SYNC = encodeFrame('S');
+const FLUSH = encodeFrame('H').bytes;
+
+/** The pauses between the cancel requests {@link WireConnection.keepCancelling} sends for one statement. */
+const CANCEL_RETRY_PAUSES_MS = [20, 50, 100, 200, 400, 800];
 
 /** The name of the statement and of the portal pgtwin's own extended-protocol statements use. */
 const OWN_NAME = 'pgtwin_prefix';

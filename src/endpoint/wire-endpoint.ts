@@ -74,11 +74,8 @@ export class WireEndpoint {
         serverParameters: () => (this.parameters ??= this.readServerParameters()),
       },
       (processId, secretKey) => {
-        for (const other of this.connections) {
-          const running = other.runningOn;
-          if (other.processId === processId && other.secretKey === secretKey && running)
-            void running.cancelStatement();
-        }
+        for (const other of this.connections)
+          if (other.processId === processId && other.secretKey === secretKey) other.cancel();
       },
     );
     this.connections.add(connection);

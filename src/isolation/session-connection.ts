@@ -58,6 +58,11 @@ export class SessionConnection {
   private idleWaiters: Array<() => void> = [];
   /** The test this connection serves, between {@link beginTest} and {@link endTest}. */
   test: TestRun | undefined;
+  /**
+   * Counts the times the server forgot every prepared statement of the connection (`DEALLOCATE ALL` at the
+   * end of a test, a new connection): endpoint clients' statements are prepared again when next used.
+   */
+  preparedEpoch = 0;
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -198,6 +203,7 @@ export class SessionConnection {
     const real = this.real;
     if (!real || !isUsable(real)) return;
     await real.query(`ROLLBACK; ${RESET_AFTER_ROLLBACK}`);
+    this.preparedEpoch++;
     // node-pg skips Parse for names it has seen on this connection; DEALLOCATE ALL dropped them all.
     forgetPreparedStatements(real);
   }
@@ -217,6 +223,7 @@ export class SessionConnection {
     await client.connect();
     this.real = client;
     this.begun = false;
+    this.preparedEpoch++;
     this.settings.reconnected();
     return client;
   }

@@ -27,6 +27,20 @@ function endpointUrl(password = PASSWORD, database?: string): string {
   return target.toString();
 }
 
+/** Sends the protocol's CancelRequest for `client`'s running statement, as a separate connection does. */
+async function cancelOver(client: pg.Client): Promise<void> {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  const socket = net.connect(isolation.endpoint!.port, isolation.endpoint!.host);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const request = Buffer.alloc(16);
+  request.writeInt32BE(16, 0);
+  request.writeInt32BE(80877102, 4);
+  request.writeInt32BE(processID, 8);
+  request.writeInt32BE(secretKey, 12);
+  socket.end(request);
+  await new Promise((resolve) => socket.once('close', resolve));
+}
+
 /** node-postgres over the wire: an exempt client is not taken over in-process, so it really connects. */
 async function wireClient(): Promise<pg.Client> {
   const client = exemptFromIsolation(new pg.Client({ connectionString: endpointUrl() }));
@@ -155,6 +169,34 @@ describe('one test transaction for pg and wire clients', () => {
   });
 });
 
+describe('prepared statements, each client its own as on a server', () => {
+  let first: pg.Client;
+  let second: pg.Client;
+  const named = (name: string, text: string, values: unknown[] = []) => ({ name, text, values });
+
+  it('two clients prepare statements of the same name (as every connection of a pool does) without colliding', async () => {
+    [first, second] = await Promise.all([wireClient(), wireClient()]);
+    await first.query("INSERT INTO items (name) VALUES ('prepared-row')");
+    expect((await first.query(named('lookup', 'SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
+    expect((await second.query(named('lookup', 'SELECT 2 AS n'))).rows).toEqual([{ n: 2 }]);
+    const portal = named('rows', 'SELECT name FROM items WHERE name = $1', ['prepared-row']);
+    expect((await first.query(portal)).rows).toEqual([{ name: 'prepared-row' }]);
+  });
+
+  it('and keep them in the next test, after pgtwin made the server forget them between tests', async () => {
+    try {
+      // node-pg sends only Bind and Execute for a name it has prepared on its connection.
+      expect((await first.query(named('lookup', 'SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
+      expect((await second.query(named('lookup', 'SELECT 2 AS n'))).rows).toEqual([{ n: 2 }]);
+      expect(
+        (await first.query(named('rows', 'SELECT name FROM items WHERE name = $1', ['x']))).rows,
+      ).toEqual([]);
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
+  });
+});
+
 describe('the protocol', () => {
   it('answers ReadyForQuery with the status this client would see: I, T, then E after an error', async () => {
     const client = await wireClient();
@@ -222,6 +264,57 @@ describe('the protocol', () => {
     expect(await done).toBe('57014');
     await sql`INSERT INTO items (name) VALUES ('after-cancel')`;
     expect(await count(sql, 'after-cancel')).toBe(1);
+  });
+
+  it('a cancel that arrives while the statement waits for the shared connection cancels it once it runs, and nothing else', async () => {
+    const holder = await wireClient();
+    const waiter = await wireClient();
+    try {
+      // The holder's statement has the session's one connection; the waiter's queues behind it.
+      const held = holder.query('SELECT pg_sleep(0.5) AS slept');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const waiting = waiter.query('SELECT pg_sleep(30)').then(
+        () => 'finished',
+        (error: { code?: string }) => error.code,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = Date.now();
+      await cancelOver(waiter);
+      expect((await held).rows).toEqual([{ slept: '' }]);
+      expect(await waiting).toBe('57014');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      await waiter.query("INSERT INTO items (name) VALUES ('after-queued-cancel')");
+      expect(await count(holder, 'after-queued-cancel')).toBe(1);
+    } finally {
+      await Promise.all([holder.end(), waiter.end()]);
+    }
+  });
+
+  it('a cancel sent at any moment of a statement cancels that statement or nothing: never pgtwin’s own SQL or what comes next', async () => {
+    const other = await wireClient();
+    try {
+      for (let round = 0; round < 40; round++) {
+        const sleeping = sql`SELECT pg_sleep(30)`;
+        const done = sleeping.then(
+          () => 'finished',
+          (error: { code?: string }) => error.code,
+        );
+        await new Promise((resolve) => setTimeout(resolve, round % 8));
+        // Another client's statement between: a late cancel must not reach it.
+        const between = other.query('SELECT $1::int AS round', [round]);
+        await sleeping.cancel();
+        expect(await done, `round ${round}`).toBe('57014');
+        expect((await between).rows).toEqual([{ round }]);
+        await sql`INSERT INTO items (name) VALUES (${`cancel-round-${round}`})`;
+      }
+      expect(await count(other, 'cancel-round-39')).toBe(1);
+      const { rows } = await other.query(
+        "SELECT count(*)::int AS n FROM items WHERE name LIKE 'cancel-round-%'",
+      );
+      expect(rows[0].n).toBe(40);
+    } finally {
+      await other.end();
+    }
   });
 
   it('Terminate closes only that client and rolls back its open transaction', async () => {
