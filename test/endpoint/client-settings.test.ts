@@ -234,4 +234,21 @@ describe('the extended protocol', () => {
     raw.send(serialize.query('COMMIT'));
     await raw.until('readyForQuery');
   });
+
+  it('two clients with statements and portals of the same names (JDBC’s S_1 and C_1) each run their own', async () => {
+    const clients = [await rawClient(), await rawClient()];
+    for (const [i, raw] of clients.entries()) {
+      raw.send(serialize.parse({ name: 'S_1', text: `SELECT ${i} + $1::int` }), serialize.sync());
+      expect((await raw.until('readyForQuery')).map((message) => message.name)).toContain('parseComplete');
+    }
+    for (const [i, raw] of clients.entries()) {
+      raw.send(
+        serialize.bind({ statement: 'S_1', portal: 'C_1', values: ['10'] }),
+        serialize.execute({ portal: 'C_1' }),
+        serialize.close({ type: 'P', name: 'C_1' }),
+        serialize.sync(),
+      );
+      expect(rows(await raw.until('readyForQuery'))).toEqual([[`${i + 10}`]]);
+    }
+  });
 });
