@@ -1,4 +1,3 @@
-import { skipIgnorable, splitSql } from '../isolation/sql-splitter.js';
 import { CStringCursor, encodeFrame, type Frame } from './frame-reader.js';
 
 /** What a client's message becomes on the shared connection: `frame`, after `reparse` when one is due. */
@@ -147,17 +146,4 @@ function renameAt(frame: Frame, offset: number, name: string, serverName: string
     bytes.subarray(offset + Buffer.byteLength(name) + 1),
   ]);
   return encodeFrame(frame.type, body);
-}
-
-/**
- * Whether `text` (a simple Query or one statement) makes the server forget every prepared statement of the
- * session: `DEALLOCATE ALL`, or `DISCARD ALL` outside a transaction block.
- */
-export function forgetsPreparedStatements(text: string): boolean {
-  if (!/deallocate|discard/i.test(text)) return false;
-  return splitSql(text).some((statement) =>
-    /^(deallocate\s+(prepare\s+)?all|discard\s+all)\s*$/i.test(
-      statement.slice(skipIgnorable(statement)).trimEnd(),
-    ),
-  );
 }

@@ -37,7 +37,7 @@ import {
 import { batchedEnd, batchedWrite } from './batched-write.js';
 import { CStringCursor, encodeFrame, FrameReader, type Frame } from './frame-reader.js';
 import { RawChannel } from './raw-channel.js';
-import { forgetsPreparedStatements, StatementNames } from './statement-names.js';
+import { StatementNames } from './statement-names.js';
 import { SCRAM_MECHANISM, ScramFailure, type ScramExchange, type ScramVerifier } from './scram-verifier.js';
 
 /** What a wire connection needs from its endpoint. */
@@ -659,9 +659,7 @@ export class WireConnection {
   private noteStatement(text: string): void {
     const { connection, test } = this.route!;
     const inTransaction = connection.stack.inTransaction(this.identity);
-    connection.settings.note(test ? this.settings : undefined, text, inTransaction);
-    // Every client's statements, on the session's connection; each client prepares its own again.
-    if (forgetsPreparedStatements(text)) connection.preparedEpoch++;
+    connection.noteStatement(test ? this.settings : undefined, text, inTransaction);
   }
 
   /** Sends `frame` and records that its response is due, forwarded to the client unless it is pgtwin's. */

@@ -173,7 +173,7 @@ function switchSettings(job: JobContext): StatementContext {
  * read back so that each test's clients find them again (see SettingsSwitch).
  */
 async function runOutside(connection: SessionConnection, real: pg.Client, request: QueryRequest) {
-  connection.settings.note(undefined, request.text);
+  connection.noteStatement(undefined, request.text);
   const result = await send(real, request.query);
   const capture = connection.settings.outsideCapture();
   if (capture && real.getTransactionStatus() !== 'E')
@@ -210,7 +210,7 @@ async function runStatement(
   const { connection, real, client } = context;
   const { stack } = connection;
   const inTransaction = stack.inTransaction(client);
-  connection.settings.note(settingsOf(client), request.text, inTransaction);
+  connection.noteStatement(settingsOf(client), request.text, inTransaction);
   const done = (command: string) => commandResult(command, request.rowMode);
   switch (statement.kind) {
     case 'begin':

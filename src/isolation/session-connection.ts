@@ -3,7 +3,9 @@ import { IsolationError } from '../errors.js';
 import { sendCancelRequest } from './cancel-request.js';
 import { exemptFromIsolation } from './exemption.js';
 import { clientInternals, destroySocket, forgetPreparedStatements } from './pg-internals.js';
+import type { ClientSettings } from './client-settings.js';
 import { SettingsSwitch } from './settings-switch.js';
+import { forgetsPreparedStatements } from './statement-classifier.js';
 import { TransactionGate } from './transaction-gate.js';
 import { TransactionStack } from './transaction-stack.js';
 
@@ -60,7 +62,8 @@ export class SessionConnection {
   test: TestRun | undefined;
   /**
    * Counts the times the server forgot every prepared statement of the connection (`DEALLOCATE ALL` at the
-   * end of a test, a new connection): endpoint clients' statements are prepared again when next used.
+   * end of a test or from a client, a new connection): endpoint clients' statements are prepared again when
+   * next used.
    */
   preparedEpoch = 0;
 
@@ -122,6 +125,16 @@ export class SessionConnection {
       this.queue.push(entry);
       this.pump();
     });
+  }
+
+  /**
+   * Notes that `text`, a statement of `client` (`undefined` outside tests), is about to run: the settings it
+   * changes, and whether it makes the server forget every prepared statement of the connection, which all
+   * its clients share (then node-pg and endpoint clients prepare theirs again).
+   */
+  noteStatement(client: ClientSettings | undefined, text: string, inTransaction = false): void {
+    this.settings.note(client, text, inTransaction);
+    if (forgetsPreparedStatements(text)) this.forgetPrepared();
   }
 
   /** Asks the server to cancel the statement running on the real connection (a wire client's CancelRequest). */
@@ -203,9 +216,14 @@ export class SessionConnection {
     const real = this.real;
     if (!real || !isUsable(real)) return;
     await real.query(`ROLLBACK; ${RESET_AFTER_ROLLBACK}`);
+    this.forgetPrepared();
+  }
+
+  /** The server forgot every prepared statement of the connection. */
+  private forgetPrepared(): void {
     this.preparedEpoch++;
-    // node-pg skips Parse for names it has seen on this connection; DEALLOCATE ALL dropped them all.
-    forgetPreparedStatements(real);
+    // node-pg skips Parse for names it has seen on this connection.
+    if (this.real) forgetPreparedStatements(this.real);
   }
 
   /** Closes the real connection (after {@link endTest}). */

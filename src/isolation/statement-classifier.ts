@@ -1,4 +1,4 @@
-import { skipIgnorable } from './sql-splitter.js';
+import { skipIgnorable, splitSql } from './sql-splitter.js';
 
 /** What a single statement means for transaction control; everything else is `other`. */
 export type StatementClass =
@@ -197,4 +197,17 @@ class TokenReader {
       i++;
     }
   }
+}
+
+/**
+ * Whether `text` (a simple Query or one statement) makes the server forget every prepared statement of the
+ * session: `DEALLOCATE ALL`, or `DISCARD ALL` outside a transaction block.
+ */
+export function forgetsPreparedStatements(text: string): boolean {
+  if (!/deallocate|discard/i.test(text)) return false;
+  return splitSql(text).some((statement) =>
+    /^(deallocate\s+(prepare\s+)?all|discard\s+all)\s*$/i.test(
+      statement.slice(skipIgnorable(statement)).trimEnd(),
+    ),
+  );
 }

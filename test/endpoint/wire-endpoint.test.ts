@@ -183,7 +183,7 @@ describe('prepared statements, each client its own as on a server', () => {
     expect((await first.query(portal)).rows).toEqual([{ name: 'prepared-row' }]);
   });
 
-  it('and keep them in the next test, after pgtwin made the server forget them between tests', async () => {
+  it('and keep them in the next test, after pgtwin made the server forget them between tests, and after another client’s DEALLOCATE ALL', async () => {
     try {
       // node-pg sends only Bind and Execute for a name it has prepared on its connection.
       expect((await first.query(named('lookup', 'SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
@@ -191,6 +191,19 @@ describe('prepared statements, each client its own as on a server', () => {
       expect(
         (await first.query(named('rows', 'SELECT name FROM items WHERE name = $1', ['x']))).rows,
       ).toEqual([]);
+      // DEALLOCATE ALL from one client reaches every client of the shared connection: each prepares again.
+      const app = new pg.Client({ connectionString: url });
+      await app.connect();
+      try {
+        expect((await app.query(named('own', 'SELECT 3 AS n'))).rows).toEqual([{ n: 3 }]);
+        await app.query('DEALLOCATE ALL');
+        expect((await first.query(named('lookup', 'SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
+        await second.query('DEALLOCATE ALL');
+        expect((await app.query(named('own', 'SELECT 3 AS n'))).rows).toEqual([{ n: 3 }]);
+        expect((await first.query(named('lookup', 'SELECT 1 AS n'))).rows).toEqual([{ n: 1 }]);
+      } finally {
+        await app.end();
+      }
     } finally {
       await Promise.all([first.end(), second.end()]);
     }
