@@ -560,9 +560,10 @@ export class WireConnection {
    * protocol messages it goes as Parse/Bind/Execute without a Sync, on names of pgtwin's own (the client's
    * unnamed statement and portal may be in use across exchanges, as pgx does), and a Flush: the server
    * answers it before it reads the client's messages, with no ReadyForQuery of its own (cheaper for the
-   * server than a simple Query). Before a simple Query (or FunctionCall), which discards the unnamed statement and portal anyway,
-   * and for a settings switch (several statements, whose results are read back), it goes as a simple Query:
-   * after an error in messages without a Sync the server would skip the client's Query.
+   * server than a simple Query). Before a simple Query (or FunctionCall), which discards the unnamed
+   * statement and portal anyway, and for a settings switch (several statements, whose results are read
+   * back), it goes as a simple Query: after an error in messages without a Sync the server would skip the
+   * client's Query.
    */
   private sendPrefix(first: Frame): void {
     const { connection, test } = this.route!;
