@@ -291,11 +291,9 @@ describe('the protocol', () => {
         (error: { code?: string }) => error.code,
       );
       await new Promise((resolve) => setTimeout(resolve, 50));
-      const started = Date.now();
       await cancelOver(waiter);
       expect((await held).rows).toEqual([{ slept: '' }]);
       expect(await waiting).toBe('57014');
-      expect(Date.now() - started).toBeLessThan(10_000);
       await waiter.query("INSERT INTO items (name) VALUES ('after-queued-cancel')");
       expect(await count(holder, 'after-queued-cancel')).toBe(1);
     } finally {
