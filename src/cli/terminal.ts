@@ -150,9 +150,9 @@ function jsonValue(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
 
-/** `1234567` → `1,234,567`. */
+/** `1234567` → `1,234,567`. Not `toLocaleString`: its first call loads ICU's locale data (~50 ms of CPU mid-copy). */
 export function formatCount(count: number): string {
-  return Math.round(count).toLocaleString('en-US');
+  return String(Math.round(count)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 /** `5400` → `5.4 s`, `420` → `420 ms`. */

@@ -18,6 +18,7 @@ import {
   type SettingsPlan,
 } from '../isolation/settings-switch.js';
 import { classifyStatement } from '../isolation/statement-classifier.js';
+import type { SessionConnection } from '../isolation/session-connection.js';
 import type { Route, TestSession } from '../isolation/test-session.js';
 import {
   authenticationOk,
@@ -557,8 +558,9 @@ export class WireConnection {
   /**
    * pgtwin's SQL sent ahead of the client's messages, in the same write: the test's BEGIN, the switch to the
    * client's settings and, outside its transaction, the statement savepoint. Before the client's extended
-   * protocol messages it goes as Parse/Bind/Execute without a Sync, on names of pgtwin's own (the client's
-   * unnamed statement and portal may be in use across exchanges, as pgx does), and a Flush: the server
+   * protocol messages it goes as Bind/Execute of statements pgtwin prepared once per connection, without a
+   * Sync, on names of pgtwin's own (the client's unnamed statement and portal may be in use across exchanges,
+   * as pgx does), and a Flush: the server
    * answers it before it reads the client's messages, with no ReadyForQuery of its own (cheaper for the
    * server than a simple Query). Before a simple Query (or FunctionCall), which discards the unnamed
    * statement and portal anyway, and for a settings switch (several statements, whose results are read
@@ -574,7 +576,16 @@ export class WireConnection {
     if (!plan && statement.length === 0) return;
     const statements = [...connection.beginPrefix(), ...(plan ? [plan.sql] : []), ...statement];
     if (!plan && !'QF'.includes(first.type)) {
-      for (const sql of statements) for (const frame of ownExecution(sql)) this.expect(frame, { own: true });
+      const prepared = ownPrepared(connection);
+      for (const sql of statements) {
+        const own = ownStatement(sql);
+        if (!prepared.has(sql)) {
+          prepared.add(sql);
+          // Skipped or failed (an error earlier in the prefix): prepared again next time.
+          for (const frame of own.prepare) this.expect(frame, { own: true, onSkip: () => prepared.delete(sql) });
+        }
+        for (const frame of own.run) this.expect(frame, { own: true });
+      }
       // A cancel request waits for its answer, so that it reaches the client's statement, not pgtwin's.
       this.channel!.write(FLUSH);
       return;
@@ -814,30 +825,58 @@ const FLUSH = encodeFrame('H').bytes;
 /** The pauses between the cancel requests {@link WireConnection.keepCancelling} sends for one statement. */
 const CANCEL_RETRY_PAUSES_MS = [20, 50, 100, 200, 400, 800];
 
-/** The name of the statement and of the portal pgtwin's own extended-protocol statements use. */
-const OWN_NAME = 'pgtwin_prefix';
+/** The portal pgtwin's own extended-protocol statements run in. */
+const OWN_PORTAL = 'pgtwin_prefix';
+
+/** The messages that run one SQL text of pgtwin's as a prepared statement of its own. */
+interface OwnStatement {
+  /** Close of the statement (no error when it does not exist), then Parse: preparing it again. */
+  readonly prepare: readonly Frame[];
+  /** Close of the portal left by the last run, then Bind and Execute. */
+  readonly run: readonly Frame[];
+}
 
 /**
- * `sql` as extended-protocol messages on {@link OWN_NAME}, encoded once per text: Close of the statement and
- * portal left by the last time (closing what does not exist is no error, so a run cut short by an error
- * leaves nothing that breaks the next), then Parse, Bind and Execute.
+ * `sql` as extended-protocol messages, encoded once per text: the statement is named after the text's place
+ * in this table (`pgtwin_own_<n>`, a prefix no client's statement gets), so every session connection
+ * prepares it once and then only binds and runs it.
  */
-function ownExecution(sql: string): Frame[] {
-  let frames = OWN_EXECUTIONS.get(sql);
-  if (!frames) {
-    const name = Buffer.from(`${OWN_NAME}\0`);
-    frames = [
-      encodeFrame('C', Buffer.concat([Buffer.from('S'), name])),
-      encodeFrame('C', Buffer.concat([Buffer.from('P'), name])),
-      encodeFrame('P', Buffer.concat([name, Buffer.from(`${sql}\0\0\0`, 'utf8')])),
-      encodeFrame('B', Buffer.concat([name, name, Buffer.alloc(6)])),
-      encodeFrame('E', Buffer.concat([name, Buffer.alloc(4)])),
-    ];
-    OWN_EXECUTIONS.set(sql, frames);
+function ownStatement(sql: string): OwnStatement {
+  let own = OWN_STATEMENTS.get(sql);
+  if (!own) {
+    const statement = Buffer.from(`pgtwin_own_${OWN_STATEMENTS.size}\0`);
+    const portal = Buffer.from(`${OWN_PORTAL}\0`);
+    own = {
+      prepare: [
+        encodeFrame('C', Buffer.concat([Buffer.from('S'), statement])),
+        encodeFrame('P', Buffer.concat([statement, Buffer.from(`${sql}\0\0\0`, 'utf8')])),
+      ],
+      run: [
+        encodeFrame('C', Buffer.concat([Buffer.from('P'), portal])),
+        encodeFrame('B', Buffer.concat([portal, statement, Buffer.alloc(6)])),
+        encodeFrame('E', Buffer.concat([portal, Buffer.alloc(4)])),
+      ],
+    };
+    OWN_STATEMENTS.set(sql, own);
   }
-  return frames;
+  return own;
 }
-const OWN_EXECUTIONS = new Map<string, Frame[]>();
+const OWN_STATEMENTS = new Map<string, OwnStatement>();
+
+/**
+ * The texts of {@link ownStatement} each session connection has prepared, as of its `preparedEpoch` (a test's
+ * end, a new connection and a client's DEALLOCATE ALL make the server forget them).
+ */
+const OWN_PREPARED = new WeakMap<SessionConnection, { epoch: number; texts: Set<string> }>();
+
+function ownPrepared(connection: SessionConnection): Set<string> {
+  let prepared = OWN_PREPARED.get(connection);
+  if (prepared?.epoch !== connection.preparedEpoch) {
+    prepared = { epoch: connection.preparedEpoch, texts: new Set() };
+    OWN_PREPARED.set(connection, prepared);
+  }
+  return prepared.texts;
+}
 
 function simpleQuery(sql: string): Frame {
   return encodeFrame('Q', Buffer.from(`${sql}\0`, 'utf8'));
