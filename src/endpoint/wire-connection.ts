@@ -582,7 +582,8 @@ export class WireConnection {
         if (!prepared.has(sql)) {
           prepared.add(sql);
           // Skipped or failed (an error earlier in the prefix): prepared again next time.
-          for (const frame of own.prepare) this.expect(frame, { own: true, onSkip: () => prepared.delete(sql) });
+          for (const frame of own.prepare)
+            this.expect(frame, { own: true, onSkip: () => prepared.delete(sql) });
         }
         for (const frame of own.run) this.expect(frame, { own: true });
       }

@@ -21,6 +21,8 @@ export interface LoadTablesOptions {
   openTarget: () => Promise<pg.Client>;
   /** @default PARALLEL_SESSIONS */
   sessions?: number;
+  /** Called with a table's key once all its rows are in, while other tables may still be loading. */
+  onTableLoaded?: (table: string) => void;
 }
 
 /**
@@ -81,6 +83,8 @@ export async function loadTables(
     const sequences = new Map<string, readonly SequenceValue[]>();
     for (const table of tables) sequences.set(table.key, await readTableSequences(source, table));
     const rowCounts = new Map(tables.map((table) => [table.key, 0]));
+    const unitsLeft = new Map<string, number>();
+    for (const unit of queue) unitsLeft.set(unit.table.key, (unitsLeft.get(unit.table.key) ?? 0) + 1);
     await Promise.all(
       connecting.map(async (pairing) => {
         const pair = await pairing;
@@ -89,6 +93,8 @@ export async function loadTables(
           try {
             const rows = await copyUnit(pair, unit, unit.range?.from ? [] : sequences.get(unit.table.key)!);
             rowCounts.set(unit.table.key, rowCounts.get(unit.table.key)! + rows);
+            unitsLeft.set(unit.table.key, unitsLeft.get(unit.table.key)! - 1);
+            if (unitsLeft.get(unit.table.key) === 0) options.onTableLoaded?.(unit.table.key);
           } catch (error) {
             failure ??= error;
             throw error;

@@ -18,7 +18,7 @@ const RANGE_PAGES = 128;
 
 /**
  * Cuts `tables` into units of work for `sessions` parallel readers, largest first: each table whole, or a large
- * plain table cut into at most `sessions` ranges of pages (read by a TID range scan, PostgreSQL 14 and
+ * plain table cut into at most `2 × sessions` ranges of pages (read by a TID range scan, PostgreSQL 14 and
  * later). Sizes are read in the caller's transaction.
  */
 export async function pageRanges(
@@ -39,7 +39,9 @@ export async function pageRanges(
     const pages = Number(rows[index]!.pages);
     const cut = !table.partitioned && rows[index]!.ranges && pages >= 2 * RANGE_PAGES;
     if (!cut) return [{ table, range: undefined, pages }];
-    const count = Math.min(sessions, Math.floor(pages / RANGE_PAGES));
+    // Twice as many ranges as readers: a reader done early takes another range of the same table rather than
+    // the next table, so the largest table (whose indexes take longest) is complete first.
+    const count = Math.min(2 * sessions, Math.floor(pages / RANGE_PAGES));
     const size = Math.ceil(pages / count);
     return Array.from({ length: count }, (_, i) => ({
       table,

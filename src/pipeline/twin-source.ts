@@ -9,7 +9,7 @@ import { verifyCrossingForeignKeys } from '../mirror/replace-table-data.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
-import { applyStructure, createObjectsAtOnce } from '../structure/apply-structure.js';
+import { applyStructure, ObjectCreator } from '../structure/apply-structure.js';
 import { readStructure } from '../structure/read-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
 import { independentIndexes, splitStructure } from '../structure/split-structure.js';
@@ -95,17 +95,31 @@ class ProductionSource implements TwinSourceReader {
     const afterData = this.afterData;
     this.afterData = undefined;
     if (!afterData) throw new Error('ProductionSource.syncData runs after buildStructure');
-    const { tables } = await loadTables(this.production, {
-      policy: config,
-      openSource: () => connect(config.production, 'production'),
-      openTarget: () => connect(options.target, 'test'),
-    });
-    for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
-    // Checked before the foreign keys exist, so a violation gets advice rather than PostgreSQL's bare error.
-    await verifyCrossingForeignKeys(test, afterData.tables, new Set(tables.map((table) => table.table)));
-    // Indexes of one table can be built at once too (CREATE INDEX shares the table's lock).
+    // Each table's indexes and keys are built as soon as its rows are in, while the other tables load (CREATE
+    // INDEX shares the table's lock, so a table's indexes are built at once too).
     const { indexes, rest } = independentIndexes(afterData);
-    await createObjectsAtOnce(() => connect(options.target, 'test'), indexes, PARALLEL_SESSIONS);
+    const creator = new ObjectCreator(() => connect(options.target, 'test'), PARALLEL_SESSIONS);
+    const loaded = (table: string) =>
+      creator.add(indexes.filter((index) => index.table === table).map((index) => index.object));
+    let tables: Awaited<ReturnType<typeof loadTables>>['tables'];
+    try {
+      ({ tables } = await loadTables(this.production, {
+        policy: config,
+        openSource: () => connect(config.production, 'production'),
+        openTarget: () => connect(options.target, 'test'),
+        onTableLoaded: loaded,
+      }));
+      for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
+      // The tables not mirrored (empty until the seeds) get theirs now.
+      const copied = new Set(tables.map((table) => table.table));
+      for (const table of new Set(indexes.map((index) => index.table))) if (!copied.has(table)) loaded(table);
+      // Checked before the foreign keys exist, so a violation gets advice rather than PostgreSQL's bare error.
+      await verifyCrossingForeignKeys(test, afterData.tables, copied);
+    } catch (error) {
+      await creator.finish().catch(() => undefined);
+      throw error;
+    }
+    await creator.finish();
     await applyStructure(test, rest);
     return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
   }

@@ -85,45 +85,89 @@ export async function createStructureObjects(
 }
 
 /**
- * Creates `objects`, statements that depend on nothing among each other (the indexes of
- * {@link independentIndexes}), at once over up to `sessions` sessions opened by `open`, each in a transaction of
- * its own under the canonical settings. Not atomic: a failure leaves the ones already made, so use it only
- * while building a database that a failure throws away. A {@link StructureApplyError} names the object.
+ * Creates objects that depend on nothing among each other (the indexes of {@link independentIndexes}), handed to
+ * it as they become ready ({@link add}: a table's indexes once its rows are in), at once over up to `sessions`
+ * sessions opened by `open` when work comes, each object in a transaction of its own under the canonical
+ * settings; GIN and GiST indexes, the slowest to build, first. Not atomic: a failure leaves the ones already
+ * made, so use it only while building a database that a failure throws away. {@link finish} waits for all
+ * and closes the sessions; a {@link StructureApplyError} names the object that failed.
  *
  * @example
- * const { indexes, rest } = independentIndexes(afterData);
- * await createObjectsAtOnce(() => connect(target, 'test'), indexes, 4);
+ * const creator = new ObjectCreator(() => connect(target, 'test'), 4);
+ * creator.add(indexesOf('public.prompts'));
+ * await creator.finish();
  */
-export async function createObjectsAtOnce(
-  open: () => Promise<pg.Client>,
-  objects: readonly StructureObject[],
-  sessions: number,
-): Promise<void> {
-  const queue = [...objects];
-  const opened: pg.Client[] = [];
-  try {
-    await Promise.all(
-      Array.from({ length: Math.min(sessions, queue.length) }, async () => {
-        const client = await open();
-        opened.push(client);
-        for (let object = queue.shift(); object; object = queue.shift()) {
-          const current = object;
-          await inTransaction(client, async () => {
-            await client.query(CANONICAL_SETTINGS_SQL);
-            await client.query(current.definition);
-          }).catch((error: Error) => {
-            queue.length = 0;
-            throw new StructureApplyError(
-              current.key,
-              current.definition,
-              `Creating ${current.key} failed: ${error.message}.`,
-              { cause: error },
-            );
-          });
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(opened.map((client) => client.end().catch(() => undefined)));
+export class ObjectCreator {
+  private readonly queue: StructureObject[] = [];
+  private readonly idle: pg.Client[] = [];
+  private readonly opened: pg.Client[] = [];
+  private readonly workers: Promise<void>[] = [];
+  private running = 0;
+  private failure: unknown;
+
+  constructor(
+    private readonly open: () => Promise<pg.Client>,
+    private readonly sessions: number,
+  ) {}
+
+  add(objects: readonly StructureObject[]): void {
+    if (this.failure !== undefined) return;
+    this.queue.push(...objects);
+    this.queue.sort((a, b) => slowness(b) - slowness(a));
+    while (this.running < this.sessions && this.running < this.queue.length) {
+      this.running++;
+      const worker = this.work();
+      worker.catch(() => undefined);
+      this.workers.push(worker);
+    }
   }
+
+  /** Waits until every object added is created (or one failed, then throws), and closes the sessions. */
+  async finish(): Promise<void> {
+    try {
+      while (this.workers.length > 0) await Promise.all(this.workers.splice(0));
+    } finally {
+      await Promise.all(this.opened.map((client) => client.end().catch(() => undefined)));
+    }
+  }
+
+  private async work(): Promise<void> {
+    let client: pg.Client | undefined;
+    try {
+      client = this.idle.pop() ?? (await this.connect());
+      for (let object = this.queue.shift(); object; object = this.queue.shift()) {
+        const current = object;
+        const session = client;
+        await inTransaction(session, async () => {
+          await session.query(CANONICAL_SETTINGS_SQL);
+          await session.query(current.definition);
+        }).catch((error: Error) => {
+          throw new StructureApplyError(
+            current.key,
+            current.definition,
+            `Creating ${current.key} failed: ${error.message}.`,
+            { cause: error },
+          );
+        });
+      }
+    } catch (error) {
+      this.failure ??= error;
+      this.queue.length = 0;
+      throw error;
+    } finally {
+      if (client) this.idle.push(client);
+      this.running--;
+    }
+  }
+
+  private async connect(): Promise<pg.Client> {
+    const client = await this.open();
+    this.opened.push(client);
+    return client;
+  }
+}
+
+/** GIN and GiST indexes take longest to build: started first, so they do not finish last. */
+function slowness(object: StructureObject): number {
+  return / USING (?:gin|gist) /.test(object.definition) ? 1 : 0;
 }

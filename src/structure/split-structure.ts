@@ -45,31 +45,71 @@ export function splitStructure(snapshot: StructureSnapshot): {
   };
 }
 
+/** An object of the after-data section that a session of its own can create once its table's rows are in. */
+export interface TableIndex {
+  /** The table's key (`schema.name`). */
+  table: string;
+  object: StructureObject;
+}
+
 /**
  * Independent indexes of `afterData`: plain `CREATE INDEX` statements on ordinary tables (no partition tree to
  * attach to, no CLUSTER), which other sessions can build at once, before the rest (nothing in the section
- * is needed by them, and a foreign key may need them). Returns them and the rest, in order.
+ * is needed by them, and a foreign key may need them). A plain primary key or unique constraint of such a
+ * table becomes an index too, built the same way under the constraint's name, and the constraint in the rest
+ * takes it over (`ADD CONSTRAINT ... USING INDEX`, which builds nothing and gives the same catalog entries):
+ * keys are then built at once with the other indexes rather than one by one after them. Returns the indexes,
+ * each with its table, and the rest, in order.
  */
 export function independentIndexes(afterData: StructureSnapshot): {
-  indexes: StructureObject[];
+  indexes: TableIndex[];
   rest: StructureSnapshot;
 } {
-  const plain = afterData.tables
-    .filter((table) => !table.partitioned && !table.partitionOf)
-    .flatMap((table) =>
-      spellings(table.schema).flatMap((schema) =>
-        spellings(table.name).map((name) => ` ON ${schema}.${name} USING `),
-      ),
-    );
-  const independent = (object: StructureObject) =>
-    object.kind === 'index' &&
-    !object.definition.includes('\n') &&
-    plain.some((on) => object.definition.includes(on));
-  return {
-    indexes: afterData.objects.filter(independent),
-    rest: { ...afterData, objects: afterData.objects.filter((object) => !independent(object)) },
-  };
+  const spelled = new Map<string, string>();
+  for (const table of afterData.tables) {
+    if (table.partitioned || table.partitionOf) continue;
+    for (const schema of spellings(table.schema))
+      for (const name of spellings(table.name)) spelled.set(`${schema}.${name}`, table.key);
+  }
+  const indexes: TableIndex[] = [];
+  const rest: StructureObject[] = [];
+  for (const object of afterData.objects) {
+    const index =
+      object.kind === 'index' && !object.definition.includes('\n') && INDEX_ON.exec(object.definition);
+    const table = index ? spelled.get(index[1]!) : undefined;
+    if (table) {
+      indexes.push({ table, object });
+      continue;
+    }
+    const key = object.kind === 'constraint' ? PLAIN_KEY.exec(object.definition) : null;
+    const keyTable = key ? spelled.get(key[1]!) : undefined;
+    if (key && keyTable) {
+      const [, on, name, kind, columns] = key;
+      indexes.push({
+        table: keyTable,
+        object: { ...object, definition: `CREATE UNIQUE INDEX ${name} ON ${on} USING btree (${columns})` },
+      });
+      rest.push({
+        ...object,
+        definition: `ALTER TABLE ONLY ${on} ADD CONSTRAINT ${name} ${kind} USING INDEX ${name}`,
+      });
+      continue;
+    }
+    rest.push(object);
+  }
+  return { indexes, rest: { ...afterData, objects: rest } };
 }
+
+/** The table of a `CREATE [UNIQUE] INDEX` as `pg_get_indexdef` prints it. */
+const INDEX_ON =
+  /^CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^\s"]+) ON ((?:"(?:[^"]|"")*"|[^\s".]+)\.(?:"(?:[^"]|"")*"|[^\s".]+)) USING /;
+
+/**
+ * A primary key or unique constraint with nothing but its columns (no INCLUDE, WITH, tablespace, NULLS NOT
+ * DISTINCT or DEFERRABLE): exactly what a unique btree index on those columns under its name gives.
+ */
+const PLAIN_KEY =
+  /^ALTER TABLE ONLY ((?:"(?:[^"]|"")*"|[^\s".]+)\.(?:"(?:[^"]|"")*"|[^\s".]+)) ADD CONSTRAINT ("(?:[^"]|"")*"|[^\s"]+) (PRIMARY KEY|UNIQUE) \(([^()]*)\);?$/;
 
 /** How `pg_get_indexdef` may print a name: bare when `quote_ident` leaves it so (unless a keyword), else quoted. */
 function spellings(name: string): string[] {

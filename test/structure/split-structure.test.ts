@@ -24,7 +24,8 @@ beforeAll(async () => {
     CREATE TABLE public.teams (id int PRIMARY KEY, name text CHECK (name <> ''), size int);
     ALTER TABLE public.teams ADD CONSTRAINT size_positive CHECK (size > 0) NOT VALID;
     CREATE INDEX teams_lower_name ON public.teams (lower(name));
-    CREATE TABLE public."odd ""name" (id int, team_id int REFERENCES public.teams (id));
+    CREATE TABLE public."odd ""name" (id int, team_id int REFERENCES public.teams (id), code text,
+      CONSTRAINT "odd ""key" UNIQUE (team_id, code), CONSTRAINT later UNIQUE (code) DEFERRABLE INITIALLY DEFERRED);
     CREATE INDEX odd_team ON public."odd ""name" (team_id);
     -- Groups by the primary key: the view needs the key, so it is created after the data too.
     CREATE VIEW public.team_names AS SELECT t.id, t.name FROM public.teams t GROUP BY t.id;`);
@@ -53,9 +54,46 @@ describe('splitStructure', () => {
     expect(keys(beforeData).length + keys(afterData).length).toBe(snapshot.objects.length);
     expect(
       independentIndexes(afterData)
-        .indexes.map((object) => object.key)
+        .indexes.map(({ object }) => object.key)
         .sort(),
-    ).toEqual(['index public.odd "name.odd_team', 'index public.teams.teams_lower_name']);
+    ).toEqual([
+      'constraint public.odd "name.odd "key',
+      'constraint public.teams.teams_pkey',
+      'index public.odd "name.odd_team',
+      'index public.teams.teams_lower_name',
+    ]);
+  });
+
+  it('builds plain keys as indexes the constraint then takes over, and gives the source structure', async () => {
+    const { url } = await scratch.database('keys');
+    const target = await connect(url);
+    const { beforeData, afterData } = splitStructure(snapshot);
+    const { indexes, rest } = independentIndexes(afterData);
+    expect(indexes.map(({ table }) => table).sort()).toEqual([
+      'public.odd "name',
+      'public.odd "name',
+      'public.teams',
+      'public.teams',
+    ]);
+    // The deferrable key is not one: its index would have to be built deferrable.
+    expect(
+      rest.objects.find((object) => object.key === 'constraint public.odd "name.later')?.definition,
+    ).toMatch(/UNIQUE \(code\) DEFERRABLE INITIALLY DEFERRED/);
+    await applyStructure(target, beforeData, { replace: true });
+    await target.query(`INSERT INTO public.teams VALUES (1, 'a', 1), (2, 'b', 2)`);
+    await applyStructure(target, { ...afterData, objects: indexes.map(({ object }) => object) });
+    await applyStructure(target, rest);
+    const diff = await compareSchemas(await connect(sourceUrl), target, { schemas: ['public'] });
+    expect(diff.equal).toBe(true);
+    const { rows } = await target.query(
+      `SELECT conname, contype FROM pg_constraint WHERE conrelid IN ('public.teams'::regclass, 'public."odd ""name"'::regclass) AND contype IN ('p', 'u') ORDER BY 1`,
+    );
+    expect(rows).toEqual([
+      { conname: 'later', contype: 'u' },
+      { conname: 'odd "key', contype: 'u' },
+      { conname: 'teams_pkey', contype: 'p' },
+    ]);
+    await expect(target.query(`INSERT INTO public.teams VALUES (1, 'c', 3)`)).rejects.toThrow(/teams_pkey/);
   });
 
   it('applied in two parts, with rows violating a NOT VALID check in between, gives the source structure', async () => {
