@@ -125,8 +125,10 @@ export interface IsolationResult {
 export interface EndpointResult {
   statements: number;
   failingStatements: number;
+  /** The median block's time per statement, direct and through the endpoint. */
   directMsPerStatement: number;
   endpointMsPerStatement: number;
+  /** The median over blocks of the endpoint's block minus the direct block run just before it. */
   addedMsPerStatement: number;
   /**
    * A plain TCP relay in the bench process (bytes passed on, nothing read), against the same direct

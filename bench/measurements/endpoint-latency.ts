@@ -8,7 +8,7 @@ import { startRoundTripProxy, type RoundTripProxy } from '../round-trip-proxy.js
 
 const STATEMENTS = 2_000;
 /** The statements run in blocks, the connections taking turns, so a slower moment of the machine hits each alike. */
-const BLOCKS = 10;
+const BLOCKS = 20;
 const FAILING = 300;
 
 /**
@@ -61,8 +61,8 @@ export async function measureEndpointLatency(ctx: BenchContext): Promise<Endpoin
       failingStatements: FAILING,
       directMsPerStatement: round(directRun.ms, 4),
       endpointMsPerStatement: round(endpointRun.ms, 4),
-      addedMsPerStatement: round(endpointRun.ms - directRun.ms, 4),
-      relayAddedMsPerStatement: round(relayRun.ms - directRun.ms, 4),
+      addedMsPerStatement: round(pairedDifference(endpointRun, directRun), 4),
+      relayAddedMsPerStatement: round(pairedDifference(relayRun, directRun), 4),
       extraRoundTripsPerStatement: round(endpointRun.trips - directRun.trips, 2),
       extraRoundTripsPerFailingStatement: round(endpointRun.failingTrips - directRun.failingTrips, 2),
       switchingMsPerStatement: round(switchingRun.ms, 4),
@@ -105,12 +105,24 @@ function alternating(a: pg.Client, b: pg.Client): pg.Client {
 
 /**
  * Time and server round trips per statement on each client, the clients taking turns in {@link BLOCKS}
- * blocks (time: the median block); then round trips per failing statement.
+ * blocks (time: the median block; `blocks`: each block's, in turn order); then round trips per failing
+ * statement.
  */
 interface Run {
   ms: number;
+  blocks: number[];
   trips: number;
   failingTrips: number;
+}
+
+/**
+ * What `run` adds per statement over `base`: the median of the blocks' differences, each block of `run` taken
+ * against the block of `base` run just before it, so a slower moment of the machine (which lasts longer than
+ * a block) cancels out rather than landing on one side.
+ */
+function pairedDifference(run: Run, base: Run): number {
+  const differences = run.blocks.map((ms, block) => ms - base.blocks[block]!).sort((a, b) => a - b);
+  return differences[Math.floor(differences.length / 2)]!;
 }
 
 async function runInTurns<T extends readonly pg.Client[]>(
@@ -136,9 +148,10 @@ async function runInTurns<T extends readonly pg.Client[]>(
   for (const [index, client] of clients.entries()) {
     proxy.reset();
     for (let i = 0; i < FAILING; i++) await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined);
-    const sorted = blocks[index]!.sort((a, b) => a - b);
+    const sorted = [...blocks[index]!].sort((a, b) => a - b);
     results.push({
       ms: sorted[Math.floor(sorted.length / 2)]!,
+      blocks: blocks[index]!,
       trips: trips[index]! / STATEMENTS,
       failingTrips: proxy.turns() / FAILING,
     });
