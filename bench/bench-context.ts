@@ -34,7 +34,7 @@ export const SIZE: FixtureSize = {
   seed: 1,
 };
 export const MIRRORED = ['public.object_models', 'public.prompts'];
-export const RUNS: Runs = { cold: 3, warm: 5, clone: 3, seed: 7, mirror: 3, cli: 3 };
+export const RUNS: Runs = { cold: 5, warm: 5, clone: 3, seed: 7, mirror: 3, cli: 5 };
 
 /** The databases the bench creates (all dropped at the end), the project root and the resolved config. */
 export interface BenchContext {

@@ -159,7 +159,8 @@ ${row('`pgtwin setup`, nothing changed: warm', c.warm.medianMs, `${c.warmVsPgDum
 ${row(`\`pgtwin setup\` after a run that committed a row outside a test (row gone afterwards: ${c.leakCleared ? 'yes' : '**no**'})`, c.warmAfterLeak.medianMs, `${c.warmAfterLeakVsPgDump}×`, c.warmAfterLeak.runsMs)}
 ${embeddedRows.join('\n')}
 
-Wall time of \`node dist/cli.js\` as a user waits for it, medians of ${r.runs.cli} runs. The warm setup's own phases
+Wall time of \`node dist/cli.js\` as a user waits for it, medians of ${r.runs.cli} runs; each cold run follows a run of
+the pipeline, and its ratio is the median of each pair's (the pipeline row: the median of those runs). The warm setup's own phases
 (\`--json\`): ${phases(c.warmPhasesMs)} ms; the rest is Node's start-up and loading the command (start-up
 alone is ${c.startupVsWarm}× the warm setup).${embeddedPhases}
 `;

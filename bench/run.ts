@@ -82,7 +82,7 @@ async function main(only?: Set<string>): Promise<void> {
     const cold = await measureColdSetup(ctx);
     const warm = await measureWarmSetup(ctx);
     ctx.template = warm.template;
-    const cli = await measureCliSetup(ctx, cold.pgDumpPsqlMs).catch((error: Error) => {
+    const cli = await measureCliSetup(ctx).catch((error: Error) => {
       log(`pgtwin command: skipped: ${error.message}`);
       return { skipped: error.message.split('\n')[0]!.slice(0, 400) };
     });
@@ -106,7 +106,7 @@ async function main(only?: Set<string>): Promise<void> {
         coldMs: cold.coldMs,
         coldBreakdownMs: cold.breakdownMs,
         pgDumpPsqlMs: cold.pgDumpPsqlMs,
-        coldVsPgDump: round(cold.coldMs / cold.pgDumpPsqlMs, 2),
+        coldVsPgDump: cold.coldVsPgDump,
         warmMs: warm.warmMs,
         warmBreakdownMs: warm.breakdownMs,
         warmVsCold: round(warm.warmMs / cold.coldMs, 3),
@@ -145,7 +145,7 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
     ctx.template = warm.template;
     out.warm = warm;
   }
-  if (only.has('cli')) out.cli = await measureCliSetup(ctx, pgDumpPsqlMs);
+  if (only.has('cli')) out.cli = await measureCliSetup(ctx);
   if (only.has('embedded')) out.embedded = await measureEmbeddedSetup(ctx, pgDumpPsqlMs);
   if (only.has('endpoint')) out.endpoint = await measureEndpointLatency(ctx);
   if (only.has('isolation'))

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { admin, databaseUrl, median, round, RUNS, type BenchContext } from '../bench-context.js';
 import { cliProject, pgtwinSetup, phaseTimes, runPgtwin, type CliProject } from '../pgtwin-command.js';
+import { pipelineOnce } from './cold-setup.js';
 import type { CliSetupResult, Timing } from '../results.js';
 
 const LEAKED_SLUG = 'pgtwin-bench-leaked';
@@ -11,9 +12,9 @@ const LEAKED_SLUG = 'pgtwin-bench-leaked';
  * committed to the test database outside any test, which the next setup must not keep). Each scenario is
  * one entry of `scenarios` below, so adding or adjusting one touches one place.
  *
- * `pgDumpPsqlMs` is the pipeline measured by the cold setup, which every ratio is taken against.
+ * Every ratio is taken against the pipeline, run once before each cold run.
  */
-export async function measureCliSetup(ctx: BenchContext, pgDumpPsqlMs: number): Promise<CliSetupResult> {
+export async function measureCliSetup(ctx: BenchContext): Promise<CliSetupResult> {
   const project = await cliProject(ctx, ctx.names.cliTest);
   try {
     const version = await runPgtwin(project, ['--version']);
@@ -21,8 +22,18 @@ export async function measureCliSetup(ctx: BenchContext, pgDumpPsqlMs: number): 
     const startup = await times(RUNS.cli, async () => (await runPgtwin(project, ['--version'])).wallMs);
     ctx.log(`pgtwin --version: ${Math.round(startup.medianMs)} ms`);
 
-    const cold = await times(RUNS.cli, () => setup(ctx, project, { PGTWIN_REBUILD: '1' }));
-    ctx.log(`pgtwin setup cold: ${Math.round(cold.medianMs)} ms`);
+    // Each cold run right after a run of the pipeline; the ratio is the median of each pair's, as the
+    // machine's pace drifts by ±20 % over a bench, more than within a pair.
+    const pipelineMs: number[] = [];
+    const cold = await times(RUNS.cli, async () => {
+      pipelineMs.push(await pipelineOnce(ctx));
+      return setup(ctx, project, { PGTWIN_REBUILD: '1' });
+    });
+    const coldVsPgDump = round(median(cold.runsMs.map((ms, i) => ms / pipelineMs[i]!)), 2);
+    const pgDumpPsqlMs = round(median(pipelineMs));
+    ctx.log(
+      `pgtwin setup cold: ${Math.round(cold.medianMs)} ms, ${coldVsPgDump}× the pipeline run before each`,
+    );
 
     let warmPhasesMs: Record<string, number> = {};
     const warm = await times(RUNS.cli, () =>
@@ -51,7 +62,7 @@ export async function measureCliSetup(ctx: BenchContext, pgDumpPsqlMs: number): 
       leakCleared,
       warmPhasesMs,
       pgDumpPsqlMs,
-      coldVsPgDump: round(cold.medianMs / pgDumpPsqlMs, 2),
+      coldVsPgDump,
       warmVsPgDump: round(warm.medianMs / pgDumpPsqlMs, 3),
       warmVsCold: round(warm.medianMs / cold.medianMs, 3),
       warmAfterLeakVsPgDump: round(warmAfterLeak.medianMs / pgDumpPsqlMs, 3),

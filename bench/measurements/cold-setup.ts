@@ -8,18 +8,24 @@ export interface ColdSetup {
   coldMs: number;
   breakdownMs: { fingerprint: number; build: number; clone: number };
   pgDumpPsqlMs: number;
+  /** The median of each run's cold time over the pipeline run just before it. */
+  coldVsPgDump: number;
 }
 
 /**
  * Cold: fingerprint + build (clone structure, mirror, seed) + publish + clone to the test database, the
- * template built again every run; then `pg_dump --schema-only | psql` + `pg_dump --data-only | psql` of the
- * mirrored tables into a new database, as a user would script it.
+ * template built again every run, each run right after a run of `pg_dump --schema-only | psql` +
+ * `pg_dump --data-only | psql` of the mirrored tables into a new database, as a user would script it. The
+ * ratio is the median of each pair's: the machine's pace drifts by ±20 % over a bench, more than within a pair.
  */
 export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
   const { config, names } = ctx;
   const build = twinBuilder(config);
   const cold: { totalMs: number; fingerprintMs: number; buildMs: number; cloneMs: number }[] = [];
+  const pipelineMs: number[] = [];
   for (let i = 0; i < RUNS.cold; i++) {
+    pipelineMs.push(await pipelineOnce(ctx));
+    ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(pipelineMs.at(-1)!)} ms`);
     const started = performance.now();
     const [fingerprintMs, fingerprint] = await timed(async () =>
       computeFingerprint(config, await readSources(config)),
@@ -38,19 +44,24 @@ export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
       build: round(median(cold.map((c) => c.buildMs))),
       clone: round(median(cold.map((c) => c.cloneMs))),
     },
-    pgDumpPsqlMs: await measurePipeline(ctx),
+    pgDumpPsqlMs: round(median(pipelineMs)),
+    coldVsPgDump: round(median(cold.map((run, i) => run.totalMs / pipelineMs[i]!)), 2),
   };
 }
 
 /** The median of `pg_dump --schema-only | psql` + `pg_dump --data-only | psql` into a new database. */
 export async function measurePipeline(ctx: BenchContext): Promise<number> {
-  const { names } = ctx;
   const dump: number[] = [];
   for (let i = 0; i < RUNS.cold; i++) {
-    await admin(`DROP DATABASE IF EXISTS "${names.dump}"`);
-    const [ms] = await timed(() => pgDumpPsql(names.production, names.dump));
-    dump.push(ms);
-    ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(ms)} ms`);
+    dump.push(await pipelineOnce(ctx));
+    ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(dump.at(-1)!)} ms`);
   }
   return round(median(dump));
+}
+
+/** One run of the pipeline into a new database; returns its time. */
+export async function pipelineOnce(ctx: BenchContext): Promise<number> {
+  await admin(`DROP DATABASE IF EXISTS "${ctx.names.dump}"`);
+  const [ms] = await timed(() => pgDumpPsql(ctx.names.production, ctx.names.dump));
+  return ms;
 }
