@@ -100,6 +100,8 @@ export async function loadTables(
             throw error;
           }
         }
+        // Done while other pairs still copy: its connections are freed now, for the indexes being built.
+        if (failure === undefined) await Promise.all([pair.source.end(), pair.target.end()]).catch(ignore);
       }),
     );
     return { tables: [...rowCounts].map(([table, rowCount]) => ({ table, rowCount })) };
