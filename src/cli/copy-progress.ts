@@ -4,6 +4,8 @@ import { connect, type TargetRole } from '../connection/connect.js';
 import { formatCount, type Terminal } from './terminal.js';
 
 const POLL_MS = 500;
+/** The first look: a warm setup is done well before, and the watch then never opens a session for nothing. */
+const FIRST_POLL_MS = 1000;
 
 /** A running watch; `stop()` ends it and closes its connection. */
 export interface CopyProgress {
@@ -63,14 +65,14 @@ export function watchCopyProgress(
       stopped = true;
     }
   };
-  const schedule = () => {
+  const schedule = (ms = POLL_MS) => {
     if (stopped) return;
     timer = setTimeout(() => {
-      polling = poll().then(schedule);
-    }, POLL_MS);
+      polling = poll().then(() => schedule());
+    }, ms);
     timer.unref();
   };
-  schedule();
+  schedule(FIRST_POLL_MS);
 
   return {
     active: () => copying,

@@ -49,13 +49,23 @@ export class CleanRunWatch {
 
   /**
    * Stamps the test database clean for the next run when this run left it equal to its template; returns
-   * why not otherwise (`undefined`: stamped).
+   * why not otherwise (`undefined`: stamped). `testsRan: false` (`pgtwin setup`, which runs no test): the
+   * database is stamped with the state {@link start} read, without reading it again; anything committed
+   * since, the next run finds.
    */
-  async finish(databases: TwinDatabases, logger: Logger): Promise<string | undefined> {
+  async finish(
+    databases: TwinDatabases,
+    logger: Logger,
+    { testsRan = true }: { testsRan?: boolean } = {},
+  ): Promise<string | undefined> {
     const { database } = this.config.test;
     const marker = await databases.marker(database);
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
+    if (!testsRan) {
+      await databases.stamp(database, { ...marker, clean: true, cleanBaseline: this.detector.baseline() });
+      return undefined;
+    }
     // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
     const [{ report, baseline: cleanBaseline }, moved] = await Promise.all([
       this.detector.checkAndRebase(),

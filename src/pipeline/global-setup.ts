@@ -180,13 +180,14 @@ export class TwinSetup implements AsyncDisposable {
   /**
    * Stamps the test database clean when this run committed nothing outside its tests (the next run then
    * uses it without copying), drops the worker databases and the copies left for opted-out tests, releases the template lease and the setup lock,
-   * and stops a server pgtwin started. The test database and the template stay. Idempotent.
+   * and stops a server pgtwin started. The test database and the template stay. Idempotent. `testsRan:
+   * false` (`pgtwin setup`): no test ran, so the test database is stamped as the setup left it, not read again.
    */
-  close(): Promise<void> {
+  close(options: { testsRan?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       try {
         const notClean = await this.prepared.watch
-          .finish(this.run.databases, this.run.context.logger)
+          .finish(this.run.databases, this.run.context.logger, options)
           .catch((error: Error) => `checking it failed: ${error.message}`);
         this.run.context.logger.debug(
           notClean === undefined

@@ -159,6 +159,29 @@ describe('warm starts', () => {
     expect(next.copied).toBe(true);
   });
 
+  it('after a setup that runs no test (pgtwin setup), keeps the database and still sees a row written since', async () => {
+    const first = await setup();
+    // Written while that setup runs, before it stamps the database: the state it stamps is the one it started from.
+    await queryDatabase(testDb, `INSERT INTO public.clients (name, slug) VALUES ('during', 'during')`);
+    await first.close({ testsRan: false });
+    expect((await markerOf(testDb))?.clean).toBe(true);
+    const afterWrite = await setup();
+    await afterWrite.close({ testsRan: false });
+    expect(afterWrite.copied).toBe(true);
+    expect(await queryDatabase(testDb, `SELECT 1 FROM public.clients WHERE name = 'during'`)).toEqual([]);
+
+    const kept = await setup();
+    await kept.close({ testsRan: false });
+    expect(kept.copied).toBe(false);
+    await queryDatabase(
+      testDb,
+      `UPDATE public.prompts SET name = name WHERE id = (SELECT max(id) FROM public.prompts)`,
+    );
+    const next = await setup();
+    await next.close();
+    expect(next.copied).toBe(true);
+  });
+
   it('copies again after a run that committed DDL outside the tests', async () => {
     const run = await setup();
     await withTestClient(run, (sql) => sql('ALTER TABLE public.clients ADD COLUMN leaked_column text'));
