@@ -141,11 +141,13 @@ export class ObjectCreator {
         await inTransaction(session, async () => {
           await session.query(CANONICAL_SETTINGS_SQL);
           await session.query(current.definition);
-        }).catch((error: Error) => {
+        }).catch((error: Error & { detail?: string }) => {
+          // The detail says which rows: "Key (id)=(1) is duplicated."
+          const detail = error.detail ? ` (${error.detail})` : '';
           throw new StructureApplyError(
             current.key,
             current.definition,
-            `Creating ${current.key} failed: ${error.message}.`,
+            `Creating ${current.key} failed: ${error.message}${detail}.`,
             { cause: error },
           );
         });

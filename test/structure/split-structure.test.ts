@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { StructureApplyError } from '../../src/errors.js';
+import { ObjectCreator } from '../../src/structure/apply-structure.js';
 import { applyStructure, compareSchemas, readStructure } from '../../src/structure/index.js';
 import { independentIndexes, splitStructure } from '../../src/structure/split-structure.js';
 import type { StructureSnapshot } from '../../src/structure/structure-snapshot.js';
@@ -105,5 +107,55 @@ describe('splitStructure', () => {
     await applyStructure(target, afterData);
     const diff = await compareSchemas(await connect(sourceUrl), target, { schemas: ['public'] });
     expect(diff.equal).toBe(true);
+  });
+});
+
+describe('ObjectCreator', () => {
+  it('builds what it is handed over at most its sessions, and names the object that fails with its detail', async () => {
+    const { url } = await scratch.database('creator');
+    const target = await connect(url);
+    await target.query(`CREATE TABLE public.docs (id int, body text, tags text[]);
+      INSERT INTO public.docs SELECT g, 'doc ' || g, ARRAY['t' || (g % 7)] FROM generate_series(1, 2000) g;
+      INSERT INTO public.docs VALUES (1, 'again', NULL);`);
+    const sessions: pg.Client[] = [];
+    const open = async () => {
+      const client = await connect(url);
+      sessions.push(client);
+      return client;
+    };
+    const object = (name: string, definition: string) => ({
+      kind: 'index' as const,
+      schema: 'public',
+      name: `docs.${name}`,
+      key: `index public.docs.${name}`,
+      definition,
+    });
+    const creator = new ObjectCreator(open, 2);
+    creator.add([object('docs_body', 'CREATE INDEX docs_body ON public.docs USING btree (body)')]);
+    creator.add([object('docs_tags', 'CREATE INDEX docs_tags ON public.docs USING gin (tags)')]);
+    await creator.finish();
+    const { rows } = await target.query(
+      `SELECT indexname FROM pg_indexes WHERE tablename = 'docs' ORDER BY 1`,
+    );
+    expect(rows.map((row) => row.indexname)).toEqual(['docs_body', 'docs_tags']);
+    expect(sessions.length).toBeLessThanOrEqual(2);
+
+    // The duplicate id: a unique index cannot be built.
+    const failing = new ObjectCreator(open, 2);
+    failing.add([object('docs_pkey', 'CREATE UNIQUE INDEX docs_pkey ON public.docs USING btree (id)')]);
+    const error = await failing.finish().catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(StructureApplyError);
+    expect(error).toMatchObject({ object: 'index public.docs.docs_pkey' });
+    expect((error as Error).message).toMatch(
+      /Creating index public\.docs\.docs_pkey failed: could not create unique index "docs_pkey" \(Key \(id\)=\(1\) is duplicated\.\)\./,
+    );
+    // Its sessions are closed either way (a backend leaves pg_stat_activity a moment after its client).
+    const others = async () =>
+      (
+        await target.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        )
+      ).rows[0]!.n;
+    await expect.poll(others, { timeout: 5000 }).toBe(0);
   });
 });
