@@ -57,6 +57,21 @@ async function withTestClient<T>(
   }
 }
 
+/** Rewrites a prompt as it was: the row count stays, only the row's transaction id tells. */
+function rewritePrompt(which: 'min' | 'max') {
+  return queryDatabase(
+    testDb,
+    `UPDATE public.prompts SET name = name WHERE id = (SELECT ${which}(id) FROM public.prompts)`,
+  );
+}
+
+/** Runs the next setup and closes it; returns whether it copied the test database again. */
+async function nextRunCopies(): Promise<boolean> {
+  const next = await setup();
+  await next.close();
+  return next.copied;
+}
+
 async function markerOf(database: string) {
   const client = await connect((await project.reconfigure({})).admin, 'admin');
   try {
@@ -131,14 +146,8 @@ describe('warm starts', () => {
     // psql, or an application server left pointing at the test database between runs.
     await queryDatabase(testDb, `INSERT INTO public.clients (name, slug) VALUES ('between', 'between')`);
     await queryDatabase(testDb, `DELETE FROM public.clients WHERE name = 'between'`);
-    await queryDatabase(
-      testDb,
-      `UPDATE public.prompts SET name = name WHERE id = (SELECT min(id) FROM public.prompts)`,
-    );
-
-    const next = await setup();
-    await next.close();
-    expect(next.copied).toBe(true);
+    await rewritePrompt('min');
+    expect(await nextRunCopies()).toBe(true);
   });
 
   it('after several runs kept without copying, still sees a row rewritten between two of them', async () => {
@@ -149,14 +158,8 @@ describe('warm starts', () => {
     await keptAgain.close();
     expect([kept.copied, keptAgain.copied]).toEqual([false, false]);
     // Same row count: only the rewritten row's transaction id tells, against the baseline the last run left.
-    await queryDatabase(
-      testDb,
-      `UPDATE public.prompts SET name = name WHERE id = (SELECT max(id) FROM public.prompts)`,
-    );
-
-    const next = await setup();
-    await next.close();
-    expect(next.copied).toBe(true);
+    await rewritePrompt('max');
+    expect(await nextRunCopies()).toBe(true);
   });
 
   it('after a setup that runs no test (pgtwin setup), keeps the database and still sees a row written since', async () => {
@@ -173,13 +176,8 @@ describe('warm starts', () => {
     const kept = await setup();
     await kept.close({ testsRan: false });
     expect(kept.copied).toBe(false);
-    await queryDatabase(
-      testDb,
-      `UPDATE public.prompts SET name = name WHERE id = (SELECT max(id) FROM public.prompts)`,
-    );
-    const next = await setup();
-    await next.close();
-    expect(next.copied).toBe(true);
+    await rewritePrompt('max');
+    expect(await nextRunCopies()).toBe(true);
   });
 
   it('copies again after a run that committed DDL outside the tests', async () => {
