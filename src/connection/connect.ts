@@ -141,6 +141,20 @@ async function open(target: DatabaseTarget, role: TargetRole, extra: pg.ClientCo
 }
 
 /** Translates a driver error raised while connecting into a message that says what to change. */
+/** SQLSTATE of a login refused for want of a connection slot (`too_many_connections`). */
+const OUT_OF_CONNECTIONS = '53300';
+
+/**
+ * Whether `error` (a {@link ConnectionError} or what it wraps) is a login refused because the server, the role
+ * or the database has no connection left: work spread over several sessions can go on with those it has.
+ */
+export function isOutOfConnections(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if ((cause as { code?: unknown }).code === OUT_OF_CONNECTIONS) return true;
+  }
+  return false;
+}
+
 export function connectionError(error: unknown, target: DatabaseTarget, role: TargetRole): ConnectionError {
   const err = error as { code?: string; message?: string };
   const settings = settingsFor(target, role);
@@ -163,6 +177,9 @@ export function connectionError(error: unknown, target: DatabaseTarget, role: Ta
       break;
     case '3D000':
       advice = `The database "${target.database}" does not exist. Create it or change ${settings.database}.`;
+      break;
+    case OUT_OF_CONNECTIONS:
+      advice = `The server has no connection left for "${target.user}" (max_connections, or the role's or database's CONNECTION LIMIT): close other sessions or raise the limit.`;
       break;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       advice = `The server's TLS certificate is not issued for "${target.host}" (sslmode=${target.ssl.mode} checks the host name). Connect by a name the certificate lists, or use sslmode=verify-ca to check the chain only.`;

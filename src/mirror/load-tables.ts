@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import { isOutOfConnections } from '../connection/connect.js';
 import { endTransaction } from '../connection/in-transaction.js';
 import { MirrorError } from '../errors.js';
 import { quoteIdent } from '../structure/table-catalog.js';
@@ -29,7 +30,8 @@ export interface LoadTablesOptions {
  * Copies the mirrored tables' rows from `source` into a target whose tables were just created and are empty,
  * with no keys, indexes, foreign keys or triggers yet (pg_restore's order: they are created after, once each).
  * Several pairs of source and target sessions copy at once, largest first: small tables whole, large ones cut
- * into ranges of pages (so the target's per-row work, generated columns and checks, runs on several cores).
+ * into ranges of pages (so the target's per-row work, generated columns and checks, runs on several cores);
+ * a pair the server has no connection slot for (`too_many_connections`) leaves its share to the others.
  * All source sessions read one snapshot, exported from a read-only REPEATABLE READ transaction on `source`,
  * so the rows are as consistent as {@link syncTables}' single session. Each unit is loaded in its own target
  * transaction; a table loaded whole is frozen (`COPY ... FREEZE`, so no later reader has to set hint bits)
@@ -70,15 +72,21 @@ export async function loadTables(
 
   source.on('error', ignore);
   let failure: unknown;
+  let refused: unknown;
   try {
     const snapshot = await exportSnapshot(source);
     const tables = await readTables(source, names, 'source database');
     const queue = await pageRanges(source, tables, sessionCount);
     // Connecting takes a few round trips: done while the sequences are read.
-    connecting = Array.from({ length: Math.min(sessionCount, queue.length) }, async () => ({
-      source: await open(options.openSource),
-      target: await open(options.openTarget),
-    }));
+    connecting = Array.from({ length: Math.min(sessionCount, queue.length) }, async () => {
+      const pairSource = await open(options.openSource);
+      try {
+        return { source: pairSource, target: await open(options.openTarget) };
+      } catch (error) {
+        await pairSource.end().catch(ignore);
+        throw error;
+      }
+    });
     for (const pair of connecting) pair.catch(ignore);
     const sequences = new Map<string, readonly SequenceValue[]>();
     for (const table of tables) sequences.set(table.key, await readTableSequences(source, table));
@@ -87,7 +95,15 @@ export async function loadTables(
     for (const unit of queue) unitsLeft.set(unit.table.key, (unitsLeft.get(unit.table.key) ?? 0) + 1);
     await Promise.all(
       connecting.map(async (pairing) => {
-        const pair = await pairing;
+        let pair: { source: pg.Client; target: pg.Client };
+        try {
+          pair = await pairing;
+        } catch (error) {
+          // No connection slot left for this pair: the pairs that connected copy its share.
+          if (!isOutOfConnections(error)) throw error;
+          refused = error;
+          return;
+        }
         await joinSnapshot(pair.source, snapshot);
         for (let unit = queue.shift(); unit && failure === undefined; unit = queue.shift()) {
           try {
@@ -104,6 +120,8 @@ export async function loadTables(
         if (failure === undefined) await Promise.all([pair.source.end(), pair.target.end()]).catch(ignore);
       }),
     );
+    // Every pair was refused: nothing copied what is left.
+    if (queue.length > 0) throw refused;
     return { tables: [...rowCounts].map(([table, rowCount]) => ({ table, rowCount })) };
   } catch (error) {
     failure ??= error;

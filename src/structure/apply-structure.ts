@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { isOutOfConnections } from '../connection/connect.js';
 import { inTransaction } from '../connection/in-transaction.js';
 import { StructureApplyError } from '../errors.js';
 import { CANONICAL_SETTINGS_SQL, withClient, type Queryable } from './queryable.js';
@@ -104,6 +105,8 @@ export class ObjectCreator {
   private readonly workers: Promise<void>[] = [];
   private running = 0;
   private failure: unknown;
+  /** A session refused for want of a connection slot: the others build its share (see {@link work}). */
+  private refused: unknown;
 
   constructor(
     private readonly open: () => Promise<pg.Client>,
@@ -126,15 +129,34 @@ export class ObjectCreator {
   async finish(): Promise<void> {
     try {
       while (this.workers.length > 0) await Promise.all(this.workers.splice(0));
+      // Every session was refused: nothing could build what is left.
+      if (this.queue.length > 0) throw this.refused;
     } finally {
       await Promise.all(this.opened.map((client) => client.end().catch(() => undefined)));
     }
   }
 
   private async work(): Promise<void> {
-    let client: pg.Client | undefined;
+    let client: pg.Client;
     try {
       client = this.idle.pop() ?? (await this.connect());
+    } catch (error) {
+      // The server has no slot for another session: go on with one another worker left, or leave the queue to
+      // the workers still running.
+      const idle = isOutOfConnections(error) ? this.idle.pop() : undefined;
+      if (idle) client = idle;
+      else if (isOutOfConnections(error) && this.running > 1) {
+        this.refused = error;
+        this.running--;
+        return;
+      } else {
+        this.failure ??= error;
+        this.queue.length = 0;
+        this.running--;
+        throw error;
+      }
+    }
+    try {
       for (let object = this.queue.shift(); object; object = this.queue.shift()) {
         const current = object;
         const session = client;
@@ -157,7 +179,7 @@ export class ObjectCreator {
       this.queue.length = 0;
       throw error;
     } finally {
-      if (client) this.idle.push(client);
+      this.idle.push(client);
       this.running--;
     }
   }

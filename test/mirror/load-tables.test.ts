@@ -7,7 +7,7 @@ import { verifyCrossingForeignKeys } from '../../src/mirror/replace-table-data.j
 import { applyStructure, compareSchemas, readStructure } from '../../src/structure/index.js';
 import { splitStructure } from '../../src/structure/split-structure.js';
 import type { StructureSnapshot } from '../../src/structure/structure-snapshot.js';
-import { useScratch } from '../helpers/databases.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
 import {
   ODD_SOURCE_SETTINGS,
   ODD_TARGET_SETTINGS,
@@ -152,6 +152,51 @@ describe('loadTables', () => {
     expect(await tableChecksums(target, ['public.big'])).toEqual(
       await tableChecksums(await openBigSource(), ['public.big']),
     );
+  });
+
+  it('copies with the sessions the server lets it open, when it has no slot for more', async () => {
+    const table = `CREATE TABLE public.big (id int, body text)`;
+    const { url: bigSourceUrl } = await scratch.database('slots_source');
+    const writer = await connect(bigSourceUrl);
+    await writer.query(
+      `${table}; INSERT INTO public.big (id, body) SELECT i, repeat(md5(i::text), 2) FROM generate_series(1, 30000) AS i`,
+    );
+    const { url } = await scratch.database('slots_target');
+    // A role the server lets open one session: the other pairs are refused (too_many_connections).
+    const role = scratch.roleName('slots');
+    await adminQuery(`CREATE ROLE "${role}" LOGIN CONNECTION LIMIT 1`);
+    const target = await connect(url);
+    await target.query(`${table}; ALTER TABLE public.big OWNER TO "${role}"`);
+    const limited = Object.assign(new URL(url), { username: role }).toString();
+    const openBigSource = () => connect(bigSourceUrl, { readOnly: true });
+    const policy = { ...POLICY, mirror: { ...POLICY.mirror, full: ['public.big'] } };
+    let refused = 0;
+    const result = await loadTables(await openBigSource(), {
+      policy,
+      openSource: openBigSource,
+      openTarget: () =>
+        connect(limited).catch((error: Error & { code?: string }) => {
+          if (error.code === '53300') refused++;
+          throw error;
+        }),
+    });
+
+    expect(result.tables).toEqual([{ table: 'public.big', rowCount: 30000 }]);
+    // At least one pair refused (a later one may get the slot a finished pair gave back).
+    expect(refused).toBeGreaterThan(0);
+    expect(await tableChecksums(target, ['public.big'])).toEqual(
+      await tableChecksums(await openBigSource(), ['public.big']),
+    );
+
+    // None at all: the server's refusal, with what to do.
+    await adminQuery(`ALTER ROLE "${role}" CONNECTION LIMIT 0`);
+    await target.query('TRUNCATE public.big');
+    const error = await loadTables(await openBigSource(), {
+      policy,
+      openSource: openBigSource,
+      openTarget: () => connect(limited),
+    }).catch((caught: unknown) => caught);
+    expect((error as { code?: string }).code).toBe('53300');
   });
 
   it('names the table to mirror too when loaded rows reference a table that is not loaded', async () => {

@@ -5,7 +5,7 @@ import { ObjectCreator } from '../../src/structure/apply-structure.js';
 import { applyStructure, compareSchemas, readStructure } from '../../src/structure/index.js';
 import { independentIndexes, splitStructure } from '../../src/structure/split-structure.js';
 import type { StructureSnapshot } from '../../src/structure/structure-snapshot.js';
-import { useScratch } from '../helpers/databases.js';
+import { adminQuery, useScratch } from '../helpers/databases.js';
 
 const scratch = useScratch('struct_split');
 const open: pg.Client[] = [];
@@ -157,5 +157,37 @@ describe('ObjectCreator', () => {
         )
       ).rows[0]!.n;
     await expect.poll(others, { timeout: 5000 }).toBe(0);
+  });
+  it('builds everything with the sessions the server lets it open, when it has no slot for more', async () => {
+    const { url } = await scratch.database('creator_slots');
+    const role = scratch.roleName('creator_slots');
+    await adminQuery(`CREATE ROLE "${role}" LOGIN CONNECTION LIMIT 1`);
+    const owner = await connect(url);
+    await owner.query(`CREATE TABLE public.notes (id int, body text);
+      INSERT INTO public.notes SELECT g, 'note ' || g FROM generate_series(1, 5000) g;
+      ALTER TABLE public.notes OWNER TO "${role}"; GRANT CREATE ON SCHEMA public TO "${role}"`);
+    const limited = Object.assign(new URL(url), { username: role }).toString();
+    let refused = 0;
+    const creator = new ObjectCreator(
+      () =>
+        connect(limited).catch((error: Error & { code?: string }) => {
+          if (error.code === '53300') refused++;
+          throw error;
+        }),
+      3,
+    );
+    creator.add(
+      ['id', 'body', 'id, body'].map((columns, i) => ({
+        kind: 'index' as const,
+        schema: 'public',
+        name: `notes.notes_${i}`,
+        key: `index public.notes.notes_${i}`,
+        definition: `CREATE INDEX notes_${i} ON public.notes USING btree (${columns})`,
+      })),
+    );
+    await creator.finish();
+    expect(refused).toBe(2);
+    const { rows } = await owner.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'notes'`);
+    expect(rows).toEqual([{ n: 3 }]);
   });
 });
