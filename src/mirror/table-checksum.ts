@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
+import { isOutOfConnections } from '../connection/connect.js';
 import { endTransaction } from '../connection/in-transaction.js';
 import { beginSnapshot, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
 import { pageRanges, pageRangeSql, type PageRange } from './page-ranges.js';
@@ -54,7 +55,14 @@ export async function tableChecksums(
     await Promise.all([
       work(client),
       ...Array.from({ length: extra }, async () => {
-        const session = await options.openSession!();
+        let session: pg.Client;
+        try {
+          session = await options.openSession!();
+        } catch (error) {
+          // No connection slot left for it: the sessions that connected, `client` at least, read its share.
+          if (isOutOfConnections(error)) return;
+          throw error;
+        }
         sessions.push(session);
         await joinSnapshot(session, snapshot!);
         await work(session);

@@ -154,7 +154,7 @@ describe('loadTables', () => {
     );
   });
 
-  it('copies with the sessions the server lets it open, when it has no slot for more', async () => {
+  it('copies and checksums with the sessions the server lets it open, when it has no slot for more', async () => {
     const table = `CREATE TABLE public.big (id int, body text)`;
     const { url: bigSourceUrl } = await scratch.database('slots_source');
     const writer = await connect(bigSourceUrl);
@@ -188,7 +188,14 @@ describe('loadTables', () => {
       await tableChecksums(await openBigSource(), ['public.big']),
     );
 
-    // None at all: the server's refusal, with what to do.
+    // Checksums over parallel sessions: the one the role may open reads every range.
+    const coordinator = await connect(limited);
+    expect(
+      await tableChecksums(coordinator, ['public.big'], { openSession: () => connect(limited) }),
+    ).toEqual(await tableChecksums(await openBigSource(), ['public.big']));
+    await coordinator.end();
+
+    // None at all: the server's refusal.
     await adminQuery(`ALTER ROLE "${role}" CONNECTION LIMIT 0`);
     await target.query('TRUNCATE public.big');
     const error = await loadTables(await openBigSource(), {
