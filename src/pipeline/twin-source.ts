@@ -13,7 +13,7 @@ import { applyStructure, ObjectCreator } from '../structure/apply-structure.js';
 import { readStructure } from '../structure/read-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
 import { independentIndexes, splitStructure } from '../structure/split-structure.js';
-import type { StructureSnapshot } from '../structure/structure-snapshot.js';
+import type { StructureObject, StructureSnapshot } from '../structure/structure-snapshot.js';
 import type { Logger } from '../util/logger.js';
 import { readProductionFingerprint } from './read-production-fingerprint.js';
 
@@ -98,9 +98,10 @@ class ProductionSource implements TwinSourceReader {
     // Each table's indexes and keys are built as soon as its rows are in, while the other tables load (CREATE
     // INDEX shares the table's lock, so a table's indexes are built at once too).
     const { indexes, rest } = independentIndexes(afterData);
+    const byTable = new Map<string, StructureObject[]>();
+    for (const { table, object } of indexes) byTable.set(table, [...(byTable.get(table) ?? []), object]);
     const creator = new ObjectCreator(() => connect(options.target, 'test'), PARALLEL_SESSIONS);
-    const loaded = (table: string) =>
-      creator.add(indexes.filter((index) => index.table === table).map((index) => index.object));
+    const loaded = (table: string) => creator.add(byTable.get(table) ?? []);
     let tables: Awaited<ReturnType<typeof loadTables>>['tables'];
     try {
       ({ tables } = await loadTables(this.production, {
@@ -112,7 +113,7 @@ class ProductionSource implements TwinSourceReader {
       for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
       // The tables not mirrored (empty until the seeds) get theirs now.
       const copied = new Set(tables.map((table) => table.table));
-      for (const table of new Set(indexes.map((index) => index.table))) if (!copied.has(table)) loaded(table);
+      for (const table of byTable.keys()) if (!copied.has(table)) loaded(table);
       // Checked before the foreign keys exist, so a violation gets advice rather than PostgreSQL's bare error.
       await verifyCrossingForeignKeys(test, afterData.tables, copied);
     } catch (error) {

@@ -144,17 +144,17 @@ export class ObjectCreator {
       // The server has no slot for another session: go on with one another worker left, or leave the queue to
       // the workers still running.
       const idle = isOutOfConnections(error) ? this.idle.pop() : undefined;
-      if (idle) client = idle;
-      else if (isOutOfConnections(error) && this.running > 1) {
-        this.refused = error;
+      if (!idle) {
         this.running--;
-        return;
-      } else {
+        if (isOutOfConnections(error) && this.running > 0) {
+          this.refused = error;
+          return;
+        }
         this.failure ??= error;
         this.queue.length = 0;
-        this.running--;
         throw error;
       }
+      client = idle;
     }
     try {
       for (let object = this.queue.shift(); object; object = this.queue.shift()) {

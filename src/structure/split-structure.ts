@@ -100,16 +100,19 @@ export function independentIndexes(afterData: StructureSnapshot): {
   return { indexes, rest: { ...afterData, objects: rest } };
 }
 
+/** A name as `pg_get_indexdef` and `pg_get_constraintdef` print it: quoted, or bare. */
+const NAME = String.raw`(?:"(?:[^"]|"")*"|[^\s".]+)`;
+
 /** The table of a `CREATE [UNIQUE] INDEX` as `pg_get_indexdef` prints it. */
-const INDEX_ON =
-  /^CREATE (?:UNIQUE )?INDEX (?:"(?:[^"]|"")*"|[^\s"]+) ON ((?:"(?:[^"]|"")*"|[^\s".]+)\.(?:"(?:[^"]|"")*"|[^\s".]+)) USING /;
+const INDEX_ON = new RegExp(String.raw`^CREATE (?:UNIQUE )?INDEX ${NAME} ON (${NAME}\.${NAME}) USING `);
 
 /**
  * A primary key or unique constraint with nothing but its columns (no INCLUDE, WITH, tablespace, NULLS NOT
  * DISTINCT or DEFERRABLE): exactly what a unique btree index on those columns under its name gives.
  */
-const PLAIN_KEY =
-  /^ALTER TABLE ONLY ((?:"(?:[^"]|"")*"|[^\s".]+)\.(?:"(?:[^"]|"")*"|[^\s".]+)) ADD CONSTRAINT ("(?:[^"]|"")*"|[^\s"]+) (PRIMARY KEY|UNIQUE) \(([^()]*)\);?$/;
+const PLAIN_KEY = new RegExp(
+  String.raw`^ALTER TABLE ONLY (${NAME}\.${NAME}) ADD CONSTRAINT (${NAME}) (PRIMARY KEY|UNIQUE) \(([^()]*)\);?$`,
+);
 
 /** How `pg_get_indexdef` may print a name: bare when `quote_ident` leaves it so (unless a keyword), else quoted. */
 function spellings(name: string): string[] {
