@@ -60,7 +60,8 @@ export type GuardRequest = GuardBase &
 
 type ProductionIdentity = { known: true; identity: DatabaseIdentity } | { known: false; reason: string };
 
-const productionIdentities = new WeakMap<ResolvedConfig, Promise<ProductionIdentity>>();
+/** Keyed by the production target, which a configuration keeps when pointed at another test server. */
+const productionIdentities = new WeakMap<DatabaseTarget, Promise<ProductionIdentity>>();
 
 /**
  * The one gate every destructive operation passes. It judges the database actually reached, never the
@@ -213,11 +214,19 @@ function productionConfigured(config: ResolvedConfig): boolean {
   );
 }
 
-/** Production's database as its own server names it, read once per configuration through a read-only session. */
-export function productionIdentity(config: ResolvedConfig): Promise<ProductionIdentity> {
-  let identity = productionIdentities.get(config);
+/**
+ * Production's database as its own server names it, read once per configuration through a read-only session:
+ * `session` when given (one the caller has open on production anyway, so the guard opens none of its own),
+ * else one opened for it.
+ */
+export function productionIdentity(
+  config: ResolvedConfig,
+  session?: pg.ClientBase,
+): Promise<ProductionIdentity> {
+  let identity = productionIdentities.get(config.production);
   if (!identity) {
     identity = (async (): Promise<ProductionIdentity> => {
+      if (session) return readIdentity(session);
       let client: pg.Client;
       try {
         client = await connect(config.production, 'production');
@@ -225,14 +234,20 @@ export function productionIdentity(config: ResolvedConfig): Promise<ProductionId
         return { known: false, reason: (error as Error).message };
       }
       try {
-        return { known: true, identity: await readReachedDatabase(client) };
-      } catch (error) {
-        return { known: false, reason: (error as Error).message };
+        return await readIdentity(client);
       } finally {
         await client.end().catch(() => undefined);
       }
     })();
-    productionIdentities.set(config, identity);
+    productionIdentities.set(config.production, identity);
   }
   return identity;
+}
+
+async function readIdentity(client: pg.ClientBase): Promise<ProductionIdentity> {
+  try {
+    return { known: true, identity: await readReachedDatabase(client) };
+  } catch (error) {
+    return { known: false, reason: (error as Error).message };
+  }
 }

@@ -84,9 +84,12 @@ export class LeakDetector {
     private readonly catalogsBefore: Map<string, number>,
   ) {}
 
-  /** Takes the starting snapshot, through a connection of its own that isolation leaves alone. */
-  static async start(config: pg.ClientConfig): Promise<LeakDetector> {
-    return withClient(config, async (client) => {
+  /**
+   * Takes the starting snapshot, through a connection of its own that isolation leaves alone, or on
+   * `session`, an open one the caller keeps (later checks connect with `config`).
+   */
+  static async start(config: pg.ClientConfig, session?: pg.ClientBase): Promise<LeakDetector> {
+    return withClient(config, session, async (client) => {
       const { rows } = await client.query<{ xid: string; database: string }>(
         'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, current_database() AS database',
       );
@@ -132,10 +135,11 @@ export class LeakDetector {
    * {@link check}, and the database's state as a new starting snapshot: when the report shows no leak, the
    * database is as it was at the start, and the new baseline says so with a newer transaction id, so whatever
    * is committed after the check counts as written since. The id is the oldest transaction still running
-   * before counting (not the next one to start), so a transaction open across the check counts too.
+   * before counting (not the next one to start), so a transaction open across the check counts too. Reads
+   * on `session` when given (an open session the caller keeps), else on a connection of its own.
    */
-  async checkAndRebase(): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
-    const { xid, counts, catalogCounts } = await withClient(this.config, async (client) => {
+  async checkAndRebase(session?: pg.ClientBase): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
+    const { xid, counts, catalogCounts } = await withClient(this.config, session, async (client) => {
       const { rows } = await client.query<{ xid: string }>(
         'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid',
       );
@@ -193,7 +197,7 @@ export function formatLeakReport(report: LeakReport): string {
   );
 }
 
-async function countRows(client: pg.Client, startXid: bigint): Promise<TableCount[]> {
+async function countRows(client: pg.ClientBase, startXid: bigint): Promise<TableCount[]> {
   const { rows: tables } = await client.query<{ name: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -214,7 +218,7 @@ async function countRows(client: pg.Client, startXid: bigint): Promise<TableCoun
 }
 
 /** Row counts of the catalogs DDL writes to, and their rows written since the start. */
-async function countCatalogRows(client: pg.Client, startXid: bigint): Promise<TableCount[]> {
+async function countCatalogRows(client: pg.ClientBase, startXid: bigint): Promise<TableCount[]> {
   const newer = newerThan(startXid);
   const sql = CATALOGS.map(
     (name) =>
@@ -234,7 +238,12 @@ function newerThan(startXid: bigint): string {
   return `age(xmin) <= age('${Math.max(start, 3)}'::xid)`;
 }
 
-async function withClient<T>(config: pg.ClientConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  config: pg.ClientConfig,
+  session: pg.ClientBase | undefined,
+  work: (client: pg.ClientBase) => Promise<T>,
+): Promise<T> {
+  if (session) return work(session);
   const client = exemptFromIsolation(new pg.Client(config));
   await client.connect();
   try {

@@ -31,20 +31,21 @@ export class CleanRunWatch {
   /**
    * Takes the snapshot; call it when the test database is ready and before any test runs. `verified`: a
    * baseline {@link changedSinceClean} just found the database equal to, which saves counting its rows again.
+   * `session`: an open session on the test database to read on (the caller keeps it); else it connects.
    */
   static async start(
     config: ResolvedConfig,
     fingerprint: string,
-    options: { verified?: LeakBaseline } = {},
+    options: { verified?: LeakBaseline; session?: pg.ClientBase } = {},
   ): Promise<CleanRunWatch> {
-    const { verified } = options;
-    const [detector, sequences] = await Promise.all([
-      verified
-        ? LeakDetector.resume(config.test.clientConfig(), config.test.database, verified)
-        : LeakDetector.start(config.test.clientConfig()),
-      withTestClient(config, readSequences),
-    ]);
-    return new CleanRunWatch(config, fingerprint, detector, sequences);
+    const { verified, session } = options;
+    const detecting = verified
+      ? LeakDetector.resume(config.test.clientConfig(), config.test.database, verified)
+      : LeakDetector.start(config.test.clientConfig(), session);
+    // One session's statements run one after another anyway; a connection each reads both at once.
+    const sequences = session ? readSequences(session) : withTestClient(config, readSequences);
+    const [detector, states] = await Promise.all([detecting, sequences]);
+    return new CleanRunWatch(config, fingerprint, detector, states);
   }
 
   /**
@@ -84,11 +85,12 @@ export class CleanRunWatch {
 /**
  * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
  * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or the baseline of
- * its state now, for {@link CleanRunWatch.start}.
+ * its state now, for {@link CleanRunWatch.start}. Reads on `session` (on the test database) when given.
  */
 export async function changedSinceClean(
   config: ResolvedConfig,
   marker: TestMarker,
+  session?: pg.ClientBase,
 ): Promise<{ changed: string } | { unchanged: LeakBaseline }> {
   if (!marker.clean || !marker.cleanBaseline) return { changed: 'it was not left clean' };
   const detector = LeakDetector.resume(
@@ -96,7 +98,7 @@ export async function changedSinceClean(
     config.test.database,
     marker.cleanBaseline,
   );
-  const { report, baseline } = await detector.checkAndRebase();
+  const { report, baseline } = await detector.checkAndRebase(session);
   return hasLeaks(report)
     ? { changed: `changes were committed since the previous run: ${formatLeakReport(report)}` }
     : { unchanged: baseline };
@@ -122,7 +124,7 @@ export async function markOptedOut(databases: TwinDatabases, database: string): 
     await databases.stamp(database, { ...marker, optedOut: true, clean: false });
 }
 
-async function readSequences(client: pg.Client): Promise<SequenceState[]> {
+async function readSequences(client: pg.ClientBase): Promise<SequenceState[]> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -139,7 +141,10 @@ async function readSequences(client: pg.Client): Promise<SequenceState[]> {
 }
 
 /** The sequences of `before` whose state is no longer what it was. */
-async function movedSequences(client: pg.Client, before: readonly SequenceState[]): Promise<SequenceState[]> {
+async function movedSequences(
+  client: pg.ClientBase,
+  before: readonly SequenceState[],
+): Promise<SequenceState[]> {
   const now = new Map((await readSequences(client)).map((state) => [state.name, state]));
   return before.filter((state) => {
     const current = now.get(state.name);

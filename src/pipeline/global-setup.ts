@@ -10,7 +10,7 @@ import { startServer as startProvidedServer, type StartServerOptions } from '../
 import type { StartedServer } from '../provider/started-server.js';
 import { withServer } from '../provider/with-server.js';
 import { serverVersion } from '../connection/server-version.js';
-import { provisionTestDatabase } from '../provision/provision-test-database.js';
+import { provisionWithSession } from '../provision/provision-test-database.js';
 import {
   fingerprintInputs,
   fingerprintOf,
@@ -168,7 +168,7 @@ export class TwinSetup implements AsyncDisposable {
     const opened = startReading(await openTwinSource(this.config));
     try {
       // No warm start: the local inputs are part of the fingerprint, so the previous template is stale.
-      this.prepared = await prepareTwin(this.run, opened, local, { warm: false });
+      this.prepared = await prepareTwin(this.run, opened, local, { warm: false, session: undefined });
     } finally {
       await opened.source.close();
     }
@@ -263,6 +263,8 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   local.catch(() => undefined);
   const opening = openTwinSource(resolved).then(startReading);
   opening.catch(() => undefined);
+  // The test role's session on the test database, from provisioning to the template step's last check.
+  let session: pg.Client | undefined;
   try {
     const { config, admin, server, opened } = await runPhase('provision', context, async (note) => {
       const server = await startServer(resolved, { logger });
@@ -273,10 +275,11 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       await acquireSetupLock(admin, config.test.database, logger);
       // Awaited first, so an unreachable production fails here rather than after the test database changed.
       const opened = await opening;
-      const provisioned = await provisionTestDatabase(config, { logger });
+      const provisioned = await provisionWithSession(config, { logger, admin });
+      session = provisioned.session;
       note(
         `${server.provider} ${config.test.describe()}` +
-          (provisioned.changes.length > 0 ? `; ${provisioned.changes.join('; ')}` : ''),
+          (provisioned.result.changes.length > 0 ? `; ${provisioned.result.changes.join('; ')}` : ''),
       );
       return { config, admin, server, opened };
     });
@@ -289,12 +292,13 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       rebuild,
       workerCount: Math.max(1, Math.floor(workerCount)),
     };
-    const prepared = await prepareTwin(run, opened, await local, { warm: !rebuild });
+    const prepared = await prepareTwin(run, opened, await local, { warm: !rebuild, session });
     return new TwinSetup(run, { server, source: opened.source.name, prepared }, resolveOptions, closers);
   } catch (error) {
     await closeAll();
     throw error;
   } finally {
+    await session?.end().catch(() => undefined);
     await opening.then(({ source }) => source.close()).catch(() => undefined);
   }
 }
@@ -325,19 +329,22 @@ interface TestOnTemplate {
   structure: string | undefined;
   /** When kept: the state it was just verified to be in, for the run's watch. */
   verified?: LeakBaseline;
+  /** The run's watch, started once a test connection is known to land in it. */
+  watch?: CleanRunWatch;
 }
 
 /**
  * The `template` phase, then the `workers` phase: reads the fingerprint, makes the test database equal to
  * the template of that fingerprint (see {@link warmStart}; else leasing or building the template and copying
  * it), checks where a test connection lands, starts watching the test database for the teardown, and
- * copies the template to one database per worker.
+ * copies the template to one database per worker. `session`: the test role's open session on the test
+ * database (from provisioning), read on while that database is kept and ended before it is replaced.
  */
 async function prepareTwin(
   run: RunContext,
   { source, fingerprint: sourceFingerprint }: OpenedSource,
   local: LocalInputs,
-  options: { warm: boolean },
+  options: { warm: boolean; session: pg.Client | undefined },
 ): Promise<PreparedTwin> {
   const { config, admin, databases, context, rebuild } = run;
   const onTemplate = await runPhase('template', context, async (note) => {
@@ -361,11 +368,22 @@ async function prepareTwin(
     // Awaited on every path below; this only keeps an early failure elsewhere from leaving it unhandled.
     reading.catch(() => undefined);
 
-    const warm = options.warm ? await warmStart(config, databases, reading) : undefined;
+    const warm = options.warm ? await warmStart(config, databases, reading, options.session) : undefined;
+    if (!warm) await options.session?.end();
     const result = warm ?? (await coldStart(run, source, reading));
     const { lease } = result;
     try {
-      await landsWhereAsked(config, config.test);
+      // Kept: the session provisioning judged is still on it; else the database is new.
+      const session = (!result.copied && options.session) || (await connect(config.test, 'test'));
+      try {
+        await landsWhereAsked(config, session);
+        result.watch = await CleanRunWatch.start(config, lease.fingerprint, {
+          verified: result.verified,
+          session,
+        });
+      } finally {
+        await session.end();
+      }
     } catch (error) {
       await lease.release();
       throw error;
@@ -375,16 +393,15 @@ async function prepareTwin(
     else note(`${lease.template} reused (fingerprint unchanged)${kept}`, 'lead');
     return result;
   });
-  const { lease } = onTemplate;
+  const { lease, watch } = onTemplate;
   try {
-    const watch = await CleanRunWatch.start(config, lease.fingerprint, { verified: onTemplate.verified });
     const workers = await prepareWorkers(config, lease.template, run.workerCount, context);
     return {
       lease,
       copied: onTemplate.copied,
       workers,
       inputs: { ...local, structure: onTemplate.structure },
-      watch,
+      watch: watch!,
     };
   } catch (error) {
     await lease.release();
@@ -405,12 +422,13 @@ async function warmStart(
   config: ResolvedConfig,
   databases: TwinDatabases,
   reading: Promise<ReadFingerprint>,
+  session: pg.Client | undefined,
 ): Promise<TestOnTemplate | undefined> {
   const previous = await databases.marker(config.test.database);
   const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
   if (!previous || !fingerprint) return undefined;
   // Checked while the template is leased.
-  const checking = previous.clean ? changedSinceClean(config, previous) : undefined;
+  const checking = previous.clean ? changedSinceClean(config, previous, session) : undefined;
   checking?.catch(() => undefined);
   const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
@@ -430,6 +448,8 @@ async function warmStart(
       return { lease, copied: false, structure: current.structure, verified: verified.unchanged };
     }
     let structure: string | undefined;
+    // The copy replaces the test database: no session may hold it.
+    await session?.end();
     try {
       await copyTemplate(config, databases, lease, async () => {
         const current = await reading;
@@ -512,10 +532,17 @@ async function prepareWorkers(
 
 /**
  * The tests connect by name, maybe through a pooler that maps names elsewhere: checks that a connection to
- * `target` lands in the database just created there, and that it is not production, before any test runs.
+ * `target` (or `session`, one opened to the test database as the test role) lands in the database just
+ * created there, and that it is not production, before any test runs.
  */
-async function landsWhereAsked(config: ResolvedConfig, target: DatabaseTarget): Promise<void> {
-  await guardDestructive({ config, target, operation: 'run tests in' });
+async function landsWhereAsked(
+  config: ResolvedConfig,
+  reached: DatabaseTarget | pg.ClientBase,
+): Promise<void> {
+  const operation = 'run tests in';
+  await guardDestructive(
+    'query' in reached ? { config, client: reached, operation } : { config, target: reached, operation },
+  );
 }
 
 function handoffOptions(options: ResolveConfigOptions): ResolveConfigOptions {

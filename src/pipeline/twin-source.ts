@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { productionIdentity } from '../guard/production-guard.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
 import { PARALLEL_SESSIONS } from '../mirror/mirror-session.js';
@@ -53,7 +54,10 @@ export interface TwinSourceReader {
 export async function openTwinSource(config: ResolvedConfig): Promise<TwinSourceReader> {
   if (config.source.dump) return new DumpSource(config, config.source.dump);
   if (config.schema.scripts) return new ScriptsSource(config, config.schema.scripts);
-  return new ProductionSource(config, await connect(config.production, 'production'));
+  const production = await connect(config.production, 'production');
+  // Read first on this session, for the guard of this run's destructive steps, which then opens none.
+  void productionIdentity(config, production);
+  return new ProductionSource(config, production);
 }
 
 /** The source the configuration asks for, without opening it. */

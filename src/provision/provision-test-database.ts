@@ -36,13 +36,30 @@ export async function provisionTestDatabase(
   configOrOptions?: ResolvedConfig | ResolveConfigOptions,
   options: { logger?: Logger } = {},
 ): Promise<ProvisionResult> {
-  const config = await configFrom(configOrOptions);
+  const { result, session } = await provisionWithSession(await configFrom(configOrOptions), options);
+  await session?.end().catch(() => undefined);
+  return result;
+}
+
+/**
+ * {@link provisionTestDatabase} on `admin`, a session on the admin target the caller keeps (default: one of
+ * its own), handing over the test role's session on the test database it judged last (absent when the
+ * database was just created or the role's password just set): the run's setup goes on with it rather than
+ * opening another. The caller ends it.
+ *
+ * @internal
+ */
+export async function provisionWithSession(
+  config: ResolvedConfig,
+  options: { logger?: Logger; admin?: pg.ClientBase } = {},
+): Promise<{ result: ProvisionResult; session: pg.Client | undefined }> {
   const logger = options.logger ?? silentLogger;
   const { test } = config;
-  const databases = await TwinDatabases.open(config);
+  const databases = await TwinDatabases.open(config, options.admin);
   const admin = await databases.admin();
   const changes: string[] = [];
   const result: ProvisionResult = { databaseCreated: false, roleCreated: false, changes };
+  let session: pg.Client | undefined;
   try {
     await guardDestructive({
       config,
@@ -58,8 +75,12 @@ export async function provisionTestDatabase(
       [test.user],
     );
     // Before anything changes: a role that no longer takes the configured password would fail every test.
-    const passwordChanged =
-      existing.rows[0]?.rolcanlogin === true && !(await logsInWithPassword(config, config.admin.database));
+    let passwordChanged = false;
+    if (existing.rows[0]?.rolcanlogin === true) {
+      const login = await testRoleLogin(config, config.admin.database);
+      passwordChanged = login.passwordRejected;
+      session = login.session;
+    }
     if (passwordChanged && !existing.rows[0]!.stamp?.startsWith(ROLE_STAMP)) {
       throw new ProvisionError(
         'TEST_DB_PASS',
@@ -112,14 +133,18 @@ export async function provisionTestDatabase(
         changes.push(`made ${test.user} the owner of ${test.database}`);
       }
     }
-    await grantSchemaRights(config, changes);
+    await grantSchemaRights(config, changes, session);
     // The tests reach it by name as the test role, maybe through a pooler mapping names elsewhere.
-    await guardDestructive({ config, target: test, operation: 'provision' });
+    session ??= await connect(test, 'test');
+    await guardDestructive({ config, client: session, operation: 'provision' });
     await grantReplicaRole(admin, rights.superuser, test.user, changes);
     logger.debug(
       `provision ${test.url()} as ${config.admin.url()}: ${changes.join('; ') || 'nothing to change'}`,
     );
-    return result;
+    return { result, session };
+  } catch (error) {
+    await session?.end().catch(() => undefined);
+    throw error;
   } finally {
     await databases.close();
   }
@@ -132,36 +157,55 @@ export async function provisionTestDatabase(
 export const ROLE_STAMP = 'pgtwin:role';
 
 /**
- * Whether the test role logs in with the configured password: on the test database, or on the admin's
- * maintenance database while the test database does not exist. Only a rejected password counts as no;
- * anything else (pg_hba, a missing database) is left to the steps that need it.
+ * Whether the test role logs in with the configured password: on the test database (whose session is kept
+ * for the caller), or on the admin's maintenance database while the test database does not exist. Only a
+ * rejected password counts as no; anything else (pg_hba, a missing database) is left to the steps that need it.
  */
-async function logsInWithPassword(config: ResolvedConfig, fallbackDatabase: string): Promise<boolean> {
+async function testRoleLogin(
+  config: ResolvedConfig,
+  fallbackDatabase: string,
+): Promise<{ passwordRejected: boolean; session?: pg.Client }> {
   for (const database of [config.test.database, fallbackDatabase]) {
     try {
-      await (
-        await connect(config.test.withDatabase(database), 'test', { connectionTimeoutMillis: 5000 })
-      ).end();
-      return true;
+      const client = await connect(config.test.withDatabase(database), 'test', {
+        connectionTimeoutMillis: 5000,
+      });
+      if (database === config.test.database) return { passwordRejected: false, session: client };
+      await client.end();
+      return { passwordRejected: false };
     } catch (error) {
       const code = ((error as Error).cause as { code?: string } | undefined)?.code;
-      if (code === '28P01') return false;
-      if (code !== '3D000') return true;
+      if (code === '28P01') return { passwordRejected: true };
+      if (code !== '3D000') return { passwordRejected: false };
     }
   }
-  return true;
+  return { passwordRejected: false };
 }
 
-async function grantSchemaRights(config: ResolvedConfig, changes: string[]): Promise<void> {
+/**
+ * The role owns the database; owning `public` too lets it create, alter and drop everything in it. Read
+ * through `session` (the test role's, on the test database) when there is one; an admin session is opened
+ * only to change the owner.
+ */
+async function grantSchemaRights(
+  config: ResolvedConfig,
+  changes: string[],
+  session: pg.ClientBase | undefined,
+): Promise<void> {
   const { test } = config;
+  const publicOwner = async (client: pg.ClientBase) =>
+    (
+      await client.query<{ owner: string }>(
+        `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`,
+      )
+    ).rows[0]?.owner;
+  const settled = (owner: string | undefined) =>
+    owner === undefined || owner === test.user || owner === 'pg_database_owner';
+  if (session && settled(await publicOwner(session))) return;
   const client = await connect(config.admin.withDatabase(test.database), 'admin');
   try {
     await guardDestructive({ config, client, database: test.database, operation: 'provision' });
-    // The role owns the database; owning `public` too lets it create, alter and drop everything in it.
-    const { rows } = await client.query<{ owner: string }>(
-      `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`,
-    );
-    if (rows[0] && rows[0].owner !== test.user && rows[0].owner !== 'pg_database_owner') {
+    if (!settled(await publicOwner(client))) {
       await client.query(`ALTER SCHEMA public OWNER TO ${client.escapeIdentifier(test.user)}`);
       changes.push(`made ${test.user} the owner of schema public`);
     }

@@ -77,6 +77,44 @@ describe('provisionTestDatabase', () => {
     expect(ownChanges(await provisionTestDatabase(config))).toEqual([]);
   });
 
+  it('gives the role its schema public back, and takes an unmarked database of its name only when allowed', async () => {
+    const database = scratch.databaseName('twin');
+    const role = scratch.roleName('runner');
+    const config = await testConfig({ test: { database, user: role, password: 'pw-456' } });
+    await provisionTestDatabase(config);
+    const onTest = async (sql: string) => {
+      const client = new pg.Client({ ...SERVER, database });
+      await client.connect();
+      try {
+        return (await client.query<{ owner: string }>(sql)).rows;
+      } finally {
+        await client.end();
+      }
+    };
+    await onTest('ALTER SCHEMA public OWNER TO postgres');
+    expect(ownChanges(await provisionTestDatabase(config))).toEqual([
+      `made ${role} the owner of schema public`,
+    ]);
+    const publicOwner = `SELECT pg_get_userbyid(nspowner) AS owner FROM pg_namespace WHERE nspname = 'public'`;
+    expect((await onTest(publicOwner))[0]!.owner).toBe(role);
+
+    // A database of that name pgtwin did not make, holding a table: refused; allowed, used as it is.
+    await adminQuery(`DROP DATABASE "${database}"`);
+    await adminQuery(`CREATE DATABASE "${database}" OWNER "${role}"`);
+    await onTest('CREATE TABLE kept_by_user (id int)');
+    await expect(provisionTestDatabase(config)).rejects.toThrow(/PGTWIN_ALLOW_UNMARKED=1/);
+    const allowed = await testConfig({
+      test: { database, user: role, password: 'pw-456' },
+      // Unmarked databases are only ever touched when production's identity is known, so it must exist.
+      production: { database: 'postgres' },
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+    });
+    expect(await provisionTestDatabase(allowed)).toMatchObject({ databaseCreated: false });
+    expect(await onTest(`SELECT to_regclass('kept_by_user')::text AS owner`)).toEqual([
+      { owner: 'kept_by_user' },
+    ]);
+  });
+
   it('says which privilege the admin role lacks', async () => {
     const weak = scratch.roleName('weak');
     const role = scratch.roleName('runner');
