@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { writtenSince } from '../connection/written-since.js';
 import { exemptFromIsolation } from './exemption.js';
 
 /** One table whose committed contents changed while every test should have rolled back. */
@@ -205,7 +206,7 @@ async function countRows(client: pg.ClientBase, startXid: bigint): Promise<Table
       ORDER BY 1`,
   );
   if (tables.length === 0) return [];
-  const newer = newerThan(startXid);
+  const newer = writtenSince(startXid);
   const sql = tables
     .map(
       ({ name }) =>
@@ -219,7 +220,7 @@ async function countRows(client: pg.ClientBase, startXid: bigint): Promise<Table
 
 /** Row counts of the catalogs DDL writes to, and their rows written since the start. */
 async function countCatalogRows(client: pg.ClientBase, startXid: bigint): Promise<TableCount[]> {
-  const newer = newerThan(startXid);
+  const newer = writtenSince(startXid);
   const sql = CATALOGS.map(
     (name) =>
       `SELECT '${name}' AS "table", count(*)::int AS rows, ` +
@@ -227,15 +228,6 @@ async function countCatalogRows(client: pg.ClientBase, startXid: bigint): Promis
   ).join(' UNION ALL ');
   const { rows } = await client.query<TableCount>(sql);
   return rows;
-}
-
-/** A condition on a row's `xmin`: written by the transaction `startXid` or a newer one. */
-function newerThan(startXid: bigint): string {
-  // xmin is a 32-bit transaction id, so "newer" wraps around: age() (transactions between an id and now) does
-  // that comparison, and is INT_MAX for frozen rows (xmin 2), which are old. Ids 0 to 2 are never assigned,
-  // so a start there is the next one, 3. About four times quicker than xmin::text::bigint arithmetic.
-  const start = Number(startXid % 2n ** 32n);
-  return `age(xmin) <= age('${Math.max(start, 3)}'::xid)`;
 }
 
 async function withClient<T>(

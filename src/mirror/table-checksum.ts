@@ -41,6 +41,7 @@ export async function tableChecksums(
     if (options.openSession) snapshot = await exportSnapshot(client);
     else await beginSnapshot(client);
     const catalog = await readTables(client, tables, 'database');
+    await options.inSnapshot?.(client, catalog);
     const sums = new Map(catalog.map((table) => [table.key, [] as PartialSums[]]));
     const units = snapshot
       ? await pageRanges(client, catalog, options.sessions ?? PARALLEL_SESSIONS)
@@ -96,6 +97,11 @@ export interface ChecksumOptions {
   openSession?: () => Promise<pg.Client>;
   /** How many sessions `openSession` opens at most. @default PARALLEL_SESSIONS */
   sessions?: number;
+  /**
+   * Runs on `client` in the checksums' snapshot before the rows are read, with the tables as the catalog
+   * describes them (e.g. to take a {@link captureBaseline}). It must leave the transaction usable.
+   */
+  inSnapshot?: (client: pg.ClientBase, catalog: readonly CatalogTable[]) => Promise<void>;
 }
 
 /** {@link tableChecksums} of one table, in the caller's transaction, which must have the mirror session settings. */

@@ -165,7 +165,7 @@ export class TwinSetup implements AsyncDisposable {
     if (local.digest === this.prepared.inputs.digest) return false;
     this.run.context.logger.info('inputs changed: rebuilding the test database');
     const previous = this.prepared;
-    const opened = startReading(await openTwinSource(this.config));
+    const opened = startReading(await openTwinSource(this.config), { logger: this.run.context.logger });
     try {
       // No warm start: the local inputs are part of the fingerprint, so the previous template is stale.
       this.prepared = await prepareTwin(this.run, opened, local, { warm: false, session: undefined });
@@ -261,7 +261,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   // the local inputs need no server, and the source (production) is not the test server.
   const local = readLocalInputs(resolved);
   local.catch(() => undefined);
-  const opening = openTwinSource(resolved).then(startReading);
+  const opening = openTwinSource(resolved).then((source) => startReading(source, { fresh: rebuild, logger }));
   opening.catch(() => undefined);
   // The test role's session on the test database, from provisioning to the template step's last check.
   let session: pg.Client | undefined;
@@ -309,8 +309,11 @@ interface OpenedSource {
   readonly fingerprint: ReturnType<TwinSourceReader['readFingerprint']>;
 }
 
-function startReading(source: TwinSourceReader): OpenedSource {
-  const fingerprint = source.readFingerprint();
+function startReading(
+  source: TwinSourceReader,
+  options: Parameters<TwinSourceReader['readFingerprint']>[0],
+): OpenedSource {
+  const fingerprint = source.readFingerprint(options);
   // Awaited by the template step; this keeps a failure elsewhere first from leaving it unhandled.
   fingerprint.catch(() => undefined);
   return { source, fingerprint };

@@ -34,9 +34,13 @@ export interface TwinSourceReader {
   /**
    * What the fingerprint takes from the source (production's structure fingerprint and mirrored tables'
    * checksums; the dump manifest's; nothing for scripts, whose files are local inputs). `structure` is
-   * `undefined` when the source has no structure fingerprint of its own.
+   * `undefined` when the source has no structure fingerprint of its own. `fresh`: read everything again rather
+   * than reuse what a previous reading proved still valid (`PGTWIN_REBUILD`).
    */
-  readFingerprint(): Promise<SourceFingerprint & { readonly structureFingerprint: string | undefined }>;
+  readFingerprint(options?: {
+    fresh?: boolean;
+    logger?: Logger;
+  }): Promise<SourceFingerprint & { readonly structureFingerprint: string | undefined }>;
   /** Builds the structure into `test`, an empty database; returns the `clone` phase's detail. */
   buildStructure(test: pg.Client): Promise<string>;
   /**
@@ -81,8 +85,8 @@ class ProductionSource implements TwinSourceReader {
     private readonly production: pg.Client,
   ) {}
 
-  async readFingerprint() {
-    const { structure, data } = await readProductionFingerprint(this.config, this.readStructure());
+  async readFingerprint(options: { fresh?: boolean; logger?: Logger } = {}) {
+    const { structure, data } = await readProductionFingerprint(this.config, this.readStructure(), options);
     return { structure, data, structureFingerprint: structure };
   }
 
