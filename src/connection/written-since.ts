@@ -9,3 +9,18 @@ export function writtenSince(xid: bigint): string {
   const start = Number(xid % 2n ** 32n);
   return `age(xmin) <= age('${Math.max(start, 3)}'::xid)`;
 }
+
+/**
+ * A condition on a row's `xmin`: written by a transaction that `snapshot` (`pg_current_snapshot()` as text,
+ * `xmin:xmax:xip,…`) does not see, i.e. one that had not committed when the snapshot was taken: `xmax` or
+ * newer, or one of those still running then. Rows it sees are older; the condition is exact, unlike
+ * {@link writtenSince} of the snapshot's xmin, which also takes in rows committed before it by transactions
+ * newer than the oldest one running.
+ */
+export function unseenBy(snapshot: string): string {
+  const [, xmax, running] = snapshot.split(':');
+  const newer = writtenSince(BigInt(xmax!));
+  if (!running) return newer;
+  const ids = running.split(',').map((id) => BigInt(id) % 2n ** 32n);
+  return `(${newer} OR xmin = ANY ('{${ids.join(',')}}'::xid[]))`;
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { endTransaction } from '../connection/in-transaction.js';
-import { writtenSince } from '../connection/written-since.js';
+import { unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot } from './mirror-session.js';
 import type { TableChecksum } from './table-checksum.js';
@@ -12,9 +12,8 @@ import type { TableChecksum } from './table-checksum.js';
 /**
  * What the mirrored tables' checksums were read in, so that a later run can prove nothing changed since
  * and take them again instead of hashing every row: the server (system identifier, timeline, version, WAL
- * position), the database's OID, the snapshot's xmin (every transaction before it had ended), the structure
- * fingerprint, and per table its OID, row count and checksum. Taken only when no visible row of any table
- * was written by a transaction at or after that xmin, so "no such row now" means "no row written since".
+ * position), the database's OID, the snapshot (which transactions had committed), the structure
+ * fingerprint, and per table its OID, row count and checksum.
  */
 export interface ChecksumBaseline {
   format: typeof FORMAT;
@@ -32,8 +31,10 @@ interface ServerState {
   version: string;
   database: string;
   lsn: string;
-  /** The snapshot's xmin, a 64-bit transaction id (xid8) as decimal text. */
+  /** The snapshot's xmin, a 64-bit transaction id (xid8) as decimal text: the baseline's age is counted from it. */
   xmin: string;
+  /** The snapshot itself (`xmin:xmax:xip,…`, xid8): a row written by a transaction it does not see is new. */
+  snapshot: string;
 }
 
 /** What {@link captureBaseline} reads in the checksums' snapshot; completed with the checksums and structure. */
@@ -50,9 +51,9 @@ const MAX_AGE = 1_000_000_000n;
 
 /**
  * Reads, in the current snapshot transaction on `client` (the one the checksums are read in), what a later
- * run needs to prove the tables unchanged; `undefined` when they cannot be proven so (a row written at or
- * after the snapshot's xmin, row-level security, a table that is not a plain or partitioned table, or a
- * server that does not let the role read its control data). Never aborts the caller's transaction.
+ * run needs to prove the tables unchanged; `undefined` when they cannot be proven so (row-level security, a
+ * table that is not a plain or partitioned table, or a server that does not let the role read its control
+ * data). Never aborts the caller's transaction.
  */
 export async function captureBaseline(
   client: pg.ClientBase,
@@ -61,7 +62,7 @@ export async function captureBaseline(
   await client.query('SAVEPOINT pgtwin_baseline');
   try {
     const server = await readServerState(client);
-    const tables = await readTableStates(client, catalog, BigInt(server.xmin));
+    const tables = await readTableStates(client, catalog, server.snapshot);
     await client.query('RELEASE SAVEPOINT pgtwin_baseline');
     if (!tables) return undefined;
     return { format: FORMAT, server, tables };
@@ -75,7 +76,8 @@ export async function captureBaseline(
  * The checksums of `baseline` when the tables `requested` provably hold the same rows as when it was taken, else
  * `undefined`: same server (system identifier, timeline, version, WAL not behind) and database, the baseline
  * less than a billion transactions old, and per table the same OID and row count and no visible row written
- * since its xmin (an insert or update leaves one; a delete changes the count unless an insert balances it).
+ * by a transaction its snapshot did not see (an insert or update leaves one; a delete changes the count
+ * unless an insert balances it).
  * `structure` (the structure fingerprint, maybe still being read) must equal the baseline's too, since a
  * checksum hashes the rows' text, which a column added or a type changed alters. Call on a client with no
  * open transaction; it reads in one snapshot of its own.
@@ -108,7 +110,7 @@ export async function unchangedChecksums(
     ]);
     if (rows[0]!.behind) return undefined;
     const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
-    const states = await readTableStates(client, tables, BigInt(server.xmin));
+    const states = await readTableStates(client, tables, server.snapshot);
     if (!states) return undefined;
     for (const table of tables) {
       const state = states[table.key];
@@ -131,7 +133,8 @@ async function readServerState(client: pg.ClientBase): Promise<ServerState> {
             pg_catalog.current_setting('server_version_num') AS version, d.oid::text AS database,
             (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
                   ELSE pg_catalog.pg_current_wal_lsn() END)::text AS lsn,
-            pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text AS xmin
+            pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text AS xmin,
+            pg_catalog.pg_current_snapshot()::text AS snapshot
        FROM pg_catalog.pg_control_system() s, pg_catalog.pg_control_checkpoint() k, pg_catalog.pg_database d
       WHERE d.datname = pg_catalog.current_database()`,
   );
@@ -139,17 +142,17 @@ async function readServerState(client: pg.ClientBase): Promise<ServerState> {
 }
 
 /**
- * Per table: OID, row count, in one scan that also counts the rows written at or after `xmin`; `undefined`
- * when any has such rows, row-level security (the rows a role sees may change with no row written), or is
- * not a plain or partitioned table.
+ * Per table: OID, row count, in one scan that also counts the rows written by a transaction `snapshot` does
+ * not see; `undefined` when any has such rows, row-level security (the rows a role sees may change with no
+ * row written), or is not a plain or partitioned table.
  */
 async function readTableStates(
   client: pg.ClientBase,
   tables: readonly Pick<CatalogTable, 'key' | 'qualifiedName'>[],
-  xmin: bigint,
+  snapshot: string,
 ): Promise<Record<string, { qualifiedName: string; oid: string; rows: number }> | undefined> {
   if (tables.length === 0) return {};
-  const newer = writtenSince(xmin);
+  const newer = unseenBy(snapshot);
   const sql = tables
     .map(
       (table, index) =>
