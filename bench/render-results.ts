@@ -227,7 +227,7 @@ ${commandSection(r)}
 | pgtwin cold (fingerprint ${s.coldBreakdownMs.fingerprint} + build & publish ${s.coldBreakdownMs.build} + clone ${s.coldBreakdownMs.clone}) | ${s.coldMs} | ${s.coldVsPgDump}× pg_dump |
 | pgtwin warm (fingerprint ${s.warmBreakdownMs.fingerprint} + lease ${s.warmBreakdownMs.lease} + clone ${s.warmBreakdownMs.clone}) | ${s.warmMs} | ${s.warmVsCold}× cold |
 
-Fingerprint inputs read from production: structure ${r.fingerprint.structureMs} ms, exact checksums of the mirrored tables ${r.fingerprint.checksumMs} ms (with md5, as dumps and the drift report take them: ${r.fingerprint.md5ChecksumMs} ms) (pg_stat_user_tables counters would take ${r.fingerprint.statsMs} ms but lag, reset and miss nothing-changed-in-count updates, so the exact checksums are used).
+Fingerprint inputs read from production: structure ${r.fingerprint.structureMs} ms, exact checksums of the mirrored tables ${r.fingerprint.checksumMs} ms (with md5, as dumps and the drift report take them: ${r.fingerprint.md5ChecksumMs} ms)${r.fingerprint.unchangedMs === undefined ? '' : `; proving them unchanged since the previous reading, as a warm run does instead of hashing (same row counts, no row written since): ${r.fingerprint.unchangedMs} ms`} (pg_stat_user_tables counters would take ${r.fingerprint.statsMs} ms but lag, reset and miss nothing-changed-in-count updates, so the exact checksums are used).
 
 ## Clones (template ${r.clone.templateMb} MB)
 

@@ -74,6 +74,8 @@ export interface FingerprintResult {
   structureMs: number;
   checksumMs: number;
   md5ChecksumMs: number;
+  /** Proving the checksums of a previous reading still hold (the warm path). Absent in older results. */
+  unchangedMs?: number;
   statsMs: number;
 }
 
