@@ -136,11 +136,10 @@ export class LeakDetector {
    * {@link check}, and the database's state as a new starting snapshot: when the report shows no leak, the
    * database is as it was at the start, and the new baseline says so with a newer transaction id, so whatever
    * is committed after the check counts as written since. The id is the oldest transaction still running
-   * before counting (not the next one to start), so a transaction open across the check counts too. Reads
-   * on `session` when given (an open session the caller keeps), else on a connection of its own.
+   * before counting (not the next one to start), so a transaction open across the check counts too.
    */
-  async checkAndRebase(session?: pg.ClientBase): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
-    const { xid, counts, catalogCounts } = await withClient(this.config, session, async (client) => {
+  async checkAndRebase(): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
+    const { xid, counts, catalogCounts } = await withClient(this.config, undefined, async (client) => {
       const { rows } = await client.query<{ xid: string }>(
         'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid',
       );

@@ -85,12 +85,11 @@ export class CleanRunWatch {
 /**
  * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
  * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or the baseline of
- * its state now, for {@link CleanRunWatch.start}. Reads on `session` (on the test database) when given.
+ * its state now, for {@link CleanRunWatch.start}.
  */
 export async function changedSinceClean(
   config: ResolvedConfig,
   marker: TestMarker,
-  session?: pg.ClientBase,
 ): Promise<{ changed: string } | { unchanged: LeakBaseline }> {
   if (!marker.clean || !marker.cleanBaseline) return { changed: 'it was not left clean' };
   const detector = LeakDetector.resume(
@@ -98,7 +97,7 @@ export async function changedSinceClean(
     config.test.database,
     marker.cleanBaseline,
   );
-  const { report, baseline } = await detector.checkAndRebase(session);
+  const { report, baseline } = await detector.checkAndRebase();
   return hasLeaks(report)
     ? { changed: `changes were committed since the previous run: ${formatLeakReport(report)}` }
     : { unchanged: baseline };

@@ -4,7 +4,7 @@ import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { currentRun, newMarker } from '../guard/test-marker.js';
+import { currentRun, newMarker, type TestMarker } from '../guard/test-marker.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { startServer as startProvidedServer, type StartServerOptions } from '../provider/start-server.js';
 import type { StartedServer } from '../provider/started-server.js';
@@ -168,7 +168,7 @@ export class TwinSetup implements AsyncDisposable {
     const opened = startReading(await openTwinSource(this.config), { logger: this.run.context.logger });
     try {
       // No warm start: the local inputs are part of the fingerprint, so the previous template is stale.
-      this.prepared = await prepareTwin(this.run, opened, local, { warm: false, session: undefined });
+      this.prepared = await prepareTwin(this.run, opened, local, { previous: undefined, session: undefined });
     } finally {
       await opened.source.close();
     }
@@ -265,34 +265,42 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   opening.catch(() => undefined);
   // The test role's session on the test database, from provisioning to the template step's last check.
   let session: pg.Client | undefined;
+  let previous: Promise<PreviousRun | undefined> | undefined;
   try {
-    const { config, admin, server, opened } = await runPhase('provision', context, async (note) => {
-      const server = await startServer(resolved, { logger });
-      closers.push(() => server.stop());
-      const config = withServer(resolved, server);
-      const admin = await connect(config.admin, 'admin');
-      closers.push(() => admin.end());
-      await acquireSetupLock(admin, config.test.database, logger);
-      // Awaited first, so an unreachable production fails here rather than after the test database changed.
-      const opened = await opening;
-      const provisioned = await provisionWithSession(config, { logger, admin });
-      session = provisioned.session;
-      note(
-        `${server.provider} ${config.test.describe()}` +
-          (provisioned.result.changes.length > 0 ? `; ${provisioned.result.changes.join('; ')}` : ''),
-      );
-      return { config, admin, server, opened };
-    });
+    const { config, admin, server, opened, databases } = await runPhase(
+      'provision',
+      context,
+      async (note) => {
+        const server = await startServer(resolved, { logger });
+        closers.push(() => server.stop());
+        const config = withServer(resolved, server);
+        const admin = await connect(config.admin, 'admin');
+        closers.push(() => admin.end());
+        await acquireSetupLock(admin, config.test.database, logger);
+        // Awaited first, so an unreachable production fails here rather than after the test database changed.
+        const opened = await opening;
+        const databases = await TwinDatabases.open(config, admin);
+        previous = rebuild ? undefined : readPreviousRun(config, databases);
+        previous?.catch(() => undefined);
+        const provisioned = await provisionWithSession(config, { logger, admin });
+        session = provisioned.session;
+        note(
+          `${server.provider} ${config.test.describe()}` +
+            (provisioned.result.changes.length > 0 ? `; ${provisioned.result.changes.join('; ')}` : ''),
+        );
+        return { config, admin, server, opened, databases };
+      },
+    );
 
     const run: RunContext = {
       config,
       admin,
-      databases: await TwinDatabases.open(config, admin),
+      databases,
       context,
       rebuild,
       workerCount: Math.max(1, Math.floor(workerCount)),
     };
-    const prepared = await prepareTwin(run, opened, await local, { warm: !rebuild, session });
+    const prepared = await prepareTwin(run, opened, await local, { previous, session });
     return new TwinSetup(run, { server, source: opened.source.name, prepared }, resolveOptions, closers);
   } catch (error) {
     await closeAll();
@@ -340,14 +348,15 @@ interface TestOnTemplate {
  * The `template` phase, then the `workers` phase: reads the fingerprint, makes the test database equal to
  * the template of that fingerprint (see {@link warmStart}; else leasing or building the template and copying
  * it), checks where a test connection lands, starts watching the test database for the teardown, and
- * copies the template to one database per worker. `session`: the test role's open session on the test
- * database (from provisioning), read on while that database is kept and ended before it is replaced.
+ * copies the template to one database per worker. `previous`: what the previous run left, for a warm start
+ * (none: build or lease, and copy). `session`: the test role's open session on the test database (from
+ * provisioning), read on while that database is kept and ended before it is replaced.
  */
 async function prepareTwin(
   run: RunContext,
   { source, fingerprint: sourceFingerprint }: OpenedSource,
   local: LocalInputs,
-  options: { warm: boolean; session: pg.Client | undefined },
+  options: { previous: Promise<PreviousRun | undefined> | undefined; session: pg.Client | undefined },
 ): Promise<PreparedTwin> {
   const { config, admin, databases, context, rebuild } = run;
   const onTemplate = await runPhase('template', context, async (note) => {
@@ -371,7 +380,10 @@ async function prepareTwin(
     // Awaited on every path below; this only keeps an early failure elsewhere from leaving it unhandled.
     reading.catch(() => undefined);
 
-    const warm = options.warm ? await warmStart(config, databases, reading, options.session) : undefined;
+    const previous = await options.previous;
+    const warm = previous
+      ? await warmStart(config, databases, reading, previous, options.session)
+      : undefined;
     if (!warm) await options.session?.end();
     const result = warm ?? (await coldStart(run, source, reading));
     const { lease } = result;
@@ -415,24 +427,50 @@ async function prepareTwin(
 /** Thrown inside a speculative copy whose template turned out to be stale, so the copy is discarded. */
 class FingerprintChanged extends Error {}
 
+/** What the previous run left in the test database's marker, and, when it left it clean, the check since. */
+interface PreviousRun {
+  readonly marker: TestMarker;
+  readonly fingerprint: string;
+  readonly checking: ReturnType<typeof changedSinceClean> | undefined;
+}
+
+/**
+ * Reads the test database's marker and, when the previous run left it clean, starts checking that nothing
+ * was committed since, at once: provisioning goes on meanwhile and changes no row of a database already in
+ * place (a catalog change it makes, the check sees). `undefined`: no previous run with a fingerprint.
+ */
+async function readPreviousRun(
+  config: ResolvedConfig,
+  databases: TwinDatabases,
+): Promise<PreviousRun | undefined> {
+  const { database } = config.test;
+  const marker = await databases.marker(database);
+  const fingerprint = marker?.kind === 'test' ? marker.fingerprint : undefined;
+  if (!marker || !fingerprint) return undefined;
+  let checking: PreviousRun['checking'];
+  if (marker.clean) {
+    // Only read, but only from a database the guard has judged.
+    const admin = await databases.admin();
+    await guardDestructive({ config, admin, database, operation: 'check for changes in' });
+    checking = changedSinceClean(config, marker);
+    checking.catch(() => undefined);
+  }
+  return { marker, fingerprint, checking };
+}
+
 /**
  * A warm start from what the previous run left (the test database's marker): when it left the test database
  * clean for the fingerprint just read, keeps it as it is; else copies the previous run's template into place
  * while the fingerprint is read, and keeps the copy only when the fingerprint is unchanged. `undefined` when
- * neither applies (no previous fingerprint, its template gone, or the fingerprint changed).
+ * neither applies (its template gone, or the fingerprint changed).
  */
 async function warmStart(
   config: ResolvedConfig,
   databases: TwinDatabases,
   reading: Promise<ReadFingerprint>,
+  { marker: previous, fingerprint, checking }: PreviousRun,
   session: pg.Client | undefined,
 ): Promise<TestOnTemplate | undefined> {
-  const previous = await databases.marker(config.test.database);
-  const fingerprint = previous?.kind === 'test' ? previous.fingerprint : undefined;
-  if (!previous || !fingerprint) return undefined;
-  // Checked while the template is leased.
-  const checking = previous.clean ? changedSinceClean(config, previous, session) : undefined;
-  checking?.catch(() => undefined);
   const lease = await databases.leaseTemplate(fingerprint);
   if (!lease) return undefined;
   try {
