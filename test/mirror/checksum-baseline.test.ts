@@ -1,5 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,9 +16,10 @@ import { readProductionFingerprint } from '../../src/pipeline/read-production-fi
 import type { Logger } from '../../src/util/logger.js';
 import { testConfig } from '../helpers/config.js';
 import { databaseUrl, useScratch } from '../helpers/databases.js';
-import { PRODUCTION_ROWS_SQL, STRUCTURE_SQL } from './mirror-databases.js';
+import { PRODUCTION_ROWS_SQL, STRUCTURE_SQL, useTempDirs } from './mirror-databases.js';
 
 const scratch = useScratch('baseline');
+const tempDir = useTempDirs();
 const MIRRORED = ['public.object_models', 'public.prompts'];
 const open: pg.Client[] = [];
 let production: string;
@@ -123,7 +123,7 @@ describe('checksum baseline', () => {
   });
 
   it('keeps a baseline whole in a file of the project, and ignores a damaged one', async () => {
-    const rootDir = await mkdtemp(path.join(tmpdir(), 'pgtwin-baseline-'));
+    const rootDir = await tempDir('pgtwin-baseline-');
     const config = await testConfig({ production: { database: production } });
     const file = baselineFile(rootDir, config.production);
     expect(file).toContain(path.join(rootDir, 'node_modules', '.cache', 'pgtwin'));
