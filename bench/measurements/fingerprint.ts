@@ -34,8 +34,8 @@ export async function measureFingerprint(ctx: BenchContext): Promise<Fingerprint
     );
     const baseline = { ...state!, requested: MIRRORED, structure: 'same', tables };
     const unchangedMs = await medianOf5(async () => {
-      if (!(await unchangedChecksums(production, baseline, MIRRORED, Promise.resolve('same'))))
-        throw new Error('bench: the checksum baseline did not hold on an unchanged production');
+      const result = await unchangedChecksums(production, baseline, MIRRORED, Promise.resolve('same'));
+      if ('stale' in result) throw new Error(`bench: the checksum baseline did not hold: ${result.stale}`);
     });
     const structureMs = await medianOf5(() =>
       structureFingerprint(production, selectionFromConfig(ctx.config)),

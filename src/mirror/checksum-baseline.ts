@@ -73,8 +73,8 @@ export async function captureBaseline(
 }
 
 /**
- * The checksums of `baseline` when the tables `requested` provably hold the same rows as when it was taken, else
- * `undefined`: same server (system identifier, timeline, version, WAL not behind) and database, the baseline
+ * The checksums of `baseline` when the tables `requested` provably hold the same rows as when it was taken,
+ * else why not (`{ stale }`, for the debug log): same server (system identifier, timeline, version, WAL not behind) and database, the baseline
  * less than a billion transactions old, and per table the same OID and row count and no visible row written
  * by a transaction its snapshot did not see (an insert or update leaves one; a delete changes the count
  * unless an insert balances it).
@@ -87,44 +87,44 @@ export async function unchangedChecksums(
   baseline: ChecksumBaseline,
   requested: readonly string[],
   structure: Promise<string>,
-): Promise<Record<string, TableChecksum> | undefined> {
-  if (JSON.stringify(baseline.requested) !== JSON.stringify(requested)) return undefined;
+): Promise<{ data: Record<string, TableChecksum> } | { stale: string }> {
+  if (JSON.stringify(baseline.requested) !== JSON.stringify(requested))
+    return { stale: 'the mirrored tables configured changed' };
   let failure: unknown;
   try {
     await beginSnapshot(client);
     const now = await readServerState(client);
     const { server } = baseline;
     const age = BigInt(now.xmin) - BigInt(server.xmin);
-    if (
-      now.system !== server.system ||
-      now.timeline !== server.timeline ||
-      now.version !== server.version ||
-      now.database !== server.database ||
-      age < 0n ||
-      age >= MAX_AGE
-    )
-      return undefined;
+    if (now.system !== server.system || now.database !== server.database)
+      return { stale: 'another server or database' };
+    if (now.timeline !== server.timeline || now.version !== server.version)
+      return { stale: 'the server changed timeline (a restore or failover) or version' };
+    if (age < 0n || age >= MAX_AGE) return { stale: `taken ${age} transactions ago` };
     const { rows } = await client.query<{ behind: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS behind', [
       server.lsn,
       now.lsn,
     ]);
-    if (rows[0]!.behind) return undefined;
+    if (rows[0]!.behind) return { stale: "the server's WAL is behind the reading (a restore, or a replica)" };
     const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
     const states = await readTableStates(client, tables, server.snapshot);
-    if (!states) return undefined;
+    if (!states) return { stale: 'rows were written since' };
     for (const table of tables) {
       const state = states[table.key];
-      if (state?.oid !== table.oid || state.rows !== table.rows) return undefined;
+      if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
+      if (state.rows !== table.rows) return { stale: `rows were deleted from ${table.key}` };
     }
   } catch (error) {
     // A table dropped or renamed, a privilege revoked: not provably unchanged, so hashed as usual.
     failure = error;
-    return undefined;
+    return { stale: `it could not be checked (${(error as Error).message})` };
   } finally {
     await endTransaction(client, failure);
   }
-  if ((await structure) !== baseline.structure) return undefined;
-  return Object.fromEntries(Object.entries(baseline.tables).map(([key, table]) => [key, table.checksum]));
+  if ((await structure) !== baseline.structure) return { stale: "production's structure changed" };
+  return {
+    data: Object.fromEntries(Object.entries(baseline.tables).map(([key, table]) => [key, table.checksum])),
+  };
 }
 
 async function readServerState(client: pg.ClientBase): Promise<ServerState> {

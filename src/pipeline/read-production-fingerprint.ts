@@ -35,15 +35,19 @@ export async function readProductionFingerprint(
   const coordinator = await openSession();
   try {
     const previous = options.fresh ? undefined : await readBaseline(file);
-    if (previous) {
-      const data = await unchangedChecksums(coordinator, previous, config.mirror.full, digest);
-      if (data) {
-        options.logger?.debug(
-          'fingerprint data: no mirrored row written since the last reading; checksums reused',
-        );
-        return { structure: await digest, data };
-      }
+    const reused = previous && (await unchangedChecksums(coordinator, previous, config.mirror.full, digest));
+    if (reused && 'data' in reused) {
+      options.logger?.debug(
+        'fingerprint data: no mirrored row written since the last reading; checksums reused',
+      );
+      return { structure: await digest, data: reused.data };
     }
+    const why = options.fresh
+      ? 'PGTWIN_REBUILD'
+      : reused
+        ? `since the last reading, ${reused.stale}`
+        : 'no reading kept';
+    options.logger?.debug(`fingerprint data: hashing every mirrored row (${why})`);
     let state: BaselineState | undefined;
     const [structureDigest, data] = await Promise.all([
       digest,

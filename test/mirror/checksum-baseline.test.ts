@@ -70,32 +70,34 @@ describe('checksum baseline', () => {
   it('gives the checksums back while no row is written, and they equal a fresh hash of every row', async () => {
     const baseline = await baselineNow();
     const fresh = await tableChecksums(await client(), MIRRORED, { quick: true });
-    expect(await reused(baseline)).toEqual(fresh);
+    expect(await reused(baseline)).toEqual({ data: fresh });
     // A row inserted and deleted again leaves the same rows: still provably unchanged, and still right.
     await run(`INSERT INTO public.prompts (body) VALUES ('gone again')`);
     await run(`DELETE FROM public.prompts WHERE id = (SELECT max(id) FROM public.prompts)`);
-    expect(await reused(baseline)).toEqual(await tableChecksums(await client(), MIRRORED, { quick: true }));
+    expect(await reused(baseline)).toEqual({
+      data: await tableChecksums(await client(), MIRRORED, { quick: true }),
+    });
   });
 
   it('refuses after an update, a delete, a delete balanced by an insert, or a structure change', async () => {
     const first = await baselineNow();
     await run(`UPDATE public.prompts SET price = 1 WHERE id = (SELECT min(id) FROM public.prompts)`);
-    expect(await reused(first)).toBeUndefined();
+    expect(await reused(first)).toEqual({ stale: 'rows were written since' });
 
     const second = await baselineNow();
     await run(`DELETE FROM public.object_models WHERE id = (SELECT max(id) FROM public.object_models)`);
-    expect(await reused(second)).toBeUndefined();
+    expect(await reused(second)).toEqual({ stale: 'rows were deleted from public.object_models' });
 
     const third = await baselineNow();
     await run(`WITH gone AS (DELETE FROM public.prompts WHERE id = (SELECT max(id) FROM public.prompts) RETURNING body)
                INSERT INTO public.prompts (body) SELECT body FROM gone`);
-    expect(await reused(third)).toBeUndefined();
+    expect(await reused(third)).toEqual({ stale: 'rows were written since' });
 
     // A column added with a default writes no row, but changes every row's text: the structure tells.
     const fourth = await baselineNow('before');
     await run(`ALTER TABLE public.prompts ADD COLUMN extra int DEFAULT 7`);
-    expect(await reused(fourth, 'after')).toBeUndefined();
-    expect(await reused(fourth, 'before')).toBeDefined();
+    expect(await reused(fourth, 'after')).toEqual({ stale: "production's structure changed" });
+    expect(await reused(fourth, 'before')).toHaveProperty('data');
     await run(`ALTER TABLE public.prompts DROP COLUMN extra`);
   });
 
@@ -103,9 +105,14 @@ describe('checksum baseline', () => {
     const baseline = await baselineNow();
     expect(
       await unchangedChecksums(await client(), baseline, ['public.prompts'], Promise.resolve('S')),
-    ).toBeUndefined();
-    expect(await reused({ ...baseline, server: { ...baseline.server, database: '1' } })).toBeUndefined();
-    expect(await reused({ ...baseline, server: { ...baseline.server, timeline: 99 } })).toBeUndefined();
+    ).toEqual({ stale: 'the mirrored tables configured changed' });
+    expect(await reused({ ...baseline, server: { ...baseline.server, database: '1' } })).toEqual({
+      stale: 'another server or database',
+    });
+    expect(await reused({ ...baseline, server: { ...baseline.server, timeline: 99 } })).toHaveProperty(
+      'stale',
+      expect.stringContaining('timeline'),
+    );
 
     // A transaction running across the reading: a row committed after it began is seen (old), its own row,
     // committed after the reading, is new although older than rows the reading saw.
@@ -116,10 +123,10 @@ describe('checksum baseline', () => {
     await holder.query(`INSERT INTO public.prompts (body) VALUES ('held')`);
     await run(`INSERT INTO public.prompts (body) VALUES ('committed meanwhile')`);
     const during = await baselineNow();
-    expect(await reused(during)).toBeDefined();
+    expect(await reused(during)).toHaveProperty('data');
     await holder.query('COMMIT');
-    expect(await reused(during)).toBeUndefined();
-    expect(await reused(await baselineNow())).toBeDefined();
+    expect(await reused(during)).toEqual({ stale: 'rows were written since' });
+    expect(await reused(await baselineNow())).toHaveProperty('data');
   });
 
   it('keeps a baseline whole in a file of the project, and ignores a damaged one', async () => {
@@ -155,14 +162,19 @@ describe('checksum baseline', () => {
     };
     const first = await read();
     expect(first.reused).toBe(false);
+    expect(lines).toContain('fingerprint data: hashing every mirrored row (no reading kept)');
     const second = await read();
     expect(second).toEqual({ ...first, reused: true });
     expect((await read(true)).reused).toBe(false);
+    expect(lines).toContain('fingerprint data: hashing every mirrored row (PGTWIN_REBUILD)');
     await run(
       `UPDATE public.object_models SET label = 'changed' WHERE id = (SELECT min(id) FROM public.object_models)`,
     );
     const changed = await read();
     expect(changed.reused).toBe(false);
+    expect(lines).toContain(
+      'fingerprint data: hashing every mirrored row (since the last reading, rows were written since)',
+    );
     expect(changed.data['public.object_models']).not.toEqual(first.data['public.object_models']);
     expect(changed.data['public.prompts']).toEqual(first.data['public.prompts']);
     expect((await read()).reused).toBe(true);
