@@ -36,6 +36,11 @@ export interface TestMarker {
   cleanBaseline?: { xid: string; tables: Record<string, number>; catalogs: Record<string, number> };
   /** A test database: a test file of the current run opted out of isolation (the run cannot end clean). */
   optedOut?: boolean;
+  /**
+   * A test database: the rows and catalogs of a fresh copy of the template (`template`: its database OID),
+   * counted when the run that copied it began, so a later copy of the same template need not count them again.
+   */
+  copyCounts?: { template: string; tables: Record<string, number>; catalogs: Record<string, number> };
 }
 
 /** The marker of a published template: which fingerprint it holds and when a run last used it. */

@@ -87,22 +87,34 @@ export class LeakDetector {
 
   /**
    * Takes the starting snapshot, through a connection of its own that isolation leaves alone, or on
-   * `session`, an open one the caller keeps (later checks connect with `config`).
+   * `session`, an open one the caller keeps (later checks connect with `config`). `known`: the rows and
+   * catalogs the database is known to hold (a fresh copy of a template whose copies were counted before),
+   * taken instead of counting them; only the transaction id is read.
    */
-  static async start(config: pg.ClientConfig, session?: pg.ClientBase): Promise<LeakDetector> {
+  static async start(
+    config: pg.ClientConfig,
+    session?: pg.ClientBase,
+    known?: Omit<LeakBaseline, 'xid'>,
+  ): Promise<LeakDetector> {
     return withClient(config, session, async (client) => {
       const { rows } = await client.query<{ xid: string; database: string }>(
         'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, current_database() AS database',
       );
       const { xid, database } = rows[0]!;
-      const counts = await countRows(client, BigInt(xid));
-      const catalogs = await countCatalogRows(client, BigInt(xid));
+      const tables =
+        known?.tables ??
+        Object.fromEntries((await countRows(client, BigInt(xid))).map((count) => [count.table, count.rows]));
+      const catalogs =
+        known?.catalogs ??
+        Object.fromEntries(
+          (await countCatalogRows(client, BigInt(xid))).map((count) => [count.table, count.rows]),
+        );
       return new LeakDetector(
         config,
         database,
         BigInt(xid),
-        new Map(counts.map((count) => [count.table, count.rows])),
-        new Map(catalogs.map((count) => [count.table, count.rows])),
+        new Map(Object.entries(tables)),
+        new Map(Object.entries(catalogs)),
       );
     });
   }

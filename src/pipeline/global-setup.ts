@@ -392,10 +392,7 @@ async function prepareTwin(
       const session = (!result.copied && options.session) || (await connect(config.test, 'test'));
       try {
         await landsWhereAsked(config, session);
-        result.watch = await CleanRunWatch.start(config, lease.fingerprint, {
-          verified: result.verified,
-          session,
-        });
+        result.watch = await watchTestDatabase(run, result, previous, session);
       } finally {
         await session.end();
       }
@@ -422,6 +419,35 @@ async function prepareTwin(
     await lease.release();
     throw error;
   }
+}
+
+/**
+ * Starts the run's watch on the test database. A fresh copy holds what every copy of its template holds: the
+ * first run to copy a template counts it and records the counts on the test database's marker, under the
+ * template's OID (a template rebuilt under the same name has another), and the next runs that copy the same
+ * template take them from the marker the previous run left, instead of counting every table again. A run
+ * that took them and then finds changes committed drops the record (it may have been counted after a stray
+ * write), so the next copy counts again.
+ */
+async function watchTestDatabase(
+  { config, databases }: RunContext,
+  result: TestOnTemplate,
+  previous: PreviousRun | undefined,
+  session: pg.ClientBase,
+): Promise<CleanRunWatch> {
+  const { lease, verified } = result;
+  if (!result.copied) return CleanRunWatch.start(config, lease.fingerprint, { verified, session });
+  const template = await databases.oid(lease.template);
+  const recorded = previous?.marker.copyCounts;
+  const known = template !== undefined && recorded?.template === template ? recorded : undefined;
+  const watch = await CleanRunWatch.start(config, lease.fingerprint, { session, known });
+  const marker = await databases.marker(config.test.database);
+  if (template !== undefined && marker)
+    await databases.stamp(config.test.database, {
+      ...marker,
+      copyCounts: known ?? { template, ...watch.counts() },
+    });
+  return watch;
 }
 
 /** Thrown inside a speculative copy whose template turned out to be stale, so the copy is discarded. */

@@ -157,6 +157,14 @@ export class TwinDatabases implements AsyncDisposable {
     return readMarker(await this.admin(), database);
   }
 
+  /** The OID of `database` (which a database rebuilt under the same name does not keep), `undefined` if none. */
+  async oid(database: string): Promise<string | undefined> {
+    const { rows } = await (
+      await this.admin()
+    ).query<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [database]);
+    return rows[0]?.oid;
+  }
+
   /** Stamps `database` with `marker`. */
   async stamp(database: string, marker: TestMarker): Promise<void> {
     return writeMarker(await this.admin(), database, marker);

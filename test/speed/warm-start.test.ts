@@ -72,6 +72,10 @@ async function nextRunCopies(): Promise<boolean> {
   return next.copied;
 }
 
+function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 async function markerOf(database: string) {
   const client = await connect((await project.reconfigure({})).admin, 'admin');
   try {
@@ -138,6 +142,44 @@ describe('warm starts', () => {
     await next.close();
     expect(next.copied).toBe(true);
     expect(rows).toEqual([]);
+  });
+
+  it('after a copy, takes the counts an earlier copy of the same template recorded, and drops a record found wrong', async () => {
+    const leak = (twin: TwinSetup, slug: string) =>
+      withTestClient(twin, (sql) =>
+        sql(`INSERT INTO public.clients (name, slug) VALUES ('${slug}', '${slug}')`),
+      );
+    // A run that leaks, so the next one copies: that copy's counts are recorded under the template's OID.
+    const leaking = await setup();
+    await leak(leaking, 'r1');
+    await leaking.close();
+    const copied = await setup();
+    expect(copied.copied).toBe(true);
+    const recorded = (await markerOf(testDb))!.copyCounts!;
+    expect(recorded.template).toBe(await databaseOid(copied.template.database));
+    expect(recorded.tables['public.prompts']).toBeGreaterThan(0);
+    await leak(copied, 'r2');
+    await copied.close();
+
+    // The next copy takes the record, not a count: with one count off, a run that commits nothing is not
+    // clean, and the record is dropped so the copy after it counts again.
+    const marker = (await markerOf(testDb))!;
+    const wrong = {
+      ...recorded,
+      tables: { ...recorded.tables, 'public.clients': recorded.tables['public.clients']! + 1 },
+    };
+    await adminQuery(
+      `COMMENT ON DATABASE "${testDb}" IS ${quoteLiteral(`pgtwin:${JSON.stringify({ ...marker, copyCounts: wrong })}`)}`,
+    );
+    const misled = await setup();
+    expect(misled.copied).toBe(true);
+    await misled.close();
+    expect((await markerOf(testDb))?.clean).toBeUndefined();
+    expect((await markerOf(testDb))?.copyCounts).toBeUndefined();
+
+    expect(await nextRunCopies()).toBe(true);
+    expect((await markerOf(testDb))?.clean).toBe(true);
+    expect((await markerOf(testDb))?.copyCounts).toEqual(recorded);
   });
 
   it('copies again when rows were written between two runs, outside any run', async () => {
