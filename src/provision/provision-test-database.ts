@@ -239,7 +239,21 @@ async function grantReplicaRole(
         `Run as a superuser: GRANT SET ON PARAMETER session_replication_role TO "${role}", or set ${ENV_NAMES.admin.url} to a superuser.`,
     );
   }
-  await admin.query(`GRANT SET ON PARAMETER session_replication_role TO ${admin.escapeIdentifier(role)}`);
+  const grant = `GRANT SET ON PARAMETER session_replication_role TO ${admin.escapeIdentifier(role)}`;
+  // Every role's right on the parameter lives in one row of a catalog the whole server shares: another run
+  // granting it at the same moment, or a role being dropped, makes this fail with "tuple concurrently
+  // updated" (an internal error, XX000), or, while the row is being created, with a duplicate key (23505).
+  // PostgreSQL's answer is to try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await admin.query(grant);
+      break;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if ((code !== 'XX000' && code !== '23505') || attempt === 8) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+    }
+  }
   changes.push(`granted ${role} SET on session_replication_role`);
 }
 

@@ -115,6 +115,23 @@ describe('provisionTestDatabase', () => {
     ]);
   });
 
+  it('provisions several test roles on one server at once, although their grants share one catalog row', async () => {
+    // Each role gets SET on session_replication_role; those rights live in one shared pg_parameter_acl row,
+    // which concurrent GRANTs fail to update ("tuple concurrently updated") unless tried again.
+    const configs = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        testConfig({ test: { database: scratch.databaseName('many'), user: scratch.roleName('many') } }),
+      ),
+    );
+    const results = await Promise.allSettled(configs.map((config) => provisionTestDatabase(config)));
+    expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    const { rows } = await adminQuery<{ has: boolean }>(
+      `SELECT has_parameter_privilege(r, 'session_replication_role', 'SET') AS has FROM unnest($1::text[]) AS r`,
+      [configs.map((config) => config.test.user)],
+    );
+    expect(rows.map((row) => row.has)).toEqual(configs.map(() => true));
+  });
+
   it('says which privilege the admin role lacks', async () => {
     const weak = scratch.roleName('weak');
     const role = scratch.roleName('runner');
