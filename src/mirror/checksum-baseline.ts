@@ -74,13 +74,13 @@ export async function captureBaseline(
 
 /**
  * The checksums of `baseline` when the tables `requested` provably hold the same rows as when it was taken,
- * else why not (`{ stale }`, for the debug log): same server (system identifier, timeline, version, WAL not behind) and database, the baseline
- * less than a billion transactions old, and per table the same OID and row count and no visible row written
- * by a transaction its snapshot did not see (an insert or update leaves one; a delete changes the count
- * unless an insert balances it).
- * `structure` (the structure fingerprint, maybe still being read) must equal the baseline's too, since a
- * checksum hashes the rows' text, which a column added or a type changed alters. Call on a client with no
- * open transaction; it reads in one snapshot of its own.
+ * else why not (`{ stale }`, for the debug log). Proof: the same server (system identifier, timeline,
+ * version, WAL not behind) and database, a baseline less than a billion transactions old, and per table the
+ * same OID and row count and no visible row written by a transaction its snapshot did not see (an insert or
+ * update leaves one; a delete changes the count unless an insert balances it). `structure` (the structure
+ * fingerprint, maybe still being read) must equal the baseline's too, since a checksum hashes the rows'
+ * text, which a column added or a type changed alters. Call on a client with no open transaction; it reads
+ * in one snapshot of its own.
  */
 export async function unchangedChecksums(
   client: pg.ClientBase,
@@ -95,11 +95,11 @@ export async function unchangedChecksums(
     await beginSnapshot(client);
     const now = await readServerState(client);
     const { server } = baseline;
-    const age = BigInt(now.xmin) - BigInt(server.xmin);
     if (now.system !== server.system || now.database !== server.database)
       return { stale: 'another server or database' };
     if (now.timeline !== server.timeline || now.version !== server.version)
       return { stale: 'the server changed timeline (a restore or failover) or version' };
+    const age = BigInt(now.xmin) - BigInt(server.xmin);
     if (age < 0n || age >= MAX_AGE) return { stale: `taken ${age} transactions ago` };
     const { rows } = await client.query<{ behind: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS behind', [
       server.lsn,
