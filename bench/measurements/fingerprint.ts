@@ -3,7 +3,7 @@ import {
   captureBaseline,
   unchangedChecksums,
   type BaselineState,
-} from '../../src/mirror/checksum-baseline.js';
+} from '../../src/mirror/production-baseline.js';
 import { tableChecksums } from '../../src/mirror/index.js';
 import { structureFingerprint } from '../../src/structure/index.js';
 import { selectionFromConfig } from '../../src/structure/schema-selection.js';
@@ -35,7 +35,7 @@ export async function measureFingerprint(ctx: BenchContext): Promise<Fingerprint
     const baseline = { ...state!, requested: MIRRORED, structure: 'same', tables };
     const unchangedMs = await medianOf5(async () => {
       const result = await unchangedChecksums(production, baseline, MIRRORED, Promise.resolve('same'));
-      if ('stale' in result) throw new Error(`bench: the checksum baseline did not hold: ${result.stale}`);
+      if ('stale' in result) throw new Error(`bench: the production baseline did not hold: ${result.stale}`);
     });
     const structureMs = await medianOf5(() =>
       structureFingerprint(production, selectionFromConfig(ctx.config)),

@@ -1,6 +1,6 @@
 /**
  * A condition on a row's `xmin`: written by the transaction `xid` or a newer one. The leak detector and the
- * checksum baseline both tell "nothing written since" by it.
+ * production baseline both tell "nothing written since" by it.
  */
 export function writtenSince(xid: bigint): string {
   // xmin is a 32-bit transaction id, so "newer" wraps around: age() (transactions between an id and now) does

@@ -1,46 +1,104 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import {
   baselineFile,
   captureBaseline,
+  captureCatalogs,
   readBaseline,
   unchangedChecksums,
+  unchangedStructure,
   writeBaseline,
   type BaselineState,
-} from '../mirror/checksum-baseline.js';
+  type CatalogState,
+  type ProductionBaseline,
+} from '../mirror/production-baseline.js';
+import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { tableChecksums, type TableChecksum } from '../mirror/table-checksum.js';
+import { readStructure } from '../structure/read-structure.js';
 import { selectionFromConfig } from '../structure/schema-selection.js';
 import { structureFingerprint } from '../structure/structure-fingerprint.js';
-import type { StructureSource } from '../structure/structure-source.js';
+import { SNAPSHOT_FORMAT, type StructureSnapshot } from '../structure/structure-snapshot.js';
 import type { Logger } from '../util/logger.js';
 
+/** Production's structure with the state of the catalogs it was read from (see {@link readStructureAndCatalogs}). */
+export interface StructureReading {
+  snapshot: StructureSnapshot;
+  catalogs: CatalogState | undefined;
+}
+
+/** Where the fingerprint takes production's structure from. */
+export interface ProductionStructure {
+  /** A session on production with no transaction open, to prove the structure unchanged on. */
+  readonly session: pg.ClientBase;
+  /** Reads the structure (once: the build takes the same reading). */
+  read(): Promise<StructureReading>;
+}
+
 /**
- * What the template fingerprint takes from production: the structure's fingerprint (of `structure`, a
- * snapshot, possibly still being read, or a session on production to read it), and the mirrored tables' exact
- * checksums. The checksums of the previous reading (kept in the project's `node_modules/.cache/pgtwin`) are
- * taken again when production provably holds the same rows and structure since (see `unchangedChecksums`:
- * no row written since, same row counts, same server and timeline); else every row is hashed, over
- * read-only sessions sharing one snapshot, and that reading is kept for the next run. `fresh`: hash
- * regardless (`PGTWIN_REBUILD`).
+ * Production's structure read on `session` at most once, with the state of the catalogs it was read from
+ * (in the same snapshot), which lets a later run prove the structure unchanged instead of reading it again.
+ */
+export function productionStructure(session: pg.ClientBase, config: ResolvedConfig): ProductionStructure {
+  let reading: Promise<StructureReading> | undefined;
+  const read = async (): Promise<StructureReading> => {
+    let catalogs: CatalogState | undefined;
+    const snapshot = await readStructure(session, selectionFromConfig(config), {
+      inSnapshot: async (client) => {
+        catalogs = await captureCatalogs(client, structureReader(config));
+      },
+    });
+    return { snapshot, catalogs };
+  };
+  return {
+    session,
+    read: () => {
+      if (!reading) {
+        reading = read();
+        // Its readers get the failure; this keeps one that ends first from leaving it unhandled.
+        reading.catch(() => undefined);
+      }
+      return reading;
+    },
+  };
+}
+
+/**
+ * What the template fingerprint takes from production: the structure's fingerprint and the mirrored tables'
+ * exact checksums. What the previous reading found (kept in the project's `node_modules/.cache/pgtwin`) is
+ * taken again when production provably is the same since: for the structure, no catalog row written since
+ * (`unchangedStructure`); for the rows, none written since, the same row counts and the same structure
+ * (`unchangedChecksums`); both on the same server and timeline. Else the structure is read and every row
+ * hashed, over read-only sessions sharing one snapshot, and that reading is kept for the next run. `fresh`:
+ * read and hash regardless (`PGTWIN_REBUILD`).
  */
 export async function readProductionFingerprint(
   config: ResolvedConfig,
-  structure: StructureSource | Promise<StructureSource>,
+  source: ProductionStructure,
   options: { fresh?: boolean; logger?: Logger } = {},
 ): Promise<{ structure: string; data: Record<string, TableChecksum> }> {
   const openSession = () => connect(config.production, 'production');
-  const digest = (async () => structureFingerprint(await structure, selectionFromConfig(config)))();
-  digest.catch(() => undefined);
   const file = baselineFile(config.rootDir, config.production);
-  const coordinator = await openSession();
+  const opening = openSession();
+  opening.catch(() => undefined);
+  const previous = options.fresh ? undefined : await readBaseline(file);
+  const structure = readStructureFingerprint(config, source, previous, options.logger);
+  structure.catch(() => undefined);
+  const digest = structure.then(({ digest }) => digest);
+  digest.catch(() => undefined);
+  const coordinator = await opening;
   try {
-    const previous = options.fresh ? undefined : await readBaseline(file);
     const reused = previous && (await unchangedChecksums(coordinator, previous, config.mirror.full, digest));
     if (reused && 'data' in reused) {
       options.logger?.debug(
         'fingerprint data: no mirrored row written since the last reading; checksums reused',
       );
-      return { structure: await digest, data: reused.data };
+      const { digest: structureDigest, catalogs, read } = await structure;
+      // The structure was read again and found the same (a column added and dropped again): kept, so the
+      // next run need not read it.
+      if (read) await keepBaseline(file, { ...previous, catalogs });
+      return { structure: structureDigest, data: reused.data };
     }
     const why = options.fresh
       ? 'PGTWIN_REBUILD'
@@ -49,8 +107,8 @@ export async function readProductionFingerprint(
         : 'no reading kept';
     options.logger?.debug(`fingerprint data: hashing every mirrored row (${why})`);
     let state: BaselineState | undefined;
-    const [structureDigest, data] = await Promise.all([
-      digest,
+    const [{ digest: structureDigest, catalogs }, data] = await Promise.all([
+      structure,
       // Compared only with fingerprints taken on this production server, so the quicker hash will do.
       tableChecksums(coordinator, config.mirror.full, {
         quick: true,
@@ -64,12 +122,46 @@ export async function readProductionFingerprint(
       const tables = Object.fromEntries(
         Object.entries(state.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
       );
-      // Only a shortcut: a project whose cache cannot be written hashes every time.
-      const baseline = { ...state, requested: config.mirror.full, structure: structureDigest, tables };
-      await writeBaseline(file, baseline).catch(() => undefined);
+      const requested = config.mirror.full;
+      await keepBaseline(file, { ...state, requested, structure: structureDigest, catalogs, tables });
     }
     return { structure: structureDigest, data };
   } finally {
     await coordinator.end();
   }
+}
+
+/**
+ * The structure fingerprint: the previous reading's when the catalogs provably did not change since
+ * (`read: false`), else read from production; with the catalogs' state it stands for.
+ */
+async function readStructureFingerprint(
+  config: ResolvedConfig,
+  source: ProductionStructure,
+  previous: ProductionBaseline | undefined,
+  logger: Logger | undefined,
+): Promise<{ digest: string; catalogs: CatalogState | undefined; read: boolean }> {
+  if (previous) {
+    const unchanged = await unchangedStructure(source.session, previous, structureReader(config));
+    if (unchanged === true) {
+      logger?.debug(
+        'fingerprint structure: no catalog row written since the last reading; fingerprint reused',
+      );
+      return { digest: previous.structure, catalogs: previous.catalogs, read: false };
+    }
+    logger?.debug(`fingerprint structure: reading the catalogs (since the last reading, ${unchanged.stale})`);
+  }
+  const { snapshot, catalogs } = await source.read();
+  return { digest: await structureFingerprint(snapshot, selectionFromConfig(config)), catalogs, read: true };
+}
+
+/** What read the structure: pgtwin's version and the schemas selected, which its fingerprint depends on. */
+function structureReader(config: ResolvedConfig): string {
+  const reader = [pgtwinVersion(), SNAPSHOT_FORMAT, selectionFromConfig(config)];
+  return createHash('sha256').update(JSON.stringify(reader)).digest('hex').slice(0, 16);
+}
+
+/** Only a shortcut: a project whose cache cannot be written reads production in full every time. */
+async function keepBaseline(file: string, baseline: ProductionBaseline): Promise<void> {
+  await writeBaseline(file, baseline).catch(() => undefined);
 }

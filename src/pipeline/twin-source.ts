@@ -11,12 +11,15 @@ import { restoreDump } from '../mirror/restore-dump.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
 import { applySqlScripts } from '../structure/apply-sql-scripts.js';
 import { applyStructure, ObjectCreator } from '../structure/apply-structure.js';
-import { readStructure } from '../structure/read-structure.js';
 import { resolveSchemas, selectionFromConfig } from '../structure/schema-selection.js';
 import { independentIndexes, splitStructure } from '../structure/split-structure.js';
 import type { StructureObject, StructureSnapshot } from '../structure/structure-snapshot.js';
 import type { Logger } from '../util/logger.js';
-import { readProductionFingerprint } from './read-production-fingerprint.js';
+import {
+  productionStructure,
+  readProductionFingerprint,
+  type ProductionStructure,
+} from './read-production-fingerprint.js';
 
 /** What the structure and data were built from. */
 export type TwinSource = 'production' | 'dump' | 'scripts';
@@ -78,20 +81,22 @@ class ProductionSource implements TwinSourceReader {
   /** What {@link buildStructure} left for {@link syncData} to create once the rows are in. */
   private afterData: StructureSnapshot | undefined;
   /** Production's structure, read once for both the fingerprint and the build, so they describe the same. */
-  private structure: Promise<StructureSnapshot> | undefined;
+  private readonly structure: ProductionStructure;
 
   constructor(
     private readonly config: ResolvedConfig,
     private readonly production: pg.Client,
-  ) {}
+  ) {
+    this.structure = productionStructure(production, config);
+  }
 
   async readFingerprint(options: { fresh?: boolean; logger?: Logger } = {}) {
-    const { structure, data } = await readProductionFingerprint(this.config, this.readStructure(), options);
+    const { structure, data } = await readProductionFingerprint(this.config, this.structure, options);
     return { structure, data, structureFingerprint: structure };
   }
 
   async buildStructure(test: pg.Client): Promise<string> {
-    const snapshot = await this.readStructure();
+    const { snapshot } = await this.structure.read();
     const { beforeData, afterData } = splitStructure(snapshot);
     await applyStructure(test, beforeData, { replace: true });
     this.afterData = afterData;
@@ -135,15 +140,6 @@ class ProductionSource implements TwinSourceReader {
 
   close(): Promise<void> {
     return this.production.end().catch(() => undefined);
-  }
-
-  private readStructure(): Promise<StructureSnapshot> {
-    if (!this.structure) {
-      this.structure = readStructure(this.production, selectionFromConfig(this.config));
-      // Its readers get the failure; this keeps one that ends first from leaving it unhandled.
-      this.structure.catch(() => undefined);
-    }
-    return this.structure;
   }
 }
 

@@ -31,8 +31,13 @@ import { queryTableCatalog, type CatalogColumn, type CatalogTable } from './tabl
 export function readStructure(
   queryable: Queryable,
   selection: SchemaSelection = DEFAULT_SCHEMA_SELECTION,
+  options: {
+    /** Runs first in the reading's transaction, to read something else in the same snapshot. */
+    inSnapshot?: (client: pg.ClientBase) => Promise<void>;
+  } = {},
 ): Promise<StructureSnapshot> {
   return inCatalogSnapshot(queryable, async (client) => {
+    await options.inSnapshot?.(client);
     const schemas = await resolveSchemas(client, selection);
     const unsupported = await findUnsupportedObjects(client, schemas);
     if (unsupported.length > 0) throw new UnsupportedObjectError(unsupported);

@@ -10,18 +10,36 @@ import { beginSnapshot } from './mirror-session.js';
 import type { TableChecksum } from './table-checksum.js';
 
 /**
- * What the mirrored tables' checksums were read in, so that a later run can prove nothing changed since
- * and take them again instead of hashing every row: the server (system identifier, timeline, version, WAL
- * position), the database's OID, the snapshot (which transactions had committed), the structure
- * fingerprint, and per table its OID, row count and checksum.
+ * What production's structure and mirrored rows were read in, so that a later run can prove nothing changed
+ * since and take the structure fingerprint and the checksums again instead of reading the catalogs and hashing
+ * every row: the server (system identifier, timeline, version, WAL position), the database's OID, the
+ * checksums' snapshot (which transactions had committed), per table its OID, row count and checksum, and the
+ * structure fingerprint with the state of the catalogs it was read from.
  */
-export interface ChecksumBaseline {
+export interface ProductionBaseline {
   format: typeof FORMAT;
   /** The tables as the caller named them (`config.mirror.full`); the keys of {@link tables} are the catalog's. */
   requested: readonly string[];
   server: ServerState;
   structure: string;
+  /** The catalogs in the structure's snapshot; absent when they could not be read (then it is read each time). */
+  catalogs?: CatalogState;
   tables: Record<string, { qualifiedName: string; oid: string; rows: number; checksum: TableChecksum }>;
+}
+
+/**
+ * The catalogs of production's database as the structure was read: the snapshot, each catalog's row count,
+ * and the roles policies name (pg_authid is shared by every database, so a row check of it would be spoiled
+ * by any role created anywhere on the server). `reader` names what read the structure (pgtwin's version and
+ * the schemas selected), which the fingerprint also depends on.
+ */
+export interface CatalogState {
+  reader: string;
+  snapshot: string;
+  /** The snapshot's xmin (xid8, decimal text): the state's age is counted from it. */
+  xmin: string;
+  roles: string;
+  catalogs: Record<string, number>;
 }
 
 /** The part of a baseline read from the server itself, in the snapshot. */
@@ -38,11 +56,11 @@ interface ServerState {
 }
 
 /** What {@link captureBaseline} reads in the checksums' snapshot; completed with the checksums and structure. */
-export type BaselineState = Omit<ChecksumBaseline, 'requested' | 'structure' | 'tables'> & {
+export type BaselineState = Omit<ProductionBaseline, 'requested' | 'structure' | 'catalogs' | 'tables'> & {
   tables: Record<string, { qualifiedName: string; oid: string; rows: number }>;
 };
 
-const FORMAT = 1;
+const FORMAT = 2;
 /**
  * How far (in transactions) a baseline may lie behind: rows' xmin are 32-bit, compared by age(), which is
  * exact within 2^31 transactions; a baseline older than this is not trusted and the rows are hashed again.
@@ -84,7 +102,7 @@ export async function captureBaseline(
  */
 export async function unchangedChecksums(
   client: pg.ClientBase,
-  baseline: ChecksumBaseline,
+  baseline: ProductionBaseline,
   requested: readonly string[],
   structure: Promise<string>,
 ): Promise<{ data: Record<string, TableChecksum> } | { stale: string }> {
@@ -93,19 +111,9 @@ export async function unchangedChecksums(
   let failure: unknown;
   try {
     await beginSnapshot(client);
-    const now = await readServerState(client);
+    const changed = await serverChanged(client, baseline.server, baseline.server.xmin);
+    if (changed) return { stale: changed };
     const { server } = baseline;
-    if (now.system !== server.system || now.database !== server.database)
-      return { stale: 'another server or database' };
-    if (now.timeline !== server.timeline || now.version !== server.version)
-      return { stale: 'the server changed timeline (a restore or failover) or version' };
-    const age = BigInt(now.xmin) - BigInt(server.xmin);
-    if (age < 0n || age >= MAX_AGE) return { stale: `taken ${age} transactions ago` };
-    const { rows } = await client.query<{ behind: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS behind', [
-      server.lsn,
-      now.lsn,
-    ]);
-    if (rows[0]!.behind) return { stale: "the server's WAL is behind the reading (a restore, or a replica)" };
     const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
     const states = await readTableStates(client, tables, server.snapshot);
     if (!states) return { stale: 'rows were written since' };
@@ -125,6 +133,145 @@ export async function unchangedChecksums(
   return {
     data: Object.fromEntries(Object.entries(baseline.tables).map(([key, table]) => [key, table.checksum])),
   };
+}
+
+/**
+ * Whether production's structure provably is what `baseline` read: the same server (as for the checksums),
+ * a reading less than a billion transactions old, the same reader, the same roles, and per catalog the same
+ * row count and no visible row written by a transaction the reading's snapshot did not see. DDL inserts or
+ * updates catalog rows (a new row version, so a new xmin) or deletes them (a lower count); what PostgreSQL
+ * updates in place (VACUUM's and ANALYZE's statistics in pg_class, pg_database's frozen ids) the structure
+ * does not read, and statistics (pg_statistic) are left out. `true`, else why not (`{ stale }`). Reads in one
+ * snapshot of its own, on a client with no open transaction.
+ */
+export async function unchangedStructure(
+  client: pg.ClientBase,
+  baseline: ProductionBaseline,
+  reader: string,
+): Promise<true | { stale: string }> {
+  const state = baseline.catalogs;
+  if (!state) return { stale: 'no reading of the catalogs kept' };
+  if (state.reader !== reader) return { stale: 'another pgtwin version or schema selection read it' };
+  let failure: unknown;
+  try {
+    await beginSnapshot(client);
+    const changed = await serverChanged(client, baseline.server, state.xmin);
+    if (changed) return { stale: changed };
+    const names = Object.keys(state.catalogs);
+    const [counts, roles] = await Promise.all([
+      catalogCounts(client, names, state.snapshot),
+      readRoles(client),
+    ]);
+    if (roles !== state.roles) return { stale: 'a role a policy names was renamed or dropped' };
+    for (const name of names) {
+      const count = counts[name]!;
+      if (count.written > 0) return { stale: `${name} has rows written since` };
+      if (count.rows !== state.catalogs[name]) return { stale: `rows were deleted from ${name}` };
+    }
+    return true;
+  } catch (error) {
+    // A privilege revoked, another server: not provably unchanged, so read as usual.
+    failure = error;
+    return { stale: `it could not be checked (${(error as Error).message})` };
+  } finally {
+    await endTransaction(client, failure);
+  }
+}
+
+/**
+ * Reads, in the current transaction on `client` (the structure's, so that both describe one snapshot),
+ * the state {@link unchangedStructure} compares against; `undefined` when the role cannot read it. Never
+ * aborts the caller's transaction.
+ */
+export async function captureCatalogs(
+  client: pg.ClientBase,
+  reader: string,
+): Promise<CatalogState | undefined> {
+  await client.query('SAVEPOINT pgtwin_catalogs');
+  try {
+    const { rows } = await client.query<{ snapshot: string; xmin: string; catalogs: string[] }>(
+      `SELECT pg_catalog.pg_current_snapshot()::text AS snapshot,
+              pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text AS xmin,
+              ARRAY(SELECT c.relname::text FROM pg_catalog.pg_class c
+                     WHERE c.relnamespace = 'pg_catalog'::pg_catalog.regnamespace AND c.relkind = 'r'
+                       AND NOT c.relisshared AND c.relname <> ALL ($1::text[])
+                       AND pg_catalog.has_table_privilege(c.oid, 'SELECT')
+                     ORDER BY 1) AS catalogs`,
+      [UNREAD_CATALOGS],
+    );
+    const { snapshot, xmin, catalogs } = rows[0]!;
+    const counts = await catalogCounts(client, catalogs);
+    const roles = await readRoles(client);
+    await client.query('RELEASE SAVEPOINT pgtwin_catalogs');
+    const rowsByCatalog = Object.fromEntries(catalogs.map((name) => [name, counts[name]!.rows]));
+    return { reader, snapshot, xmin, roles, catalogs: rowsByCatalog };
+  } catch {
+    await client.query('ROLLBACK TO SAVEPOINT pgtwin_catalogs');
+    return undefined;
+  }
+}
+
+/**
+ * Catalogs whose rows change without the structure changing: statistics (ANALYZE, autovacuum) and large
+ * objects (data, which a role may not read anyway).
+ */
+const UNREAD_CATALOGS = [
+  'pg_statistic',
+  'pg_statistic_ext_data',
+  'pg_largeobject',
+  'pg_largeobject_metadata',
+];
+
+/** Per catalog of `names`: its row count and, with `snapshot`, how many rows it did not see written. */
+async function catalogCounts(
+  client: pg.ClientBase,
+  names: readonly string[],
+  snapshot?: string,
+): Promise<Record<string, { rows: number; written: number }>> {
+  const written = snapshot ? `count(*) FILTER (WHERE ${unseenBy(snapshot)})` : '0';
+  const sql = names
+    .map(
+      (name, index) =>
+        `SELECT ${index} AS i, count(*)::int AS rows, ${written}::int AS written ` +
+        `FROM pg_catalog.${client.escapeIdentifier(name)}`,
+    )
+    .join(' UNION ALL ');
+  const { rows } = await client.query<{ i: number; rows: number; written: number }>(sql);
+  return Object.fromEntries(rows.map((row) => [names[row.i]!, { rows: row.rows, written: row.written }]));
+}
+
+/** The roles policies name (the only role names the structure holds), by OID and name, hashed. */
+async function readRoles(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ roles: string }>(
+    `SELECT pg_catalog.md5(pg_catalog.string_agg(oid::text || ' ' || rolname, ',' ORDER BY oid)) AS roles
+       FROM pg_catalog.pg_roles
+      WHERE oid IN (SELECT pg_catalog.unnest(polroles) FROM pg_catalog.pg_policy)`,
+  );
+  return rows[0]!.roles;
+}
+
+/**
+ * Why a reading taken on `server` (its catalogs' or rows' snapshot having xmin `xmin`) cannot be trusted on
+ * the server `client` reaches now, or `undefined` when it can: another server or database, another timeline
+ * or version, a WAL behind the reading's, or more than {@link MAX_AGE} transactions since.
+ */
+async function serverChanged(
+  client: pg.ClientBase,
+  server: ServerState,
+  xmin: string,
+): Promise<string | undefined> {
+  const now = await readServerState(client);
+  if (now.system !== server.system || now.database !== server.database) return 'another server or database';
+  if (now.timeline !== server.timeline || now.version !== server.version)
+    return 'the server changed timeline (a restore or failover) or version';
+  const age = BigInt(now.xmin) - BigInt(xmin);
+  if (age < 0n || age >= MAX_AGE) return `taken ${age} transactions ago`;
+  const { rows } = await client.query<{ behind: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS behind', [
+    server.lsn,
+    now.lsn,
+  ]);
+  if (rows[0]!.behind) return "the server's WAL is behind the reading (a restore, or a replica)";
+  return undefined;
 }
 
 async function readServerState(client: pg.ClientBase): Promise<ServerState> {
@@ -192,11 +339,11 @@ export function baselineFile(rootDir: string, production: DatabaseTarget): strin
 }
 
 /** The baseline kept in `file`; `undefined` when there is none or it is damaged (it is only a shortcut). */
-export async function readBaseline(file: string): Promise<ChecksumBaseline | undefined> {
+export async function readBaseline(file: string): Promise<ProductionBaseline | undefined> {
   try {
     const { digest, baseline } = JSON.parse(await readFile(file, 'utf8')) as {
       digest: string;
-      baseline: ChecksumBaseline;
+      baseline: ProductionBaseline;
     };
     if (baseline.format !== FORMAT || digest !== digestOf(baseline)) return undefined;
     return baseline;
@@ -206,13 +353,13 @@ export async function readBaseline(file: string): Promise<ChecksumBaseline | und
 }
 
 /** Keeps `baseline` in `file`, whole or not at all (written aside, then renamed), with a digest of itself. */
-export async function writeBaseline(file: string, baseline: ChecksumBaseline): Promise<void> {
+export async function writeBaseline(file: string, baseline: ProductionBaseline): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const aside = `${file}.${process.pid}.tmp`;
   await writeFile(aside, JSON.stringify({ digest: digestOf(baseline), baseline }));
   await rename(aside, file);
 }
 
-function digestOf(baseline: ChecksumBaseline): string {
+function digestOf(baseline: ProductionBaseline): string {
   return createHash('sha256').update(JSON.stringify(baseline)).digest('hex');
 }

@@ -8,11 +8,15 @@ import {
   captureBaseline,
   readBaseline,
   unchangedChecksums,
+  unchangedStructure,
   writeBaseline,
-  type ChecksumBaseline,
-} from '../../src/mirror/checksum-baseline.js';
+  type ProductionBaseline,
+} from '../../src/mirror/production-baseline.js';
 import { tableChecksums } from '../../src/mirror/table-checksum.js';
-import { readProductionFingerprint } from '../../src/pipeline/read-production-fingerprint.js';
+import {
+  productionStructure,
+  readProductionFingerprint,
+} from '../../src/pipeline/read-production-fingerprint.js';
 import type { Logger } from '../../src/util/logger.js';
 import { testConfig } from '../helpers/config.js';
 import { databaseUrl, useScratch } from '../helpers/databases.js';
@@ -32,7 +36,7 @@ async function client(): Promise<pg.Client> {
 }
 
 /** A baseline of production now, as a reading of the fingerprint takes it, with structure `structure`. */
-async function baselineNow(structure = 'S'): Promise<ChecksumBaseline> {
+async function baselineNow(structure = 'S'): Promise<ProductionBaseline> {
   const reader = await client();
   let state: Awaited<ReturnType<typeof captureBaseline>>;
   const data = await tableChecksums(reader, MIRRORED, {
@@ -48,7 +52,7 @@ async function baselineNow(structure = 'S'): Promise<ChecksumBaseline> {
   return { ...state!, requested: MIRRORED, structure, tables };
 }
 
-async function reused(baseline: ChecksumBaseline, structure = 'S') {
+async function reused(baseline: ProductionBaseline, structure = 'S') {
   return unchangedChecksums(await client(), baseline, MIRRORED, Promise.resolve(structure));
 }
 
@@ -66,7 +70,7 @@ afterAll(async () => {
   for (const opened of open) await opened.end().catch(() => undefined);
 });
 
-describe('checksum baseline', () => {
+describe('production baseline: rows', () => {
   it('gives the checksums back while no row is written, and they equal a fresh hash of every row', async () => {
     const baseline = await baselineNow();
     const fresh = await tableChecksums(await client(), MIRRORED, { quick: true });
@@ -155,16 +159,21 @@ describe('checksum baseline', () => {
     const logger = { debug: (line: string) => lines.push(line) } as unknown as Logger;
     const read = async (fresh = false) => {
       lines.length = 0;
-      const structure = await connect(config.production, 'production');
-      open.push(structure);
+      const session = await connect(config.production, 'production');
+      open.push(session);
+      const structure = productionStructure(session, config);
       const result = await readProductionFingerprint(config, structure, { fresh, logger });
-      return { ...result, reused: lines.some((line) => line.includes('checksums reused')) };
+      return {
+        ...result,
+        reused: lines.some((line) => line.includes('checksums reused')),
+        structureReused: lines.some((line) => line.includes('fingerprint reused')),
+      };
     };
     const first = await read();
-    expect(first.reused).toBe(false);
+    expect(first).toMatchObject({ reused: false, structureReused: false });
     expect(lines).toContain('fingerprint data: hashing every mirrored row (no reading kept)');
     const second = await read();
-    expect(second).toEqual({ ...first, reused: true });
+    expect(second).toEqual({ ...first, reused: true, structureReused: true });
     expect((await read(true)).reused).toBe(false);
     expect(lines).toContain('fingerprint data: hashing every mirrored row (PGTWIN_REBUILD)');
     await run(
@@ -178,5 +187,77 @@ describe('checksum baseline', () => {
     expect(changed.data['public.object_models']).not.toEqual(first.data['public.object_models']);
     expect(changed.data['public.prompts']).toEqual(first.data['public.prompts']);
     expect((await read()).reused).toBe(true);
+
+    // DDL that leaves the structure as it was: read again, found the same, and kept for the next run.
+    await run(
+      'ALTER TABLE public.prompts ADD COLUMN passing int; ALTER TABLE public.prompts DROP COLUMN passing',
+    );
+    const same = await read();
+    expect(lines).toContain(
+      'fingerprint structure: reading the catalogs (since the last reading, pg_attribute has rows written since)',
+    );
+    expect(same).toMatchObject({ structure: first.structure, reused: true, structureReused: false });
+    expect(await read()).toMatchObject({ structure: first.structure, reused: true, structureReused: true });
+
+    // A real change: a new fingerprint, equal to a full reading's, and the rows hashed again.
+    await run(`COMMENT ON TABLE public.object_models IS 'models'`);
+    const commented = await read();
+    expect(commented).toMatchObject({ reused: false, structureReused: false });
+    expect(commented.structure).not.toBe(first.structure);
+    expect(lines).toContain(
+      "fingerprint data: hashing every mirrored row (since the last reading, production's structure changed)",
+    );
+    expect((await read()).structureReused).toBe(true);
+    expect((await read(true)).structure).toBe(commented.structure);
+    await run(`COMMENT ON TABLE public.object_models IS NULL`);
+  });
+});
+
+describe('production baseline: structure', () => {
+  /** A baseline of production now with the catalogs' state, as a full reading of the fingerprint keeps it. */
+  async function structureNow(): Promise<ProductionBaseline> {
+    const config = await testConfig({ production: { database: production } });
+    const { catalogs } = await productionStructure(await client(), config).read();
+    expect(catalogs).toBeDefined();
+    return { ...(await baselineNow()), catalogs };
+  }
+
+  const unchanged = async (baseline: ProductionBaseline, reader = baseline.catalogs!.reader) =>
+    unchangedStructure(await client(), baseline, reader);
+
+  it('holds while rows, statistics and vacuum change, and refuses after DDL, a renamed role or another reader', async () => {
+    const baseline = await structureNow();
+    await run(`INSERT INTO public.prompts (body) VALUES ('a row')`);
+    await run('ANALYZE public.prompts');
+    await run('VACUUM public.object_models');
+    expect(await unchanged(baseline)).toBe(true);
+    expect(await unchanged(baseline, 'another')).toEqual({
+      stale: 'another pgtwin version or schema selection read it',
+    });
+    expect(await unchanged({ ...baseline, catalogs: undefined }, baseline.catalogs!.reader)).toEqual({
+      stale: 'no reading of the catalogs kept',
+    });
+
+    const changes: Array<[sql: string, stale: string]> = [
+      [`COMMENT ON TABLE public.prompts IS 'noted'`, 'pg_description has rows written since'],
+      [`COMMENT ON TABLE public.prompts IS NULL`, 'rows were deleted from pg_description'],
+      [`CREATE INDEX prompts_body ON public.prompts (body)`, 'pg_attribute has rows written since'],
+      [`ALTER INDEX public.prompts_body RENAME TO prompts_body_renamed`, 'pg_class has rows written since'],
+      [`DROP INDEX public.prompts_body_renamed`, 'rows were deleted from pg_attribute'],
+    ];
+    for (const [sql, stale] of changes) {
+      const before = await structureNow();
+      await run(sql);
+      expect({ sql, result: await unchanged(before) }).toEqual({ sql, result: { stale } });
+    }
+
+    const role = scratch.roleName('policy');
+    await run(
+      `CREATE ROLE "${role}"; CREATE POLICY readers ON public.object_models TO "${role}" USING (true)`,
+    );
+    const named = await structureNow();
+    await run(`ALTER ROLE "${role}" RENAME TO "${role}_x"`);
+    expect(await unchanged(named)).toEqual({ stale: 'a role a policy names was renamed or dropped' });
+    await run(`ALTER ROLE "${role}_x" RENAME TO "${role}"; DROP POLICY readers ON public.object_models`);
   });
 });
