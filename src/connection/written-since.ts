@@ -24,3 +24,20 @@ export function unseenBy(snapshot: string): string {
   const ids = running.split(',').map((id) => BigInt(id) % 2n ** 32n);
   return `(${newer} OR xmin = ANY ('{${ids.join(',')}}'::xid[]))`;
 }
+
+/**
+ * An aggregate over a table's rows: a digest of the rows `snapshot` saw that a transaction newer than its
+ * xmin (the oldest running then) wrote, by place and `xmin`. {@link unseenBy} cannot tell a row written in a
+ * savepoint of a transaction running at the snapshot: the snapshot lists running transactions, not their
+ * subtransactions, whose ids are lower than its xmax. Such a row, committed later, changes this digest (its
+ * `xmin` differs from any row the snapshot saw: those transactions had committed), so a reading compares it
+ * too. Over the few rows newer than the snapshot's xmin, not the table.
+ */
+export function recentRowsDigest(snapshot: string): string {
+  const [xmin] = snapshot.split(':');
+  const recent = `${writtenSince(BigInt(xmin!))} AND NOT ${unseenBy(snapshot)}`;
+  return (
+    `COALESCE(sum(pg_catalog.hashtextextended(ctid::text || ' ' || xmin::text, 0)::numeric) ` +
+    `FILTER (WHERE ${recent}), 0)::text`
+  );
+}

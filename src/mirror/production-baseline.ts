@@ -4,7 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { endTransaction } from '../connection/in-transaction.js';
-import { unseenBy } from '../connection/written-since.js';
+import { recentRowsDigest, unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot } from './mirror-session.js';
 import type { TableChecksum } from './table-checksum.js';
@@ -24,7 +24,15 @@ export interface ProductionBaseline {
   structure: string;
   /** The catalogs in the structure's snapshot; absent when they could not be read (then it is read each time). */
   catalogs?: CatalogState;
-  tables: Record<string, { qualifiedName: string; oid: string; rows: number; checksum: TableChecksum }>;
+  tables: Record<string, TableState & { checksum: TableChecksum }>;
+}
+
+/** A table as a reading saw it: OID, row count and its recently written rows (see `recentRowsDigest`). */
+interface TableState {
+  qualifiedName: string;
+  oid: string;
+  rows: number;
+  recent: string;
 }
 
 /**
@@ -39,7 +47,7 @@ export interface CatalogState {
   /** The snapshot's xmin (xid8, decimal text): the state's age is counted from it. */
   xmin: string;
   roles: string;
-  catalogs: Record<string, number>;
+  catalogs: Record<string, { rows: number; recent: string }>;
 }
 
 /** The part of a baseline read from the server itself, in the snapshot. */
@@ -57,7 +65,7 @@ interface ServerState {
 
 /** What {@link captureBaseline} reads in the checksums' snapshot; completed with the checksums and structure. */
 export type BaselineState = Omit<ProductionBaseline, 'requested' | 'structure' | 'catalogs' | 'tables'> & {
-  tables: Record<string, { qualifiedName: string; oid: string; rows: number }>;
+  tables: Record<string, TableState>;
 };
 
 const FORMAT = 2;
@@ -95,10 +103,10 @@ export async function captureBaseline(
  * else why not (`{ stale }`, for the debug log). Proof: the same server (system identifier, timeline,
  * version, WAL not behind) and database, a baseline less than a billion transactions old, and per table the
  * same OID and row count and no visible row written by a transaction its snapshot did not see (an insert or
- * update leaves one; a delete changes the count unless an insert balances it). `structure` (the structure
- * fingerprint, maybe still being read) must equal the baseline's too, since a checksum hashes the rows'
- * text, which a column added or a type changed alters. Call on a client with no open transaction; it reads
- * in one snapshot of its own.
+ * update leaves one; a delete changes the count unless an insert balances it) and the same rows recently
+ * written before it (see `recentRowsDigest`). `structure` (the structure fingerprint, maybe still being
+ * read) must equal the baseline's too, since a checksum hashes the rows' text, which a column added or a
+ * type changed alters. Call on a client with no open transaction; it reads in one snapshot of its own.
  */
 export async function unchangedChecksums(
   client: pg.ClientBase,
@@ -121,6 +129,7 @@ export async function unchangedChecksums(
       const state = states[table.key];
       if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
       if (state.rows !== table.rows) return { stale: `rows were deleted from ${table.key}` };
+      if (state.recent !== table.recent) return { stale: 'rows were written since' };
     }
   } catch (error) {
     // A table dropped or renamed, a privilege revoked: not provably unchanged, so hashed as usual.
@@ -138,7 +147,8 @@ export async function unchangedChecksums(
 /**
  * Whether production's structure provably is what `baseline` read: the same server (as for the checksums),
  * a reading less than a billion transactions old, the same reader, the same roles, and per catalog the same
- * row count and no visible row written by a transaction the reading's snapshot did not see. DDL inserts or
+ * row count, no visible row written by a transaction the reading's snapshot did not see and the same rows
+ * recently written before it (see `recentRowsDigest`). DDL inserts or
  * updates catalog rows (a new row version, so a new xmin) or deletes them (a lower count); what PostgreSQL
  * updates in place (VACUUM's and ANALYZE's statistics in pg_class, pg_database's frozen ids) the structure
  * does not read, and statistics (pg_statistic) are left out. `true`, else why not (`{ stale }`). Reads in one
@@ -165,8 +175,10 @@ export async function unchangedStructure(
     if (roles !== state.roles) return { stale: 'a role a policy names was renamed or dropped' };
     for (const name of names) {
       const count = counts[name]!;
-      if (count.written > 0) return { stale: `${name} has rows written since` };
-      if (count.rows !== state.catalogs[name]) return { stale: `rows were deleted from ${name}` };
+      const then = state.catalogs[name]!;
+      if (count.written > 0 || count.recent !== then.recent)
+        return { stale: `${name} has rows written since` };
+      if (count.rows !== then.rows) return { stale: `rows were deleted from ${name}` };
     }
     return true;
   } catch (error) {
@@ -200,11 +212,13 @@ export async function captureCatalogs(
       [UNREAD_CATALOGS],
     );
     const { snapshot, xmin, catalogs } = rows[0]!;
-    const counts = await catalogCounts(client, catalogs);
+    const counts = await catalogCounts(client, catalogs, snapshot);
     const roles = await readRoles(client);
     await client.query('RELEASE SAVEPOINT pgtwin_catalogs');
-    const rowsByCatalog = Object.fromEntries(catalogs.map((name) => [name, counts[name]!.rows]));
-    return { reader, snapshot, xmin, roles, catalogs: rowsByCatalog };
+    const states = Object.fromEntries(
+      catalogs.map((name) => [name, { rows: counts[name]!.rows, recent: counts[name]!.recent }]),
+    );
+    return { reader, snapshot, xmin, roles, catalogs: states };
   } catch {
     await client.query('ROLLBACK TO SAVEPOINT pgtwin_catalogs');
     return undefined;
@@ -222,22 +236,24 @@ const UNREAD_CATALOGS = [
   'pg_largeobject_metadata',
 ];
 
-/** Per catalog of `names`: its row count and, with `snapshot`, how many rows it did not see written. */
+/**
+ * Per catalog of `names`: its row count, how many rows `snapshot` did not see written, and the digest of the
+ * rows it saw recently written.
+ */
 async function catalogCounts(
   client: pg.ClientBase,
   names: readonly string[],
-  snapshot?: string,
-): Promise<Record<string, { rows: number; written: number }>> {
-  const written = snapshot ? `count(*) FILTER (WHERE ${unseenBy(snapshot)})` : '0';
+  snapshot: string,
+): Promise<Record<string, { rows: number; written: number; recent: string }>> {
   const sql = names
     .map(
       (name, index) =>
-        `SELECT ${index} AS i, count(*)::int AS rows, ${written}::int AS written ` +
-        `FROM pg_catalog.${client.escapeIdentifier(name)}`,
+        `SELECT ${index} AS i, count(*)::int AS rows, count(*) FILTER (WHERE ${unseenBy(snapshot)})::int ` +
+        `AS written, ${recentRowsDigest(snapshot)} AS recent FROM pg_catalog.${client.escapeIdentifier(name)}`,
     )
     .join(' UNION ALL ');
-  const { rows } = await client.query<{ i: number; rows: number; written: number }>(sql);
-  return Object.fromEntries(rows.map((row) => [names[row.i]!, { rows: row.rows, written: row.written }]));
+  const { rows } = await client.query<{ i: number; rows: number; written: number; recent: string }>(sql);
+  return Object.fromEntries(rows.map(({ i, ...count }) => [names[i]!, count]));
 }
 
 /** The roles policies name (the only role names the structure holds), by OID and name, hashed. */
@@ -289,23 +305,25 @@ async function readServerState(client: pg.ClientBase): Promise<ServerState> {
 }
 
 /**
- * Per table: OID, row count, in one scan that also counts the rows written by a transaction `snapshot` does
- * not see; `undefined` when any has such rows, row-level security (the rows a role sees may change with no
- * row written), or is not a plain or partitioned table.
+ * Per table: OID, row count and the digest of the rows `snapshot` saw recently written, in one scan that
+ * also counts the rows written by a transaction `snapshot` does not see; `undefined` when any has such rows,
+ * row-level security (the rows a role sees may change with no row written), or is not a plain or
+ * partitioned table.
  */
 async function readTableStates(
   client: pg.ClientBase,
   tables: readonly Pick<CatalogTable, 'key' | 'qualifiedName'>[],
   snapshot: string,
-): Promise<Record<string, { qualifiedName: string; oid: string; rows: number }> | undefined> {
+): Promise<Record<string, TableState> | undefined> {
   if (tables.length === 0) return {};
   const newer = unseenBy(snapshot);
   const sql = tables
     .map(
       (table, index) =>
         `SELECT ${index} AS i, c.oid::text AS oid, c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AS plain, ` +
-        `n.rows::int8::text AS rows, n.written::int8::text AS written FROM pg_catalog.pg_class c, ` +
-        `(SELECT count(*) AS rows, count(*) FILTER (WHERE ${newer}) AS written FROM ${table.qualifiedName}) n ` +
+        `n.rows::int8::text AS rows, n.written::int8::text AS written, n.recent FROM pg_catalog.pg_class c, ` +
+        `(SELECT count(*) AS rows, count(*) FILTER (WHERE ${newer}) AS written, ` +
+        `${recentRowsDigest(snapshot)} AS recent FROM ${table.qualifiedName}) n ` +
         `WHERE c.oid = ${client.escapeLiteral(table.qualifiedName)}::pg_catalog.regclass`,
     )
     .join(' UNION ALL ');
@@ -315,13 +333,14 @@ async function readTableStates(
     plain: boolean;
     rows: string;
     written: string;
+    recent: string;
   }>(sql);
   if (rows.length !== tables.length || rows.some((row) => !row.plain || row.written !== '0'))
     return undefined;
   return Object.fromEntries(
-    rows.map((row) => {
-      const table = tables[row.i]!;
-      return [table.key, { qualifiedName: table.qualifiedName, oid: row.oid, rows: Number(row.rows) }];
+    rows.map(({ i, oid, rows: count, recent }) => {
+      const { key, qualifiedName } = tables[i]!;
+      return [key, { qualifiedName, oid, rows: Number(count), recent }];
     }),
   );
 }

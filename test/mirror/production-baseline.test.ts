@@ -131,6 +131,18 @@ describe('production baseline: rows', () => {
     await holder.query('COMMIT');
     expect(await reused(during)).toEqual({ stale: 'rows were written since' });
     expect(await reused(await baselineNow())).toHaveProperty('data');
+
+    // Its row written in a savepoint: a subtransaction's id, which the snapshot does not list.
+    await holder.query('BEGIN');
+    await holder.query('SAVEPOINT inner_write');
+    await holder.query(`DELETE FROM public.prompts WHERE id = (SELECT min(id) FROM public.prompts)`);
+    await holder.query(`INSERT INTO public.prompts (body) VALUES ('held in a savepoint')`);
+    await holder.query('RELEASE SAVEPOINT inner_write');
+    await run(`INSERT INTO public.prompts (body) VALUES ('committed meanwhile, again')`);
+    const across = await baselineNow();
+    expect(await reused(across)).toHaveProperty('data');
+    await holder.query('COMMIT');
+    expect(await reused(across)).toEqual({ stale: 'rows were written since' });
   });
 
   it('keeps a baseline whole in a file of the project, and ignores a damaged one', async () => {
@@ -250,6 +262,19 @@ describe('production baseline: structure', () => {
       await run(sql);
       expect({ sql, result: await unchanged(before) }).toEqual({ sql, result: { stale } });
     }
+
+    // DDL in a savepoint of a transaction running across the reading, committed after it.
+    const holder = await client();
+    await holder.query(
+      `BEGIN; SAVEPOINT ddl; COMMENT ON TABLE public.prompts IS 'held'; RELEASE SAVEPOINT ddl`,
+    );
+    // A transaction committed after it, so the snapshot's xmax is past the savepoint's id.
+    await run(`INSERT INTO public.prompts (body) VALUES ('committed meanwhile')`);
+    const across = await structureNow();
+    expect(await unchanged(across)).toBe(true);
+    await holder.query('COMMIT');
+    expect(await unchanged(across)).toEqual({ stale: 'pg_description has rows written since' });
+    await run(`COMMENT ON TABLE public.prompts IS NULL`);
 
     const role = scratch.roleName('policy');
     await run(
