@@ -128,8 +128,9 @@ export async function unchangedChecksums(
     for (const table of tables) {
       const state = states[table.key];
       if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
-      if (state.rows !== table.rows) return { stale: `rows were deleted from ${table.key}` };
-      if (state.recent !== table.recent) return { stale: 'rows were written since' };
+      if (state.rows < table.rows) return { stale: `rows were deleted from ${table.key}` };
+      if (state.rows !== table.rows || state.recent !== table.recent)
+        return { stale: 'rows were written since' };
     }
   } catch (error) {
     // A table dropped or renamed, a privilege revoked: not provably unchanged, so hashed as usual.
@@ -176,9 +177,10 @@ export async function unchangedStructure(
     for (const name of names) {
       const count = counts[name]!;
       const then = state.catalogs[name]!;
-      if (count.written > 0 || count.recent !== then.recent)
+      if (count.written > 0) return { stale: `${name} has rows written since` };
+      if (count.rows < then.rows) return { stale: `rows were deleted from ${name}` };
+      if (count.rows !== then.rows || count.recent !== then.recent)
         return { stale: `${name} has rows written since` };
-      if (count.rows !== then.rows) return { stale: `rows were deleted from ${name}` };
     }
     return true;
   } catch (error) {
