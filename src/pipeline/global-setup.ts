@@ -354,6 +354,21 @@ interface TestOnTemplate {
  */
 async function prepareTwin(
   run: RunContext,
+  opened: OpenedSource,
+  local: LocalInputs,
+  options: { previous: Promise<PreviousRun | undefined> | undefined; session: pg.Client | undefined },
+): Promise<PreparedTwin> {
+  try {
+    return await prepareTwinOnce(run, opened, local, options);
+  } finally {
+    // The databases the copies replaced are dropped meanwhile; no test starts (and on a failure, nothing
+    // closes) before they are gone.
+    await run.databases.settle();
+  }
+}
+
+async function prepareTwinOnce(
+  run: RunContext,
   { source, fingerprint: sourceFingerprint }: OpenedSource,
   local: LocalInputs,
   options: { previous: Promise<PreviousRun | undefined> | undefined; session: pg.Client | undefined },

@@ -58,7 +58,16 @@ export interface CreateDatabaseOptions {
   replaceLive?: boolean;
   /** Runs after the database is complete and before it is put in place (e.g. to take a lock); a failure drops it. */
   beforePlace?: () => Promise<void>;
+  /**
+   * Takes the drop of the database this one replaces (moved aside as `pgtwin_trash_…`), for the caller to run
+   * on a session of its own while it goes on; the caller must see it end (a drop it never runs is left to
+   * {@link cleanLeftovers}). @default dropped before createDatabase returns
+   */
+  dropLater?: DropLater;
 }
+
+/** Hands over a drop to run later on an admin session of its own (see {@link CreateDatabaseOptions.dropLater}). */
+export type DropLater = (drop: (admin: pg.ClientBase) => Promise<void>) => void;
 
 /**
  * Creates the pgtwin database `name` so that it appears complete or not at all: under a work-in-progress
@@ -174,12 +183,21 @@ async function placeWip(
   const trash = `${TRASH_PREFIX}${randomBytes(8).toString('hex')}`;
   // Held until the replaced database is dropped, so other runs' cleanup leaves it to this session.
   await lock(admin, wipLock(trash), 'exclusive');
+  const dropTrash = async (session: pg.ClientBase) => {
+    try {
+      await dropDatabase(config, session, trash).catch(() => undefined);
+    } finally {
+      await unlock(admin, wipLock(trash), 'exclusive').catch(() => undefined);
+    }
+  };
   try {
     await renameIntoPlace(admin, wip, name, trash, options);
-    await dropDatabase(config, admin, trash).catch(() => undefined);
-  } finally {
+  } catch (error) {
     await unlock(admin, wipLock(trash), 'exclusive').catch(() => undefined);
+    throw error;
   }
+  if (options.dropLater) options.dropLater(dropTrash);
+  else await dropTrash(admin);
 }
 
 /** One transaction: `name` (if any) becomes `trash`, `wip` becomes `name`, both stamped. */

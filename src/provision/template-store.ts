@@ -13,7 +13,13 @@ import {
   type TemplateMarker,
 } from '../guard/test-marker.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { cleanLeftovers, createDatabase, dropDatabase, type CloneStrategy } from './database-lifecycle.js';
+import {
+  cleanLeftovers,
+  createDatabase,
+  dropDatabase,
+  type CloneStrategy,
+  type DropLater,
+} from './database-lifecycle.js';
 import {
   buildLock,
   leaseLock,
@@ -42,6 +48,8 @@ export interface BuildTemplateOptions {
    */
   rebuild?: boolean;
   logger?: Logger;
+  /** Takes the drops of the templates the build replaces, to run while the caller goes on (see `createDatabase`). */
+  dropLater?: DropLater;
 }
 
 /** What {@link buildTemplate} did. */
@@ -143,6 +151,7 @@ export async function buildTemplate(
         isTemplate: true,
         // Templates are shared by runs: the lease, not the run that built it, says whether one is in use.
         replaceLive: true,
+        dropLater: options.dropLater,
         beforePlace: async () => {
           // Whatever holds the name is replaced (a template being rebuilt), once no other run leases it.
           const template = templateName(known!);
@@ -160,8 +169,11 @@ export async function buildTemplate(
       if (error instanceof PublishedMeanwhile) return reused(known!);
       throw error;
     }
-    await dropSuperseded(config, session, templateName(known!), logger);
-    return { template: templateName(known!), fingerprint: known!, built: true };
+    const current = templateName(known!);
+    const retire = (admin: pg.ClientBase) => dropSuperseded(config, admin, current, logger);
+    if (options.dropLater) options.dropLater(retire);
+    else await retire(session);
+    return { template: current, fingerprint: known!, built: true };
   } finally {
     if (leased) await unlock(session, leaseLock(leased), 'exclusive').catch(() => undefined);
     if (locked) await unlock(session, buildLock(locked), 'exclusive').catch(() => undefined);

@@ -12,6 +12,7 @@ import {
   findLeftovers,
   type CloneStrategy,
   type CreateDatabaseOptions,
+  type DropLater,
 } from './database-lifecycle.js';
 import { leaseLock, runIsAlive, tryLock, unlock } from './template-locks.js';
 import {
@@ -56,6 +57,8 @@ export interface CopyOptions {
 export class TwinDatabases implements AsyncDisposable {
   /** Set when the admin session ended under us (a server restart, `idle_session_timeout`, `pg_terminate_backend`). */
   private lost = false;
+  /** Drops of replaced databases under way on sessions of their own (see {@link settle}). */
+  private readonly drops: Promise<void>[] = [];
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -107,10 +110,34 @@ export class TwinDatabases implements AsyncDisposable {
     }
   }
 
-  /** Creates `name` complete or not at all (see `createDatabase`); returns its target for the test user. */
+  /**
+   * Creates `name` complete or not at all (see `createDatabase`); returns its target for the test user. The
+   * database it replaces is dropped while the caller goes on, by {@link settle}'s time.
+   */
   async create(name: string, options: CreateDatabaseOptions): Promise<DatabaseTarget> {
-    return createDatabase(this.config, await this.admin(), name, options);
+    return createDatabase(this.config, await this.admin(), name, { dropLater: this.dropLater, ...options });
   }
+
+  /**
+   * Waits for the drops {@link create} and {@link ensureTemplate} left running (replaced databases and
+   * superseded templates: a drop waits for a checkpoint, which the run's next copy or count need not wait
+   * for). A drop that fails leaves its database to the next run's cleanup or `gc`.
+   */
+  async settle(): Promise<void> {
+    while (this.drops.length > 0) await Promise.all(this.drops.splice(0));
+  }
+
+  private readonly dropLater: DropLater = (drop) => {
+    const dropping = (async () => {
+      const admin = await connect(this.config.admin, 'admin');
+      try {
+        await drop(admin);
+      } finally {
+        await admin.end();
+      }
+    })();
+    this.drops.push(dropping.catch(() => undefined));
+  };
 
   /** Creates `name` as a copy of `template`, stamped `kind`, replacing a pgtwin database no live run uses. */
   async copy(template: string, name: string, options: CopyOptions = {}): Promise<DatabaseTarget> {
@@ -200,7 +227,7 @@ export class TwinDatabases implements AsyncDisposable {
     build: TemplateBuilder,
     options?: BuildTemplateOptions,
   ): Promise<TemplateLease> {
-    return ensureTemplate(this.config, fingerprint, build, options);
+    return ensureTemplate(this.config, fingerprint, build, { dropLater: this.dropLater, ...options });
   }
 
   /** Whether a template of this project (its directory and production) is published on the server. */
@@ -213,8 +240,9 @@ export class TwinDatabases implements AsyncDisposable {
     return leaseTemplate(this.config, fingerprint);
   }
 
-  /** Closes the admin session when this object opened it. */
+  /** Waits for the drops under way ({@link settle}), then closes the admin session when this object opened it. */
   async close(): Promise<void> {
+    await this.settle();
     if (this.owned) await (this.session as pg.Client).end().catch(() => undefined);
   }
 

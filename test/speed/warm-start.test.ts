@@ -28,8 +28,10 @@ beforeAll(async () => {
 afterAll(() => proxy.close());
 
 /** One run's global setup, as a preset runs it, on the configured server (directly or through the proxy). */
-async function setup(overrides: PgtwinConfig & { database?: string; viaProxy?: boolean } = {}) {
-  const { database = testDb, viaProxy = false, ...config } = overrides;
+async function setup(
+  overrides: PgtwinConfig & { database?: string; viaProxy?: boolean; rebuild?: boolean } = {},
+) {
+  const { database = testDb, viaProxy = false, rebuild, ...config } = overrides;
   const port = viaProxy ? proxy.port : SERVER.port;
   const twin = await runGlobalSetup({
     ...project.options({
@@ -39,6 +41,7 @@ async function setup(overrides: PgtwinConfig & { database?: string; viaProxy?: b
       admin: { host: SERVER.host, port, user: SERVER.user, database: 'postgres' },
     }),
     logger: silentLogger,
+    rebuild,
   });
   created.add(twin.template.database);
   created.add(database);
@@ -252,6 +255,22 @@ describe('warm starts', () => {
     const next = await setup();
     await next.close();
     expect(next.copied).toBe(true);
+  });
+
+  it('has dropped the template and test database a rebuild replaced by the time the setup returns', async () => {
+    const first = await setup();
+    await first.close();
+    const replaced = [await databaseOid(first.template.database), await databaseOid(testDb)];
+    const rebuilt = await setup({ rebuild: true });
+    try {
+      expect(rebuilt.template.database).toBe(first.template.database);
+      const { rows } = await adminQuery('SELECT datname FROM pg_database WHERE oid = ANY($1::oid[])', [
+        replaced,
+      ]);
+      expect(rows).toEqual([]);
+    } finally {
+      await rebuilt.close();
+    }
   });
 
   it('rebuilds when a helper imported by the factories module changes, and refresh() sees the edit', async () => {
