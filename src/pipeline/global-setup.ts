@@ -3,6 +3,7 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolveConfigOptions } from '../config/pgtwin-config.js';
 import { resolveConfig, type ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { endSoon } from '../connection/end-soon.js';
 import { guardDestructive } from '../guard/production-guard.js';
 import { currentRun, newMarker, type TestMarker } from '../guard/test-marker.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
@@ -306,7 +307,8 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
     await closeAll();
     throw error;
   } finally {
-    await session?.end().catch(() => undefined);
+    // Ended before any step that replaces the test database; here only in case a failure came first.
+    if (session) endSoon(session);
     await opening.then(({ source }) => source.close()).catch(() => undefined);
   }
 }
@@ -409,7 +411,8 @@ async function prepareTwinOnce(
         await landsWhereAsked(config, session);
         result.watch = await watchTestDatabase(run, result, previous, session);
       } finally {
-        await session.end();
+        // Nothing replaces the test database from here on in this setup.
+        endSoon(session);
       }
     } catch (error) {
       await lease.release();

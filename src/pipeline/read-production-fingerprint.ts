@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { endSoon } from '../connection/end-soon.js';
 import {
   baselineFile,
   captureBaseline,
@@ -127,7 +128,8 @@ export async function readProductionFingerprint(
     }
     return { structure: structureDigest, data };
   } finally {
-    await coordinator.end();
+    // Production is only read: nothing waits for this session to be gone.
+    endSoon(coordinator);
   }
 }
 

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
+import { endSoon } from '../connection/end-soon.js';
 import { productionIdentity } from '../guard/production-guard.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
@@ -139,7 +140,9 @@ class ProductionSource implements TwinSourceReader {
   }
 
   close(): Promise<void> {
-    return this.production.end().catch(() => undefined);
+    // Production is only read: nothing waits for this session to be gone.
+    endSoon(this.production);
+    return Promise.resolve();
   }
 }
 
