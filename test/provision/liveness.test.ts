@@ -91,8 +91,9 @@ describe('liveness and leftovers', () => {
   it('drops a work-in-progress database whose creator died, even unmarked, and keeps one being created', async () => {
     const dead = `${WIP_PREFIX}${'d'.repeat(10)}${process.pid}`.slice(0, 63);
     const alive = `${WIP_PREFIX}${'a'.repeat(10)}${process.pid}`.slice(0, 63);
-    for (const name of [dead, alive]) await adminQuery(`CREATE DATABASE "${name}"`);
+    // Locked before it exists, as createDatabase does: another file's cleanup may run at any moment.
     await holdLock(wipLock(alive), 'exclusive');
+    for (const name of [dead, alive]) await adminQuery(`CREATE DATABASE "${name}"`);
     const admin = await connect(config.admin, 'admin');
     try {
       // Other files' runs clean leftovers too, so the dead one may already be gone by now.
