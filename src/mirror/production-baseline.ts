@@ -128,9 +128,9 @@ export async function unchangedChecksums(
     for (const table of tables) {
       const state = states[table.key];
       if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
-      if (state.rows < table.rows) return { stale: `rows were deleted from ${table.key}` };
-      if (state.rows !== table.rows || state.recent !== table.recent)
-        return { stale: 'rows were written since' };
+      const change = rowsChange(state, table);
+      if (change === 'deleted') return { stale: `rows were deleted from ${table.key}` };
+      if (change === 'written') return { stale: 'rows were written since' };
     }
   } catch (error) {
     // A table dropped or renamed, a privilege revoked: not provably unchanged, so hashed as usual.
@@ -149,11 +149,11 @@ export async function unchangedChecksums(
  * Whether production's structure provably is what `baseline` read: the same server (as for the checksums),
  * a reading less than a billion transactions old, the same reader, the same roles, and per catalog the same
  * row count, no visible row written by a transaction the reading's snapshot did not see and the same rows
- * recently written before it (see `recentRowsDigest`). DDL inserts or
- * updates catalog rows (a new row version, so a new xmin) or deletes them (a lower count); what PostgreSQL
- * updates in place (VACUUM's and ANALYZE's statistics in pg_class, pg_database's frozen ids) the structure
- * does not read, and statistics (pg_statistic) are left out. `true`, else why not (`{ stale }`). Reads in one
- * snapshot of its own, on a client with no open transaction.
+ * recently written before it (see `recentRowsDigest`). DDL inserts or updates catalog rows (a new row
+ * version, so a new xmin) or deletes them (a lower count); what PostgreSQL updates in place (VACUUM's and
+ * ANALYZE's statistics in pg_class, pg_database's frozen ids) the structure does not read, and statistics
+ * (pg_statistic) are left out. `true`, else why not (`{ stale }`). Reads in one snapshot of its own, on a
+ * client with no open transaction.
  */
 export async function unchangedStructure(
   client: pg.ClientBase,
@@ -168,19 +168,15 @@ export async function unchangedStructure(
     await beginSnapshot(client);
     const changed = await serverChanged(client, baseline.server, state.xmin);
     if (changed) return { stale: changed };
+    if ((await readRoles(client)) !== state.roles)
+      return { stale: 'a role a policy names was renamed or dropped' };
     const names = Object.keys(state.catalogs);
-    const [counts, roles] = await Promise.all([
-      catalogCounts(client, names, state.snapshot),
-      readRoles(client),
-    ]);
-    if (roles !== state.roles) return { stale: 'a role a policy names was renamed or dropped' };
+    const counts = await catalogCounts(client, names, state.snapshot);
     for (const name of names) {
       const count = counts[name]!;
-      const then = state.catalogs[name]!;
-      if (count.written > 0) return { stale: `${name} has rows written since` };
-      if (count.rows < then.rows) return { stale: `rows were deleted from ${name}` };
-      if (count.rows !== then.rows || count.recent !== then.recent)
-        return { stale: `${name} has rows written since` };
+      const change = count.written > 0 ? 'written' : rowsChange(count, state.catalogs[name]!);
+      if (change === 'deleted') return { stale: `rows were deleted from ${name}` };
+      if (change === 'written') return { stale: `${name} has rows written since` };
     }
     return true;
   } catch (error) {
@@ -190,6 +186,20 @@ export async function unchangedStructure(
   } finally {
     await endTransaction(client, failure);
   }
+}
+
+/**
+ * How a table's or catalog's rows differ from a reading's, given no row written by a transaction it did not
+ * see: a lower count is a deletion; a higher one, or other rows recently written, a write (a savepoint's,
+ * see `recentRowsDigest`). Deletions are named first, whatever else a busy server's timing shows.
+ */
+function rowsChange(
+  now: { rows: number; recent: string },
+  then: { rows: number; recent: string },
+): 'deleted' | 'written' | undefined {
+  if (now.rows < then.rows) return 'deleted';
+  if (now.rows !== then.rows || now.recent !== then.recent) return 'written';
+  return undefined;
 }
 
 /**
