@@ -12,6 +12,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // A worker's files share one module graph: pgtwin's sources are loaded once per worker, not once per file
+    // (Vitest's "import" time fell from 71 s to 29 s, the run from 279 s to 267 s). Files own their databases
+    // and undo what they patch, so nothing else carries over.
+    isolate: false,
     // Files wait mostly on PostgreSQL and child processes, not on this process's CPU: more files than cores.
     maxWorkers: 4,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
