@@ -94,7 +94,7 @@ export class TwinSetup implements AsyncDisposable {
     private readonly run: RunContext,
     fields: { server: StartedServer; source: TwinSource; prepared: PreparedTwin },
     private readonly resolveOptions: ResolveConfigOptions,
-    private readonly closers: Array<() => Promise<unknown>>,
+    private readonly held: HeldResources,
   ) {
     this.config = run.config;
     this.server = fields.server;
@@ -198,8 +198,7 @@ export class TwinSetup implements AsyncDisposable {
         await this.dropWorkers(this.prepared.workers);
         await dropRunCopies(this.run.databases, currentRun());
       } finally {
-        await this.prepared.lease.release();
-        for (const close of this.closers.splice(0).reverse()) await close().catch(() => undefined);
+        await this.held.release(this.prepared.lease.release());
       }
     })();
     return this.closing;
@@ -253,10 +252,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
   const context = { logger, phases };
   const rebuild = rebuildOption ?? resolved.rebuild;
 
-  const closers: Array<() => Promise<unknown>> = [];
-  const closeAll = async () => {
-    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  };
+  const held = new HeldResources();
 
   // Both halves of the fingerprint are read while the server starts and the test database is provisioned:
   // the local inputs need no server, and the source (production) is not the test server.
@@ -273,10 +269,10 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       context,
       async (note) => {
         const server = await startServer(resolved, { logger });
-        closers.push(() => server.stop());
+        held.server = server;
         const config = withServer(resolved, server);
         const admin = await connect(config.admin, 'admin');
-        closers.push(() => admin.end());
+        held.sessions.push(admin);
         await acquireSetupLock(admin, config.test.database, logger);
         // Awaited first, so an unreachable production fails here rather than after the test database changed.
         const opened = await opening;
@@ -302,14 +298,32 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
       workerCount: Math.max(1, Math.floor(workerCount)),
     };
     const prepared = await prepareTwin(run, opened, await local, { previous, session });
-    return new TwinSetup(run, { server, source: opened.source.name, prepared }, resolveOptions, closers);
+    return new TwinSetup(run, { server, source: opened.source.name, prepared }, resolveOptions, held);
   } catch (error) {
-    await closeAll();
+    await held.release();
     throw error;
   } finally {
     // Ended before any step that replaces the test database; here only in case a failure came first.
     if (session) endSoon(session);
     await opening.then(({ source }) => source.close()).catch(() => undefined);
+  }
+}
+
+/** What a run holds open until it closes: sessions on the twin's server, and the server if pgtwin started it. */
+class HeldResources {
+  readonly sessions: pg.Client[] = [];
+  server?: { stop(): Promise<void> };
+
+  /**
+   * Ends the sessions, and `alsoEnding` (another session's end), at once: each waits 10–20 ms for its backend
+   * to exit, so one after another they added up at every run's end. Then stops the server. Idempotent.
+   */
+  async release(...alsoEnding: Promise<unknown>[]): Promise<void> {
+    const ending = this.sessions.splice(0).map((session) => session.end());
+    await Promise.all([...alsoEnding, ...ending].map((end) => end.catch(() => undefined)));
+    const server = this.server;
+    this.server = undefined;
+    await server?.stop().catch(() => undefined);
   }
 }
 
