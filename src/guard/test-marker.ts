@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
+import type { QuietPoint } from '../connection/quiet-since.js';
 
 const PREFIX = 'pgtwin:';
 
@@ -33,7 +34,13 @@ export interface TestMarker {
    * With `clean`: the database's rows and catalogs when it was stamped clean, so the next run can prove nothing
    * was committed between the runs (a `LeakBaseline`).
    */
-  cleanBaseline?: { xid: string; tables: Record<string, number>; catalogs: Record<string, number> };
+  cleanBaseline?: {
+    xid: string;
+    tables: Record<string, number>;
+    catalogs: Record<string, number>;
+    /** When the state was read with no transaction running: the next run may prove it still holds in one statement. */
+    quiet?: QuietPoint;
+  };
   /** A test database: a test file of the current run opted out of isolation (the run cannot end clean). */
   optedOut?: boolean;
   /**
@@ -80,15 +87,21 @@ export function parseMarker(comment: string | null | undefined): TestMarker | nu
   }
 }
 
-/** Stamps `database` as a pgtwin database (`COMMENT ON DATABASE`, readable without connecting to it). */
+/**
+ * Stamps `database` as a pgtwin database (`COMMENT ON DATABASE`, readable without connecting to it); returns
+ * the transaction id the write took.
+ */
 export async function writeMarker(
   client: pg.ClientBase,
   database: string,
   marker: TestMarker,
-): Promise<void> {
-  await client.query(
-    `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}`,
-  );
+): Promise<string> {
+  // One simple query, so one implicit transaction: the id is the one the comment took (see `QuietPoint`).
+  const results = (await client.query(
+    `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}; ` +
+      'SELECT pg_catalog.pg_current_xact_id()::text AS xid',
+  )) as unknown as pg.QueryResult<{ xid: string }>[];
+  return results[1]!.rows[0]!.xid;
 }
 
 /**

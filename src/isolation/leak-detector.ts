@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { writtenSince } from '../connection/written-since.js';
+import { quietPoint, type QuietPoint } from '../connection/quiet-since.js';
 import { exemptFromIsolation } from './exemption.js';
 import { endSoon } from '../connection/end-soon.js';
 
@@ -75,6 +76,8 @@ export interface LeakBaseline {
   tables: Record<string, number>;
   /** Row counts of the catalogs DDL writes to. */
   catalogs: Record<string, number>;
+  /** Set when no transaction was running as the counts were taken: they hold while the server stays quiet. */
+  quiet?: QuietPoint;
 }
 
 export class LeakDetector {
@@ -84,6 +87,7 @@ export class LeakDetector {
     private readonly startXid: bigint,
     private readonly before: Map<string, number>,
     private readonly catalogsBefore: Map<string, number>,
+    private readonly quiet: QuietPoint | undefined,
   ) {}
 
   /**
@@ -98,10 +102,11 @@ export class LeakDetector {
     known?: Omit<LeakBaseline, 'xid'>,
   ): Promise<LeakDetector> {
     return withClient(config, session, async (client) => {
-      const { rows } = await client.query<{ xid: string; database: string }>(
-        'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xid, current_database() AS database',
+      const { rows } = await client.query<{ snapshot: string; database: string }>(
+        'SELECT pg_current_snapshot()::text AS snapshot, current_database() AS database',
       );
-      const { xid, database } = rows[0]!;
+      const { snapshot, database } = rows[0]!;
+      const xid = snapshot.split(':')[1]!;
       const tables =
         known?.tables ??
         Object.fromEntries((await countRows(client, BigInt(xid))).map((count) => [count.table, count.rows]));
@@ -116,6 +121,7 @@ export class LeakDetector {
         BigInt(xid),
         new Map(Object.entries(tables)),
         new Map(Object.entries(catalogs)),
+        quietPoint(snapshot),
       );
     });
   }
@@ -126,6 +132,7 @@ export class LeakDetector {
       xid: this.startXid.toString(),
       tables: Object.fromEntries(this.before),
       catalogs: Object.fromEntries(this.catalogsBefore),
+      ...(this.quiet && { quiet: this.quiet }),
     };
   }
 
@@ -137,6 +144,7 @@ export class LeakDetector {
       BigInt(baseline.xid),
       new Map(Object.entries(baseline.tables)),
       new Map(Object.entries(baseline.catalogs)),
+      baseline.quiet,
     );
   }
 
@@ -151,21 +159,23 @@ export class LeakDetector {
    * is committed after the check counts as written since. The id is the oldest transaction still running
    * before counting (not the next one to start), so a transaction open across the check counts too.
    */
-  async checkAndRebase(): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
-    const { xid, counts, catalogCounts } = await withClient(this.config, undefined, async (client) => {
-      const { rows } = await client.query<{ xid: string }>(
-        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xid',
+  async checkAndRebase(session?: pg.ClientBase): Promise<{ report: LeakReport; baseline: LeakBaseline }> {
+    const { snapshot, counts, catalogCounts } = await withClient(this.config, session, async (client) => {
+      const { rows } = await client.query<{ snapshot: string }>(
+        'SELECT pg_current_snapshot()::text AS snapshot',
       );
       return {
-        xid: rows[0]!.xid,
+        snapshot: rows[0]!.snapshot,
         counts: await countRows(client, this.startXid),
         catalogCounts: await countCatalogRows(client, this.startXid),
       };
     });
+    const quiet = quietPoint(snapshot);
     const baseline: LeakBaseline = {
-      xid,
+      xid: snapshot.split(':')[0]!,
       tables: Object.fromEntries(counts.map(({ table, rows }) => [table, rows])),
       catalogs: Object.fromEntries(catalogCounts.map(({ table, rows }) => [table, rows])),
+      ...(quiet && { quiet }),
     };
     return { report: this.compare(counts, catalogCounts), baseline };
   }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import type { TestMarker } from '../guard/test-marker.js';
+import { quietPoint, stillQuiet } from '../connection/quiet-since.js';
+import { parseMarker, type TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakBaseline } from '../isolation/leak-detector.js';
 import type { TwinDatabases } from '../provision/twin-databases.js';
@@ -74,14 +75,18 @@ export class CleanRunWatch {
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
     if (!testsRan) {
-      await databases.stamp(database, { ...marker, clean: true, cleanBaseline: this.detector.baseline() });
+      const cleanBaseline = withMarkerWrites(this.detector.baseline(), databases);
+      await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
       return undefined;
     }
-    // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev server).
-    const [{ report, baseline: cleanBaseline }, moved] = await Promise.all([
-      this.detector.checkAndRebase(),
-      withTestClient(this.config, (client) => movedSequences(client, this.sequences)),
-    ]);
+    // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev
+    // server). The sequences are put back first: setval takes a transaction id, which must come before the
+    // state's quiet point, or the next run could not prove the state in one statement.
+    const { report, baseline } = await withTestClient(this.config, async (client) => {
+      const moved = await movedSequences(client, this.sequences);
+      if (moved.length > 0) await setSequences(client, moved);
+      return this.detector.checkAndRebase(client);
+    });
     if (hasLeaks(report)) {
       logger.debug(formatLeakReport(report));
       // Perhaps no leak but a wrong record (a write between its copy and its count): the next copy counts.
@@ -91,22 +96,53 @@ export class CleanRunWatch {
       }
       return 'changes were committed outside the tests';
     }
-    if (moved.length > 0) await withTestClient(this.config, (client) => setSequences(client, moved));
+    const cleanBaseline = withMarkerWrites(baseline, databases);
     await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
     return undefined;
   }
 }
 
+/** `baseline` with the marker writes made since its quiet point, which the stamp about to be written records. */
+function withMarkerWrites(baseline: LeakBaseline, databases: TwinDatabases): LeakBaseline {
+  const { quiet } = baseline;
+  return quiet
+    ? { ...baseline, quiet: { xmax: quiet.xmax, own: databases.markerWritesSince(quiet.xmax) } }
+    : baseline;
+}
+
 /**
  * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
- * DDL), compared exactly with the baseline taken when it was stamped. Returns why not, or the baseline of
- * its state now, for {@link CleanRunWatch.start}.
+ * DDL). When the baseline was taken with no transaction running, and the server has taken no transaction id
+ * since but for pgtwin's own markers, one statement on `admin` proves it (`quiet: true`, see `QuietPoint`);
+ * else every table is counted and compared exactly with the baseline. Returns why not, or the baseline of its
+ * state now, for {@link CleanRunWatch.start}.
  */
 export async function changedSinceClean(
   config: ResolvedConfig,
   marker: TestMarker,
-): Promise<{ changed: string } | { unchanged: LeakBaseline }> {
+  admin: pg.ClientBase,
+): Promise<{ changed: string } | { unchanged: LeakBaseline; quiet: boolean }> {
   if (!marker.clean || !marker.cleanBaseline) return { changed: 'it was not left clean' };
+  const { quiet } = marker.cleanBaseline;
+  if (quiet) {
+    // The marker row's xmin is the id its stamp took; read with it, so a stamp written since is seen.
+    const { rows } = await admin.query<{ now: string; stamp: string | null; comment: string | null }>(
+      `SELECT pg_catalog.pg_current_snapshot()::text AS now, d.xmin::text AS stamp, d.description AS comment
+         FROM pg_catalog.pg_database b
+         LEFT JOIN pg_catalog.pg_shdescription d
+           ON d.objoid = b.oid AND d.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass
+        WHERE b.datname = $1`,
+      [config.test.database],
+    );
+    const row = rows[0];
+    if (
+      row?.stamp &&
+      JSON.stringify(parseMarker(row.comment)) === JSON.stringify(marker) &&
+      stillQuiet(quiet, row.stamp, row.now)
+    ) {
+      return { unchanged: { ...marker.cleanBaseline, quiet: quietPoint(row.now)! }, quiet: true };
+    }
+  }
   const detector = LeakDetector.resume(
     config.test.clientConfig(),
     config.test.database,
@@ -115,7 +151,7 @@ export async function changedSinceClean(
   const { report, baseline } = await detector.checkAndRebase();
   return hasLeaks(report)
     ? { changed: `changes were committed since the previous run: ${formatLeakReport(report)}` }
-    : { unchanged: baseline };
+    : { unchanged: baseline, quiet: false };
 }
 
 /**

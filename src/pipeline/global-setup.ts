@@ -187,6 +187,9 @@ export class TwinSetup implements AsyncDisposable {
   close(options: { testsRan?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       try {
+        // Drops first: they take transaction ids, which must come before the clean state's quiet point.
+        await this.dropWorkers(this.prepared.workers);
+        await dropRunCopies(this.run.databases, currentRun());
         const notClean = await this.prepared.watch
           .finish(this.run.databases, this.run.context.logger, options)
           .catch((error: Error) => `checking it failed: ${error.message}`);
@@ -195,8 +198,6 @@ export class TwinSetup implements AsyncDisposable {
             ? `${this.test.database} left equal to its template: the next run uses it without copying`
             : `${this.test.database} will be copied again by the next run: ${notClean}`,
         );
-        await this.dropWorkers(this.prepared.workers);
-        await dropRunCopies(this.run.databases, currentRun());
       } finally {
         await this.held.release(this.prepared.lease.release());
       }
@@ -277,7 +278,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
         // Awaited first, so an unreachable production fails here rather than after the test database changed.
         const opened = await opening;
         const databases = await TwinDatabases.open(config, admin);
-        previous = rebuild ? undefined : readPreviousRun(config, databases);
+        previous = rebuild ? undefined : readPreviousRun(config, databases, logger);
         previous?.catch(() => undefined);
         const provisioned = await provisionWithSession(config, { logger, admin });
         session = provisioned.session;
@@ -500,6 +501,7 @@ interface PreviousRun {
 async function readPreviousRun(
   config: ResolvedConfig,
   databases: TwinDatabases,
+  logger: Logger,
 ): Promise<PreviousRun | undefined> {
   const { database } = config.test;
   const marker = await databases.marker(database);
@@ -510,7 +512,15 @@ async function readPreviousRun(
     // Only read, but only from a database the guard has judged.
     const admin = await databases.admin();
     await guardDestructive({ config, admin, database, operation: 'check for changes in' });
-    checking = changedSinceClean(config, marker);
+    checking = changedSinceClean(config, marker, admin).then((result) => {
+      if ('unchanged' in result)
+        logger.debug(
+          result.quiet
+            ? `${database}: no transaction committed on the server since the previous run but pgtwin's own markers; not read again`
+            : `${database}: read again, nothing committed since the previous run`,
+        );
+      return result;
+    });
     checking.catch(() => undefined);
   }
   return { marker, fingerprint, checking };

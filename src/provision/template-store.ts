@@ -317,6 +317,8 @@ export interface TemplateLease extends AsyncDisposable {
   readonly fingerprint: string;
   /** Whether this run built the template (false: reused). */
   readonly built: boolean;
+  /** The transaction ids of the marker writes taking the lease made (a reused template's last use). */
+  readonly markerWrites: readonly string[];
   /** Ends the lease (closes its connection); idempotent. */
   release(): Promise<void>;
 }
@@ -385,8 +387,8 @@ async function openLease(
       await session.end().catch(() => undefined);
       return undefined;
     }
-    if (found && !built) await touch(session, found);
-    return heldLease(session, template, fingerprint, built);
+    const touched = found && !built ? await touch(session, found) : undefined;
+    return heldLease(session, template, fingerprint, built, touched);
   } catch (error) {
     await session.end().catch(() => undefined);
     throw error;
@@ -408,11 +410,9 @@ async function buildAhead(
       // Leased before anything is published or reused under the name, as openLease does before looking.
       onFingerprint: (known) => lock(session, leaseLock(templateName(known)), 'shared'),
     });
-    if (!result.built) {
-      const found = await findTemplate(session, result.fingerprint);
-      if (found) await touch(session, found);
-    }
-    return heldLease(session, result.template, result.fingerprint, result.built);
+    const found = result.built ? undefined : await findTemplate(session, result.fingerprint);
+    const touched = found && (await touch(session, found));
+    return heldLease(session, result.template, result.fingerprint, result.built, touched);
   } catch (error) {
     await session.end().catch(() => undefined);
     throw error;
@@ -431,15 +431,22 @@ async function leaseSession(config: ResolvedConfig): Promise<pg.Client> {
   return session;
 }
 
-/** Records when a reused template was last used. */
-async function touch(session: pg.ClientBase, found: FoundTemplate): Promise<void> {
+/** Records when a reused template was last used; returns the transaction id the write took. */
+async function touch(session: pg.ClientBase, found: FoundTemplate): Promise<string | undefined> {
   const touched: TemplateMarker = { ...found.marker, used: new Date().toISOString() };
   // Best effort: a concurrent run may be stamping it at the same moment.
-  await writeMarker(session, found.name, touched).catch(() => undefined);
+  return writeMarker(session, found.name, touched).catch(() => undefined);
 }
 
-function heldLease(session: pg.Client, template: string, fingerprint: string, built: boolean): TemplateLease {
+function heldLease(
+  session: pg.Client,
+  template: string,
+  fingerprint: string,
+  built: boolean,
+  touched: string | undefined,
+): TemplateLease {
   let released: Promise<void> | undefined;
   const release = () => (released ??= session.end().catch(() => undefined));
-  return { template, fingerprint, built, release, [Symbol.asyncDispose]: release };
+  const markerWrites = touched ? [touched] : [];
+  return { template, fingerprint, built, markerWrites, release, [Symbol.asyncDispose]: release };
 }

@@ -59,6 +59,8 @@ export class TwinDatabases implements AsyncDisposable {
   private lost = false;
   /** Drops of replaced databases under way on sessions of their own (see {@link settle}). */
   private readonly drops: Promise<void>[] = [];
+  /** The transaction ids this object's marker writes took, oldest first (see {@link markerWritesSince}). */
+  private readonly markerWrites: bigint[] = [];
 
   private constructor(
     readonly config: ResolvedConfig,
@@ -194,7 +196,16 @@ export class TwinDatabases implements AsyncDisposable {
 
   /** Stamps `database` with `marker`. */
   async stamp(database: string, marker: TestMarker): Promise<void> {
-    return writeMarker(await this.admin(), database, marker);
+    this.markerWrites.push(BigInt(await writeMarker(await this.admin(), database, marker)));
+  }
+
+  /**
+   * The transaction ids this object's marker writes (stamps, a leased template's last use) took from `xmax`
+   * on: they change no row and no catalog of a database, so a `QuietPoint` lists them as its own.
+   */
+  markerWritesSince(xmax: string): string[] {
+    const from = BigInt(xmax);
+    return this.markerWrites.filter((xid) => xid >= from).map(String);
   }
 
   /** Every stamped database on the server. */
@@ -227,7 +238,9 @@ export class TwinDatabases implements AsyncDisposable {
     build: TemplateBuilder,
     options?: BuildTemplateOptions,
   ): Promise<TemplateLease> {
-    return ensureTemplate(this.config, fingerprint, build, { dropLater: this.dropLater, ...options });
+    return this.noted(
+      ensureTemplate(this.config, fingerprint, build, { dropLater: this.dropLater, ...options }),
+    );
   }
 
   /** Whether a template of this project (its directory and production) is published on the server. */
@@ -237,7 +250,14 @@ export class TwinDatabases implements AsyncDisposable {
 
   /** Leases the published template of `fingerprint` without building it; `undefined` when there is none. */
   leaseTemplate(fingerprint: string): Promise<TemplateLease | undefined> {
-    return leaseTemplate(this.config, fingerprint);
+    return this.noted(leaseTemplate(this.config, fingerprint));
+  }
+
+  /** `leasing`, its marker writes noted (see {@link markerWritesSince}). */
+  private async noted<T extends TemplateLease | undefined>(leasing: Promise<T>): Promise<T> {
+    const lease = await leasing;
+    for (const xid of lease?.markerWrites ?? []) this.markerWrites.push(BigInt(xid));
+    return lease;
   }
 
   /** Waits for the drops under way ({@link settle}), then closes the admin session when this object opened it. */

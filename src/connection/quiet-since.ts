@@ -1,0 +1,55 @@
+/**
+ * A proof that nothing was committed on a server since a state was read, without reading a row: every
+ * transaction that writes (rows, DDL, sequences' logged steps, ANALYZE) takes a transaction id, and ids are
+ * taken in order. A state read when no transaction was running stays the state as long as every id taken
+ * since belongs to a transaction known to change nothing it covers: pgtwin's own marker writes (a comment on
+ * a database). The server's next id then tells, in one statement, what the rows would tell in a scan of
+ * every table.
+ */
+export interface QuietPoint {
+  /** The server's next transaction id (`pg_current_snapshot()`'s xmax, 64-bit) when the state was read. */
+  xmax: string;
+  /** The ids pgtwin's own marker writes took since, before the stamp that records this point. */
+  own: string[];
+}
+
+const XID_WRAP = 2n ** 32n;
+
+/** `pg_current_snapshot()` as text (`xmin:xmax:xip,…`), parsed. */
+function parseSnapshot(text: string): { xmax: bigint; running: string[] } {
+  const [, xmax, running] = text.split(':');
+  return { xmax: BigInt(xmax!), running: running ? running.split(',') : [] };
+}
+
+/**
+ * The quiet point of a state read after `snapshot` was taken: `undefined` when a transaction was running
+ * then (it may commit a change later, under an id older than the snapshot's xmax).
+ */
+export function quietPoint(snapshot: string): QuietPoint | undefined {
+  const { xmax, running } = parseSnapshot(snapshot);
+  return running.length === 0 ? { xmax: xmax.toString(), own: [] } : undefined;
+}
+
+/**
+ * Whether a state recorded at `point` still holds at `now` (`pg_current_snapshot()` as text): no transaction
+ * is running, and every id taken since the point is one of `point.own` or the stamp's, `stamp` being the
+ * 32-bit `xmin` of the marker row that records the point. Exact: a write by anything else took an id in
+ * between, and is seen as such however it was done (psql, an application, another pgtwin run).
+ */
+export function stillQuiet(point: QuietPoint, stamp: string, now: string): boolean {
+  const current = parseSnapshot(now);
+  if (current.running.length > 0) return false;
+  const from = BigInt(point.xmax);
+  if (current.xmax < from || current.xmax - from > BigInt(point.own.length + 1)) return false;
+  const own = new Set(point.own);
+  let stampSeen = false;
+  for (let id = from; id < current.xmax; id++) {
+    if (own.has(id.toString())) continue;
+    if (!stampSeen && (id % XID_WRAP).toString() === stamp) {
+      stampSeen = true;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
