@@ -29,6 +29,7 @@ const MIRRORED = ['public.object_models', 'public.prompts'];
 const open: pg.Client[] = [];
 let production: string;
 
+/** A session kept open until the file ends (a transaction held across a reading). */
 async function client(): Promise<pg.Client> {
   const opened = new pg.Client({ connectionString: databaseUrl(production) });
   await opened.connect();
@@ -36,29 +37,41 @@ async function client(): Promise<pg.Client> {
   return opened;
 }
 
+/** `work` on a session of its own, ended after it: the file makes a hundred readings, not a hundred sessions. */
+async function withClient<T>(work: (session: pg.Client) => Promise<T>): Promise<T> {
+  const session = new pg.Client({ connectionString: databaseUrl(production) });
+  await session.connect();
+  try {
+    return await work(session);
+  } finally {
+    await session.end();
+  }
+}
+
 /** A baseline of production now, as a reading of the fingerprint takes it, with structure `structure`. */
 async function baselineNow(structure = 'S'): Promise<ProductionBaseline> {
-  const reader = await client();
-  let state: Awaited<ReturnType<typeof captureBaseline>>;
-  const data = await tableChecksums(reader, MIRRORED, {
-    quick: true,
-    inSnapshot: async (session, catalog) => {
-      state = await captureBaseline(session, catalog);
-    },
+  return withClient(async (reader) => {
+    let state: Awaited<ReturnType<typeof captureBaseline>>;
+    const data = await tableChecksums(reader, MIRRORED, {
+      quick: true,
+      inSnapshot: async (session, catalog) => {
+        state = await captureBaseline(session, catalog);
+      },
+    });
+    expect(state!).toBeDefined();
+    const tables = Object.fromEntries(
+      Object.entries(state!.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
+    );
+    return { ...state!, requested: MIRRORED, structure, tables };
   });
-  expect(state!).toBeDefined();
-  const tables = Object.fromEntries(
-    Object.entries(state!.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
-  );
-  return { ...state!, requested: MIRRORED, structure, tables };
 }
 
 async function reused(baseline: ProductionBaseline, structure = 'S') {
-  return unchangedChecksums(await client(), baseline, MIRRORED, Promise.resolve(structure));
+  return withClient((session) => unchangedChecksums(session, baseline, MIRRORED, Promise.resolve(structure)));
 }
 
 async function run(sql: string): Promise<void> {
-  await (await client()).query(sql);
+  await withClient((session) => session.query(sql));
 }
 
 beforeAll(async () => {
@@ -74,13 +87,13 @@ afterAll(async () => {
 describe('production baseline: rows', () => {
   it('gives the checksums back while no row is written, and they equal a fresh hash of every row', async () => {
     const baseline = await baselineNow();
-    const fresh = await tableChecksums(await client(), MIRRORED, { quick: true });
+    const fresh = await withClient((session) => tableChecksums(session, MIRRORED, { quick: true }));
     expect(await reused(baseline)).toEqual({ data: fresh });
     // A row inserted and deleted again leaves the same rows: still provably unchanged, and still right.
     await run(`INSERT INTO public.prompts (body) VALUES ('gone again')`);
     await run(`DELETE FROM public.prompts WHERE id = (SELECT max(id) FROM public.prompts)`);
     expect(await reused(baseline)).toEqual({
-      data: await tableChecksums(await client(), MIRRORED, { quick: true }),
+      data: await withClient((session) => tableChecksums(session, MIRRORED, { quick: true })),
     });
   });
 
@@ -109,7 +122,9 @@ describe('production baseline: rows', () => {
   it('refuses another table list, database or timeline, and a row committed after the reading by a transaction running across it', async () => {
     const baseline = await baselineNow();
     expect(
-      await unchangedChecksums(await client(), baseline, ['public.prompts'], Promise.resolve('S')),
+      await withClient((session) =>
+        unchangedChecksums(session, baseline, ['public.prompts'], Promise.resolve('S')),
+      ),
     ).toEqual({ stale: 'the mirrored tables configured changed' });
     expect(await reused({ ...baseline, server: { ...baseline.server, database: '1' } })).toEqual({
       stale: 'another server or database',
@@ -230,17 +245,18 @@ describe('production baseline: structure', () => {
   /** A baseline of production now with the catalogs' state, as a full reading of the fingerprint keeps it. */
   async function structureNow(): Promise<ProductionBaseline> {
     // As the structure's reading takes it, in its own snapshot (the reading end to end is tested above).
-    const session = await client();
-    await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const state = await captureBaseline(session, []);
-    const catalogs = await captureCatalogs(session, 'reader');
-    await session.query('COMMIT');
-    expect(catalogs).toBeDefined();
-    return { ...state!, requested: [], structure: 'S', catalogs, tables: {} };
+    return withClient(async (session) => {
+      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const state = await captureBaseline(session, []);
+      const catalogs = await captureCatalogs(session, 'reader');
+      await session.query('COMMIT');
+      expect(catalogs).toBeDefined();
+      return { ...state!, requested: [], structure: 'S', catalogs, tables: {} };
+    });
   }
 
   const unchanged = async (baseline: ProductionBaseline, reader = baseline.catalogs!.reader) =>
-    unchangedStructure(await client(), baseline, reader);
+    withClient((session) => unchangedStructure(session, baseline, reader));
 
   it('holds while rows, statistics and vacuum change, and refuses after DDL, a renamed role or another reader', async () => {
     const baseline = await structureNow();
