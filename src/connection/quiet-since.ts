@@ -33,10 +33,11 @@ export function quietPoint(snapshot: string): QuietPoint | undefined {
 /**
  * Whether a state recorded at `point` still holds at `now` (`pg_current_snapshot()` as text): no transaction
  * is running, and every id taken since the point is one of `point.own` or the stamp's, `stamp` being the
- * 32-bit `xmin` of the marker row that records the point. Exact: a write by anything else took an id in
+ * 32-bit `xmin` of the marker row that records the point (`undefined`: no stamp, as for a server pgtwin only
+ * reads). Exact: a write by anything else took an id in
  * between, and is seen as such however it was done (psql, an application, another pgtwin run).
  */
-export function stillQuiet(point: QuietPoint, stamp: string, now: string): boolean {
+export function stillQuiet(point: QuietPoint, stamp: string | undefined, now: string): boolean {
   const current = parseSnapshot(now);
   if (current.running.length > 0) return false;
   const from = BigInt(point.xmax);
@@ -45,11 +46,21 @@ export function stillQuiet(point: QuietPoint, stamp: string, now: string): boole
   let stampSeen = false;
   for (let id = from; id < current.xmax; id++) {
     if (own.has(id.toString())) continue;
-    if (!stampSeen && (id % XID_WRAP).toString() === stamp) {
+    if (!stampSeen && stamp !== undefined && (id % XID_WRAP).toString() === stamp) {
       stampSeen = true;
       continue;
     }
     return false;
   }
   return true;
+}
+
+/**
+ * Whether nothing can have been committed between two snapshots (`pg_current_snapshot()` as text) of one
+ * server: no transaction running at either, and no transaction id taken in between. For a server pgtwin only
+ * reads (production), whose state read at `then` therefore still holds.
+ */
+export function unchangedSince(then: string, now: string): boolean {
+  const point = quietPoint(then);
+  return point !== undefined && stillQuiet(point, undefined, now);
 }

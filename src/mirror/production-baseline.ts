@@ -4,6 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { endTransaction } from '../connection/in-transaction.js';
+import { unchangedSince } from '../connection/quiet-since.js';
 import { recentRowsDigest, unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot } from './mirror-session.js';
@@ -106,7 +107,9 @@ export async function captureBaseline(
  * update leaves one; a delete changes the count unless an insert balances it) and the same rows recently
  * written before it (see `recentRowsDigest`). `structure` (the structure fingerprint, maybe still being
  * read) must equal the baseline's too, since a checksum hashes the rows' text, which a column added or a
- * type changed alters. Call on a client with no open transaction; it reads in one snapshot of its own.
+ * type changed alters. When the server took no transaction id since the baseline's snapshot (none running
+ * at either), no row is read (see `unchangedSince`). Call on a client with no open transaction; it reads in
+ * one snapshot of its own.
  */
 export async function unchangedChecksums(
   client: pg.ClientBase,
@@ -119,18 +122,21 @@ export async function unchangedChecksums(
   let failure: unknown;
   try {
     await beginSnapshot(client);
-    const changed = await serverChanged(client, baseline.server, baseline.server.xmin);
-    if (changed) return { stale: changed };
     const { server } = baseline;
-    const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
-    const states = await readTableStates(client, tables, server.snapshot);
-    if (!states) return { stale: 'rows were written since' };
-    for (const table of tables) {
-      const state = states[table.key];
-      if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
-      const change = rowsChange(state, table);
-      if (change === 'deleted') return { stale: `rows were deleted from ${table.key}` };
-      if (change === 'written') return { stale: 'rows were written since' };
+    const checked = await serverChanged(client, server, server.xmin);
+    if ('stale' in checked) return checked;
+    // No transaction id taken on the server since the checksums' snapshot: no row can have changed.
+    if (!unchangedSince(server.snapshot, checked.now.snapshot)) {
+      const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
+      const states = await readTableStates(client, tables, server.snapshot);
+      if (!states) return { stale: 'rows were written since' };
+      for (const table of tables) {
+        const state = states[table.key];
+        if (state?.oid !== table.oid) return { stale: `${table.key} was replaced` };
+        const change = rowsChange(state, table);
+        if (change === 'deleted') return { stale: `rows were deleted from ${table.key}` };
+        if (change === 'written') return { stale: 'rows were written since' };
+      }
     }
   } catch (error) {
     // A table dropped or renamed, a privilege revoked: not provably unchanged, so hashed as usual.
@@ -152,8 +158,9 @@ export async function unchangedChecksums(
  * recently written before it (see `recentRowsDigest`). DDL inserts or updates catalog rows (a new row
  * version, so a new xmin) or deletes them (a lower count); what PostgreSQL updates in place (VACUUM's and
  * ANALYZE's statistics in pg_class, pg_database's frozen ids) the structure does not read, and statistics
- * (pg_statistic) are left out. `true`, else why not (`{ stale }`). Reads in one snapshot of its own, on a
- * client with no open transaction.
+ * (pg_statistic) are left out; when the server took no transaction id since the reading's snapshot, no
+ * catalog is read (see `unchangedSince`). `true`, else why not (`{ stale }`). Reads in one snapshot of its
+ * own, on a client with no open transaction.
  */
 export async function unchangedStructure(
   client: pg.ClientBase,
@@ -166,8 +173,10 @@ export async function unchangedStructure(
   let failure: unknown;
   try {
     await beginSnapshot(client);
-    const changed = await serverChanged(client, baseline.server, state.xmin);
-    if (changed) return { stale: changed };
+    const checked = await serverChanged(client, baseline.server, state.xmin);
+    if ('stale' in checked) return checked;
+    // No transaction id taken on the server since the catalogs were read: no DDL, no role renamed.
+    if (unchangedSince(state.snapshot, checked.now.snapshot)) return true;
     if ((await readRoles(client)) !== state.roles)
       return { stale: 'a role a policy names was renamed or dropped' };
     const names = Object.keys(state.catalogs);
@@ -287,19 +296,20 @@ async function serverChanged(
   client: pg.ClientBase,
   server: ServerState,
   xmin: string,
-): Promise<string | undefined> {
+): Promise<{ stale: string } | { now: ServerState }> {
   const now = await readServerState(client);
-  if (now.system !== server.system || now.database !== server.database) return 'another server or database';
+  if (now.system !== server.system || now.database !== server.database)
+    return { stale: 'another server or database' };
   if (now.timeline !== server.timeline || now.version !== server.version)
-    return 'the server changed timeline (a restore or failover) or version';
+    return { stale: 'the server changed timeline (a restore or failover) or version' };
   const age = BigInt(now.xmin) - BigInt(xmin);
-  if (age < 0n || age >= MAX_AGE) return `taken ${age} transactions ago`;
+  if (age < 0n || age >= MAX_AGE) return { stale: `taken ${age} transactions ago` };
   const { rows } = await client.query<{ behind: boolean }>('SELECT $1::pg_lsn > $2::pg_lsn AS behind', [
     server.lsn,
     now.lsn,
   ]);
-  if (rows[0]!.behind) return "the server's WAL is behind the reading (a restore, or a replica)";
-  return undefined;
+  if (rows[0]!.behind) return { stale: "the server's WAL is behind the reading (a restore, or a replica)" };
+  return { now };
 }
 
 async function readServerState(client: pg.ClientBase): Promise<ServerState> {

@@ -1,0 +1,114 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  captureBaseline,
+  captureCatalogs,
+  unchangedChecksums,
+  unchangedStructure,
+  type ProductionBaseline,
+} from '../../src/mirror/production-baseline.js';
+import { tableChecksums } from '../../src/mirror/table-checksum.js';
+import { EmbeddedServer, type StartedEmbeddedServer } from '../../src/provider/embedded-server.js';
+import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { PRODUCTION_ROWS_SQL, STRUCTURE_SQL } from './mirror-databases.js';
+
+// A production no one writes to, which the shared server (every test file writing at once) never is: a
+// cluster of this file's own, autovacuum off (its ANALYZE takes transaction ids when it pleases).
+const dataDir = path.join(mkdtempSync(path.join(tmpdir(), 'pgtwin-quiet-production-')), 'data');
+const MIRRORED = ['public.object_models', 'public.prompts'];
+let server: StartedEmbeddedServer;
+let production: pg.ClientConfig;
+
+beforeAll(async () => {
+  server = await new EmbeddedServer({ dataDir }).start();
+  await query(server.admin.clientConfig(), 'ALTER SYSTEM SET autovacuum = off');
+  await query(server.admin.clientConfig(), 'SELECT pg_reload_conf()');
+  await query(server.admin.clientConfig(), 'CREATE DATABASE quiet_production');
+  production = server.admin.withDatabase('quiet_production').clientConfig();
+  await query(production, STRUCTURE_SQL);
+  await query(production, PRODUCTION_ROWS_SQL);
+}, CHILD_TEST_TIMEOUT_MS);
+afterAll(async () => {
+  await server?.stop();
+  await new EmbeddedServer({ dataDir }).remove();
+});
+
+async function query(config: pg.ClientConfig, sql: string): Promise<void> {
+  await session(config, (client) => client.query(sql));
+}
+
+async function session<T>(config: pg.ClientConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(config);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A baseline of the rows and of the catalogs as a full reading of the fingerprint keeps it. */
+function baselineNow(): Promise<ProductionBaseline> {
+  return session(production, async (reader) => {
+    let state: Awaited<ReturnType<typeof captureBaseline>>;
+    let catalogs: Awaited<ReturnType<typeof captureCatalogs>>;
+    const data = await tableChecksums(reader, MIRRORED, {
+      quick: true,
+      inSnapshot: async (inside, catalog) => {
+        state = await captureBaseline(inside, catalog);
+        catalogs = await captureCatalogs(inside, 'reader');
+      },
+    });
+    const tables = Object.fromEntries(
+      Object.entries(state!.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
+    );
+    return { ...state!, requested: MIRRORED, structure: 'S', catalogs, tables };
+  });
+}
+
+/**
+ * `baseline` with every count it holds one off: only a proof that reads no row and no catalog still finds
+ * it unchanged, which tells that proof from the one that counts.
+ */
+function miscounted(baseline: ProductionBaseline): ProductionBaseline {
+  const tables = Object.fromEntries(
+    Object.entries(baseline.tables).map(([key, table]) => [key, { ...table, rows: table.rows + 1 }]),
+  );
+  const catalogs = Object.fromEntries(
+    Object.entries(baseline.catalogs!.catalogs).map(([name, state]) => [
+      name,
+      { ...state, rows: state.rows + 1 },
+    ]),
+  );
+  return { ...baseline, tables, catalogs: { ...baseline.catalogs!, catalogs } };
+}
+
+const rows = (baseline: ProductionBaseline) =>
+  session(production, (client) => unchangedChecksums(client, baseline, MIRRORED, Promise.resolve('S')));
+const structure = (baseline: ProductionBaseline) =>
+  session(production, (client) => unchangedStructure(client, baseline, 'reader'));
+
+describe('a production no transaction has written to since the last reading', () => {
+  it('is proven unchanged without reading a row or a catalog, and read again once anything took a transaction id', async () => {
+    const baseline = miscounted(await baselineNow());
+    expect(await rows(baseline)).toHaveProperty('data');
+    expect(await structure(baseline)).toBe(true);
+
+    // Any write on the server, here a row of another table, sends both proofs back to counting: they find
+    // the counts this test put off by one.
+    await query(production, 'CREATE TABLE public.elsewhere (id int)');
+    expect(await rows(baseline)).toEqual({ stale: 'rows were deleted from public.object_models' });
+    expect(await structure(baseline)).toMatchObject({
+      stale: expect.stringMatching(/^rows were deleted from /),
+    });
+
+    // A fresh reading, untouched, still holds by counting when the server was not quiet in between.
+    const fresh = await baselineNow();
+    await query(production, 'INSERT INTO public.elsewhere VALUES (1)');
+    expect(await rows(fresh)).toHaveProperty('data');
+    expect(await structure(fresh)).toBe(true);
+  });
+});
