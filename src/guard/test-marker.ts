@@ -89,19 +89,23 @@ export function parseMarker(comment: string | null | undefined): TestMarker | nu
 
 /**
  * Stamps `database` as a pgtwin database (`COMMENT ON DATABASE`, readable without connecting to it); returns
- * the transaction id the write took.
+ * the transaction id the write took when it had its transaction to itself (`undefined` inside a transaction
+ * `client` had open, whose other statements may have changed anything).
  */
 export async function writeMarker(
   client: pg.ClientBase,
   database: string,
   marker: TestMarker,
-): Promise<string> {
-  // One simple query, so one implicit transaction: the id is the one the comment took (see `QuietPoint`).
+): Promise<string | undefined> {
+  // One simple query, so one implicit transaction unless one is open: see `QuietPoint`. A transaction this
+  // message started began at its statement time.
   const results = (await client.query(
     `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}; ` +
-      'SELECT pg_catalog.pg_current_xact_id()::text AS xid',
-  )) as unknown as pg.QueryResult<{ xid: string }>[];
-  return results[1]!.rows[0]!.xid;
+      'SELECT pg_catalog.pg_current_xact_id()::text AS xid, ' +
+      'pg_catalog.transaction_timestamp() = pg_catalog.statement_timestamp() AS alone',
+  )) as unknown as pg.QueryResult<{ xid: string; alone: boolean }>[];
+  const { xid, alone } = results[1]!.rows[0]!;
+  return alone ? xid : undefined;
 }
 
 /**

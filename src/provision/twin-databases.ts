@@ -196,7 +196,8 @@ export class TwinDatabases implements AsyncDisposable {
 
   /** Stamps `database` with `marker`. */
   async stamp(database: string, marker: TestMarker): Promise<void> {
-    this.markerWrites.push(BigInt(await writeMarker(await this.admin(), database, marker)));
+    const xid = await writeMarker(await this.admin(), database, marker);
+    if (xid) this.markerWrites.push(BigInt(xid));
   }
 
   /**
