@@ -4,7 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { endTransaction } from '../connection/in-transaction.js';
-import { unchangedSince } from '../connection/quiet-since.js';
+import { stillQuiet, unchangedSince, type QuietPoint } from '../connection/quiet-since.js';
 import { recentRowsDigest, unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot } from './mirror-session.js';
@@ -26,6 +26,22 @@ export interface ProductionBaseline {
   /** The catalogs in the structure's snapshot; absent when they could not be read (then it is read each time). */
   catalogs?: CatalogState;
   tables: Record<string, TableState & { checksum: TableChecksum }>;
+  /**
+   * Set by a run whose test database lives on the same running server (see {@link ProductionQuiet}): when
+   * the rows and the catalogs were last proven, and pgtwin's own marker writes on that server since.
+   */
+  quiet?: ProductionQuiet;
+}
+
+/**
+ * Production proven as the baseline says at a quiet point of the server it shares with the test database:
+ * the test side's markers take transaction ids, which alone would make production look written to. `instance`
+ * (the server's start time and port) is the running server the ids were taken on.
+ */
+export interface ProductionQuiet {
+  instance: string;
+  data?: QuietPoint;
+  structure?: QuietPoint;
 }
 
 /** A table as a reading saw it: OID, row count and its recently written rows (see `recentRowsDigest`). */
@@ -62,6 +78,8 @@ interface ServerState {
   xmin: string;
   /** The snapshot itself (`xmin:xmax:xip,…`, xid8): a row written by a transaction it does not see is new. */
   snapshot: string;
+  /** The running server: its start time and port. */
+  instance: string;
 }
 
 /** What {@link captureBaseline} reads in the checksums' snapshot; completed with the checksums and structure. */
@@ -116,17 +134,21 @@ export async function unchangedChecksums(
   baseline: ProductionBaseline,
   requested: readonly string[],
   structure: Promise<string>,
-): Promise<{ data: Record<string, TableChecksum> } | { stale: string }> {
+): Promise<{ data: Record<string, TableChecksum>; proof: Proof } | { stale: string }> {
   if (JSON.stringify(baseline.requested) !== JSON.stringify(requested))
     return { stale: 'the mirrored tables configured changed' };
   let failure: unknown;
+  let proof: Proof;
   try {
     await beginSnapshot(client);
     const { server } = baseline;
     const checked = await serverChanged(client, server, server.xmin);
     if ('stale' in checked) return checked;
-    // No transaction id taken on the server since the checksums' snapshot: no row can have changed.
-    if (!unchangedSince(server.snapshot, checked.now.snapshot)) {
+    // No transaction id taken on the server since the checksums' snapshot (or since the rows were last proven,
+    // but for pgtwin's own markers): no row can have changed.
+    const quiet = quietSince(server.snapshot, baseline.quiet, 'data', checked.now);
+    proof = { at: checked.now.snapshot, instance: checked.now.instance, quiet };
+    if (!quiet) {
       const tables = Object.entries(baseline.tables).map(([key, table]) => ({ key, ...table }));
       const states = await readTableStates(client, tables, server.snapshot);
       if (!states) return { stale: 'rows were written since' };
@@ -148,7 +170,32 @@ export async function unchangedChecksums(
   if ((await structure) !== baseline.structure) return { stale: "production's structure changed" };
   return {
     data: Object.fromEntries(Object.entries(baseline.tables).map(([key, table]) => [key, table.checksum])),
+    proof,
   };
+}
+
+/** How production was proven as a baseline says: in which snapshot, on which running server, and whether by its quiet alone. */
+export interface Proof {
+  at: string;
+  instance: string;
+  quiet: boolean;
+}
+
+/**
+ * Whether the server took no transaction id since `snapshot` (none running then or now), or since the
+ * `part`'s last proof on this very running server but for pgtwin's own marker writes.
+ */
+function quietSince(
+  snapshot: string,
+  quiet: ProductionQuiet | undefined,
+  part: 'data' | 'structure',
+  now: ServerState,
+): boolean {
+  if (unchangedSince(snapshot, now.snapshot)) return true;
+  const point = quiet?.[part];
+  return (
+    point !== undefined && quiet!.instance === now.instance && stillQuiet(point, undefined, now.snapshot)
+  );
 }
 
 /**
@@ -166,7 +213,7 @@ export async function unchangedStructure(
   client: pg.ClientBase,
   baseline: ProductionBaseline,
   reader: string,
-): Promise<true | { stale: string }> {
+): Promise<{ proof: Proof } | { stale: string }> {
   const state = baseline.catalogs;
   if (!state) return { stale: 'no reading of the catalogs kept' };
   if (state.reader !== reader) return { stale: 'another pgtwin version or schema selection read it' };
@@ -176,7 +223,9 @@ export async function unchangedStructure(
     const checked = await serverChanged(client, baseline.server, state.xmin);
     if ('stale' in checked) return checked;
     // No transaction id taken on the server since the catalogs were read: no DDL, no role renamed.
-    if (unchangedSince(state.snapshot, checked.now.snapshot)) return true;
+    const quiet = quietSince(state.snapshot, baseline.quiet, 'structure', checked.now);
+    const proof = { at: checked.now.snapshot, instance: checked.now.instance, quiet };
+    if (quiet) return { proof };
     if ((await readRoles(client)) !== state.roles)
       return { stale: 'a role a policy names was renamed or dropped' };
     const names = Object.keys(state.catalogs);
@@ -187,7 +236,7 @@ export async function unchangedStructure(
       if (change === 'deleted') return { stale: `rows were deleted from ${name}` };
       if (change === 'written') return { stale: `${name} has rows written since` };
     }
-    return true;
+    return { proof };
   } catch (error) {
     // A privilege revoked, another server: not provably unchanged, so read as usual.
     failure = error;
@@ -319,7 +368,8 @@ async function readServerState(client: pg.ClientBase): Promise<ServerState> {
             (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
                   ELSE pg_catalog.pg_current_wal_lsn() END)::text AS lsn,
             pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text AS xmin,
-            pg_catalog.pg_current_snapshot()::text AS snapshot
+            pg_catalog.pg_current_snapshot()::text AS snapshot,
+            pg_catalog.pg_postmaster_start_time()::text || ' port ' || pg_catalog.current_setting('port') AS instance
        FROM pg_catalog.pg_control_system() s, pg_catalog.pg_control_checkpoint() k, pg_catalog.pg_database d
       WHERE d.datname = pg_catalog.current_database()`,
   );

@@ -29,6 +29,7 @@ import { changedSinceClean, CleanRunWatch, markRunStarted } from './clean-run-wa
 import { acquireSetupLock } from './setup-lock.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
 import { openTwinSource, type TwinSource, type TwinSourceReader } from './twin-source.js';
+import { recordProductionQuiet, type ProductionProofs } from './read-production-fingerprint.js';
 import { targetFields, type TwinHandoff } from './worker-handoff.js';
 
 export type { TwinSource } from './twin-source.js';
@@ -55,6 +56,8 @@ interface PreparedTwin {
   readonly workers: readonly DatabaseTarget[];
   readonly inputs: LocalInputs & { readonly structure: string | undefined };
   readonly watch: CleanRunWatch;
+  /** Where and when this run proved production as its baseline says (production sources only). */
+  readonly proofs: ProductionProofs | undefined;
 }
 
 /** What one run holds for its whole life, shared by its first setup and its refreshes. */
@@ -198,6 +201,8 @@ export class TwinSetup implements AsyncDisposable {
             ? `${this.test.database} left equal to its template: the next run uses it without copying`
             : `${this.test.database} will be copied again by the next run: ${notClean}`,
         );
+        // After the run's last marker write, so that the quiet points list it.
+        if (this.prepared.proofs) await this.keepProductionQuiet(this.prepared.proofs);
       } finally {
         await this.held.release(this.prepared.lease.release());
       }
@@ -207,6 +212,25 @@ export class TwinSetup implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** See `recordProductionQuiet`; best effort, as the baseline is only a shortcut. */
+  private async keepProductionQuiet(proofs: ProductionProofs): Promise<void> {
+    try {
+      const { rows } = await (
+        await this.run.databases.admin()
+      ).query<{ instance: string; system: string }>(
+        `SELECT pg_catalog.pg_postmaster_start_time()::text || ' port ' || pg_catalog.current_setting('port') AS instance,
+                system_identifier::text AS system FROM pg_catalog.pg_control_system()`,
+      );
+      const { databases } = this.run;
+      await recordProductionQuiet(proofs, {
+        ...rows[0]!,
+        markerWritesSince: (xmax) => databases.markerWritesSince(xmax),
+      });
+    } catch {
+      // A role that may not read the control data: production is proven by counting next time.
+    }
   }
 
   private async dropWorkers(workers: readonly DatabaseTarget[]): Promise<void> {
@@ -348,6 +372,7 @@ function startReading(
 interface ReadFingerprint {
   fingerprint: string;
   structure: string | undefined;
+  proofs: ProductionProofs | undefined;
 }
 
 /** The test database made equal to a leased template, by copying it or not. */
@@ -359,6 +384,8 @@ interface TestOnTemplate {
   verified?: LeakBaseline;
   /** The run's watch, started once a test connection is known to land in it. */
   watch?: CleanRunWatch;
+  /** Where and when production was proven (see `recordProductionQuiet`). */
+  proofs?: ProductionProofs;
 }
 
 /**
@@ -407,7 +434,11 @@ async function prepareTwinOnce(
       );
       for (const [name, digest] of Object.entries(inputs))
         context.logger.debug(`fingerprint ${name}: ${digest}`);
-      return { fingerprint: fingerprintOf(inputs), structure: read.structureFingerprint };
+      return {
+        fingerprint: fingerprintOf(inputs),
+        structure: read.structureFingerprint,
+        proofs: read.proofs,
+      };
     })();
     // Awaited on every path below; this only keeps an early failure elsewhere from leaving it unhandled.
     reading.catch(() => undefined);
@@ -436,6 +467,7 @@ async function prepareTwinOnce(
     const kept = result.copied ? '' : `, ${config.test.database} kept (left clean)`;
     if (lease.built) note(`${lease.template} built${rebuild ? ' (PGTWIN_REBUILD)' : ''}`);
     else note(`${lease.template} reused (fingerprint unchanged)${kept}`, 'lead');
+    result.proofs = (await reading).proofs;
     return result;
   });
   const { lease, watch } = onTemplate;
@@ -447,6 +479,7 @@ async function prepareTwinOnce(
       workers,
       inputs: { ...local, structure: onTemplate.structure },
       watch: watch!,
+      proofs: onTemplate.proofs,
     };
   } catch (error) {
     await lease.release();

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { endSoon } from '../connection/end-soon.js';
+import { quietPoint } from '../connection/quiet-since.js';
 import {
   baselineFile,
   captureBaseline,
@@ -14,6 +15,7 @@ import {
   type BaselineState,
   type CatalogState,
   type ProductionBaseline,
+  type Proof,
 } from '../mirror/production-baseline.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { tableChecksums, type TableChecksum } from '../mirror/table-checksum.js';
@@ -78,7 +80,7 @@ export async function readProductionFingerprint(
   config: ResolvedConfig,
   source: ProductionStructure,
   options: { fresh?: boolean; logger?: Logger } = {},
-): Promise<{ structure: string; data: Record<string, TableChecksum> }> {
+): Promise<{ structure: string; data: Record<string, TableChecksum>; proofs: ProductionProofs | undefined }> {
   const openSession = () => connect(config.production, 'production');
   const file = baselineFile(config.rootDir, config.production);
   const opening = openSession();
@@ -93,13 +95,16 @@ export async function readProductionFingerprint(
     const reused = previous && (await unchangedChecksums(coordinator, previous, config.mirror.full, digest));
     if (reused && 'data' in reused) {
       options.logger?.debug(
-        'fingerprint data: no mirrored row written since the last reading; checksums reused',
+        reused.proof.quiet
+          ? "fingerprint data: no transaction on production's server since the last proof but pgtwin's own markers; checksums reused"
+          : 'fingerprint data: no mirrored row written since the last reading; checksums reused',
       );
-      const { digest: structureDigest, catalogs, read } = await structure;
+      const { digest: structureDigest, catalogs, read, proof } = await structure;
       // The structure was read again and found the same (a column added and dropped again): kept, so the
       // next run need not read it.
-      if (read) await keepBaseline(file, { ...previous, catalogs });
-      return { structure: structureDigest, data: reused.data };
+      if (read) await keepBaseline(file, { ...previous, catalogs, quiet: undefined });
+      const proofs = { file, instance: reused.proof.instance, data: reused.proof.at, structure: proof?.at };
+      return { structure: structureDigest, data: reused.data, proofs: proofs };
     }
     const why = options.fresh
       ? 'PGTWIN_REBUILD'
@@ -108,7 +113,7 @@ export async function readProductionFingerprint(
         : 'no reading kept';
     options.logger?.debug(`fingerprint data: hashing every mirrored row (${why})`);
     let state: BaselineState | undefined;
-    const [{ digest: structureDigest, catalogs }, data] = await Promise.all([
+    const [{ digest: structureDigest, catalogs, proof }, data] = await Promise.all([
       structure,
       // Compared only with fingerprints taken on this production server, so the quicker hash will do.
       tableChecksums(coordinator, config.mirror.full, {
@@ -119,14 +124,18 @@ export async function readProductionFingerprint(
         },
       }),
     ]);
-    if (state) {
-      const tables = Object.fromEntries(
-        Object.entries(state.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
-      );
-      const requested = config.mirror.full;
-      await keepBaseline(file, { ...state, requested, structure: structureDigest, catalogs, tables });
-    }
-    return { structure: structureDigest, data };
+    if (!state) return { structure: structureDigest, data, proofs: undefined };
+    const tables = Object.fromEntries(
+      Object.entries(state.tables).map(([key, table]) => [key, { ...table, checksum: data[key]! }]),
+    );
+    const requested = config.mirror.full;
+    await keepBaseline(file, { ...state, requested, structure: structureDigest, catalogs, tables });
+    const { instance, snapshot } = state.server;
+    return {
+      structure: structureDigest,
+      data,
+      proofs: { file, instance, data: snapshot, structure: proof?.at },
+    };
   } finally {
     // Production is only read: nothing waits for this session to be gone.
     endSoon(coordinator);
@@ -142,19 +151,59 @@ async function readStructureFingerprint(
   source: ProductionStructure,
   previous: ProductionBaseline | undefined,
   logger: Logger | undefined,
-): Promise<{ digest: string; catalogs: CatalogState | undefined; read: boolean }> {
+): Promise<{
+  digest: string;
+  catalogs: CatalogState | undefined;
+  read: boolean;
+  proof: Pick<Proof, 'at'> | undefined;
+}> {
   if (previous) {
     const unchanged = await unchangedStructure(source.session, previous, structureReader(config));
-    if (unchanged === true) {
+    if ('proof' in unchanged) {
       logger?.debug(
-        'fingerprint structure: no catalog row written since the last reading; fingerprint reused',
+        unchanged.proof.quiet
+          ? "fingerprint structure: no transaction on production's server since the last proof but pgtwin's own markers; fingerprint reused"
+          : 'fingerprint structure: no catalog row written since the last reading; fingerprint reused',
       );
-      return { digest: previous.structure, catalogs: previous.catalogs, read: false };
+      return { digest: previous.structure, catalogs: previous.catalogs, read: false, proof: unchanged.proof };
     }
     logger?.debug(`fingerprint structure: reading the catalogs (since the last reading, ${unchanged.stale})`);
   }
   const { snapshot, catalogs } = await source.read();
-  return { digest: await structureFingerprint(snapshot, selectionFromConfig(config)), catalogs, read: true };
+  const digest = await structureFingerprint(snapshot, selectionFromConfig(config));
+  return { digest, catalogs, read: true, proof: catalogs && { at: catalogs.snapshot } };
+}
+
+/**
+ * Where and in which snapshots this run proved (or read) production's rows and catalogs: after the run, when
+ * the test database lives on the same running server, {@link recordProductionQuiet} keeps them as quiet
+ * points with pgtwin's own marker writes since.
+ */
+export interface ProductionProofs {
+  file: string;
+  instance: string;
+  data: string;
+  structure: string | undefined;
+}
+
+/**
+ * Records in the production baseline the quiet points of `proofs` with pgtwin's marker writes since, when the
+ * test server `test` is production's very server (same system and running instance): the next run proves
+ * production unchanged without reading it while the server took no other transaction id (see `QuietPoint`).
+ * Call after the run's last marker write. Best effort: the baseline is only a shortcut.
+ */
+export async function recordProductionQuiet(
+  proofs: ProductionProofs,
+  test: { instance: string; system: string; markerWritesSince(xmax: string): string[] },
+): Promise<void> {
+  const baseline = await readBaseline(proofs.file);
+  if (!baseline || test.instance !== proofs.instance || test.system !== baseline.server.system) return;
+  const point = (snapshot: string | undefined) => {
+    const quiet = snapshot === undefined ? undefined : quietPoint(snapshot);
+    return quiet && { xmax: quiet.xmax, own: test.markerWritesSince(quiet.xmax) };
+  };
+  const quiet = { instance: proofs.instance, data: point(proofs.data), structure: point(proofs.structure) };
+  await keepBaseline(proofs.file, { ...baseline, quiet });
 }
 
 /** What read the structure: pgtwin's version and the schemas selected, which its fingerprint depends on. */

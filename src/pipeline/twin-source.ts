@@ -20,6 +20,7 @@ import {
   productionStructure,
   readProductionFingerprint,
   type ProductionStructure,
+  type ProductionProofs,
 } from './read-production-fingerprint.js';
 
 /** What the structure and data were built from. */
@@ -41,10 +42,13 @@ export interface TwinSourceReader {
    * `undefined` when the source has no structure fingerprint of its own. `fresh`: read everything again rather
    * than reuse what a previous reading proved still valid (`PGTWIN_REBUILD`).
    */
-  readFingerprint(options?: {
-    fresh?: boolean;
-    logger?: Logger;
-  }): Promise<SourceFingerprint & { readonly structureFingerprint: string | undefined }>;
+  readFingerprint(options?: { fresh?: boolean; logger?: Logger }): Promise<
+    SourceFingerprint & {
+      readonly structureFingerprint: string | undefined;
+      /** Production's: where and when it was proven, for `recordProductionQuiet` after the run. */
+      readonly proofs?: ProductionProofs;
+    }
+  >;
   /** Builds the structure into `test`, an empty database; returns the `clone` phase's detail. */
   buildStructure(test: pg.Client): Promise<string>;
   /**
@@ -92,8 +96,8 @@ class ProductionSource implements TwinSourceReader {
   }
 
   async readFingerprint(options: { fresh?: boolean; logger?: Logger } = {}) {
-    const { structure, data } = await readProductionFingerprint(this.config, this.structure, options);
-    return { structure, data, structureFingerprint: structure };
+    const { structure, data, proofs } = await readProductionFingerprint(this.config, this.structure, options);
+    return { structure, data, structureFingerprint: structure, proofs };
   }
 
   async buildStructure(test: pg.Client): Promise<string> {
