@@ -88,11 +88,11 @@ describe('production baseline: rows', () => {
   it('gives the checksums back while no row is written, and they equal a fresh hash of every row', async () => {
     const baseline = await baselineNow();
     const fresh = await withClient((session) => tableChecksums(session, MIRRORED, { quick: true }));
-    expect(await reused(baseline)).toEqual({ data: fresh });
+    expect(await reused(baseline)).toMatchObject({ data: fresh });
     // A row inserted and deleted again leaves the same rows: still provably unchanged, and still right.
     await run(`INSERT INTO public.prompts (body) VALUES ('gone again')`);
     await run(`DELETE FROM public.prompts WHERE id = (SELECT max(id) FROM public.prompts)`);
-    expect(await reused(baseline)).toEqual({
+    expect(await reused(baseline)).toMatchObject({
       data: await withClient((session) => tableChecksums(session, MIRRORED, { quick: true })),
     });
   });
@@ -190,7 +190,11 @@ describe('production baseline: rows', () => {
       const session = await connect(config.production, 'production');
       open.push(session);
       const structure = productionStructure(session, config);
-      const result = await readProductionFingerprint(config, structure, { fresh, logger });
+      // Where and when it proved production: another snapshot each time, unless the server stayed quiet.
+      const { proofs: _proofs, ...result } = await readProductionFingerprint(config, structure, {
+        fresh,
+        logger,
+      });
       return {
         ...result,
         reused: lines.some((line) => line.includes('checksums reused')),

@@ -11,7 +11,9 @@ import {
   type ProductionBaseline,
 } from '../../src/mirror/production-baseline.js';
 import { tableChecksums } from '../../src/mirror/table-checksum.js';
+import { runGlobalSetup } from '../../src/pipeline/global-setup.js';
 import { EmbeddedServer, type StartedEmbeddedServer } from '../../src/provider/embedded-server.js';
+import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
 import { PRODUCTION_ROWS_SQL, STRUCTURE_SQL } from './mirror-databases.js';
 
@@ -113,5 +115,61 @@ describe('a production no transaction has written to since the last reading', ()
     await query(production, 'INSERT INTO public.elsewhere VALUES (1)');
     expect(await rows(fresh)).toHaveProperty('data');
     expect(await structure(fresh)).toBe(true);
+  });
+});
+
+describe("a production on the test database's own server", () => {
+  /**
+   * One `pgtwin setup` (it runs no test) with production and the test database on this file's cluster;
+   * returns how its reading of production's rows and catalogs went (their debug lines).
+   */
+  async function setupOnOneServer(): Promise<{ data: string; structure: string }> {
+    const lines: string[] = [];
+    const { host, port, user, password } = server.admin;
+    const twin = await runGlobalSetup({
+      rootDir: path.dirname(dataDir),
+      configFile: false,
+      env: {},
+      provider: 'server',
+      production: { host, port, user, password, database: 'shared_production' },
+      test: { host, port, user: 'shared_user', password: 'shared-pass', database: 'shared_test' },
+      admin: { host, port, user, password, database: 'postgres' },
+      logger: { info: () => undefined, warn: () => undefined, debug: (line) => lines.push(line) },
+    });
+    await twin.close({ testsRan: false });
+    const line = (part: string) =>
+      lines.find(
+        (text) => text.startsWith(`fingerprint ${part}: `) && / (reused|hashing|reading)/.test(text),
+      ) ?? '';
+    return { data: line('data'), structure: line('structure') };
+  }
+
+  const QUIET = /no transaction on production's server since the last proof but pgtwin's own markers/;
+
+  it("is proven unchanged in one statement across runs whose only transactions were pgtwin's markers, and counted after any other", async () => {
+    await query(server.admin.clientConfig(), 'CREATE DATABASE shared_production');
+    await session(server.admin.withDatabase('shared_production').clientConfig(), (client) =>
+      createContentgenProduction(client, { data: FIXTURE_SIZES.tiny }),
+    );
+    // The first run reads and builds (its copies take ids); the second proves by counting and keeps the test
+    // database: from there on, each run's only transactions are its markers.
+    await setupOnOneServer();
+    const counted = await setupOnOneServer();
+    expect(counted.data).not.toMatch(QUIET);
+    const quiet = await setupOnOneServer();
+    expect(quiet).toEqual({ data: expect.stringMatching(QUIET), structure: expect.stringMatching(QUIET) });
+    expect((await setupOnOneServer()).data).toMatch(QUIET);
+
+    // A write anywhere on the server, here a row of a table production does not mirror: counted again, found
+    // unchanged, and the chain starts over from that proof.
+    await query(
+      server.admin.withDatabase('shared_production').clientConfig(),
+      "INSERT INTO public.clients (name, slug, email) VALUES ('Other', 'other', 'other@example.test')",
+    );
+    const after = await setupOnOneServer();
+    expect(after.data).toMatch(
+      /^fingerprint data: no mirrored row written since the last reading; checksums reused$/,
+    );
+    expect((await setupOnOneServer()).data).toMatch(QUIET);
   });
 });
