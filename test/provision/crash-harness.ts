@@ -215,7 +215,11 @@ export async function blockCreateDatabase(databases: string[]): Promise<CreateDa
   const block: CreateDatabaseBlock = {
     async waitForCreate(match, { skip = 0, timeoutMs = 60_000, abort } = {}) {
       const deadline = Date.now() + timeoutMs;
+      const started = Date.now();
       const skipped = new Set<string>();
+      // What the block saw and let through, for the error when the awaited CREATE never shows: a failure
+      // under load (once in several full runs) left no trace of which waiter went through when.
+      const trace: string[] = [];
       for (;;) {
         const mine = [...holders.values()].map((holder) => holder.pid);
         const { rows } = await observer.query<LockWaiter & { started: string }>(
@@ -236,8 +240,15 @@ export async function blockCreateDatabase(databases: string[]): Promise<CreateDa
         }
         const live = targets.filter((target) => !skipped.has(`${target.pid}@${target.started}`));
         if (live.length > 0) return live.map(({ pid, query, locked }) => ({ pid, query, locked }));
+        for (const row of rows)
+          trace.push(
+            `${Date.now() - started} ms: ${row.pid} waits on ${row.locked}${skipped.has(`${row.pid}@${row.started}`) ? ' (skipped)' : ''}: ${row.query.replace(/\s+/g, ' ').slice(0, 80)}`,
+          );
         const why = abort?.();
-        if (why !== undefined) throw new Error(why);
+        if (why !== undefined)
+          throw new Error(
+            `${why}\nwhat the block saw, each time before letting it through:\n${trace.join('\n')}`,
+          );
         if (Date.now() > deadline)
           throw new Error(
             `No CREATE DATABASE of interest waited within ${timeoutMs} ms; waiting: ${JSON.stringify(rows)}`,
