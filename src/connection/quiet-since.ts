@@ -30,6 +30,11 @@ export function quietPoint(snapshot: string): QuietPoint | undefined {
   return running.length === 0 ? { xmax: xmax.toString(), own: [] } : undefined;
 }
 
+/** `point` with the ids pgtwin's own marker writes took from it on (`writesSince`, see `TwinDatabases`). */
+export function withOwnWrites(point: QuietPoint, writesSince: (xmax: string) => string[]): QuietPoint {
+  return { xmax: point.xmax, own: writesSince(point.xmax) };
+}
+
 /**
  * Whether a state recorded at `point` still holds at `now` (`pg_current_snapshot()` as text): no transaction
  * is running, and every id taken since the point is one of `point.own` or the stamp's, `stamp` being the

@@ -19,7 +19,9 @@ export interface DatabaseIdentity {
   comment: string | null;
 }
 
-const SERVER_COLUMNS = `pg_postmaster_start_time()::text || ' port ' || current_setting('port') AS instance`;
+/** The select-list item that reads {@link ServerIdentity.instance}, for queries that read it beside other columns. */
+export const INSTANCE_COLUMN = `pg_catalog.pg_postmaster_start_time()::text || ' port ' || pg_catalog.current_setting('port') AS instance`;
+const SERVER_COLUMNS = INSTANCE_COLUMN;
 const DATABASE_COLUMNS = `d.oid::int8::text AS oid, d.datname AS name, shobj_description(d.oid, 'pg_database') AS comment`;
 
 /** Reads the identity of the server `client` is connected to. */

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import { endTransaction } from '../connection/in-transaction.js';
 import { stillQuiet, unchangedSince, type QuietPoint } from '../connection/quiet-since.js';
+import { INSTANCE_COLUMN } from '../guard/server-identity.js';
 import { recentRowsDigest, unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
 import { beginSnapshot } from './mirror-session.js';
@@ -368,8 +369,7 @@ async function readServerState(client: pg.ClientBase): Promise<ServerState> {
             (CASE WHEN pg_catalog.pg_is_in_recovery() THEN pg_catalog.pg_last_wal_replay_lsn()
                   ELSE pg_catalog.pg_current_wal_lsn() END)::text AS lsn,
             pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text AS xmin,
-            pg_catalog.pg_current_snapshot()::text AS snapshot,
-            pg_catalog.pg_postmaster_start_time()::text || ' port ' || pg_catalog.current_setting('port') AS instance
+            pg_catalog.pg_current_snapshot()::text AS snapshot, ${INSTANCE_COLUMN}
        FROM pg_catalog.pg_control_system() s, pg_catalog.pg_control_checkpoint() k, pg_catalog.pg_database d
       WHERE d.datname = pg_catalog.current_database()`,
   );

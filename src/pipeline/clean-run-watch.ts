@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { quietPoint, stillQuiet } from '../connection/quiet-since.js';
+import { quietPoint, stillQuiet, withOwnWrites } from '../connection/quiet-since.js';
 import { parseMarker, type TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import { formatLeakReport, hasLeaks, LeakDetector, type LeakBaseline } from '../isolation/leak-detector.js';
@@ -106,7 +106,7 @@ export class CleanRunWatch {
 function withMarkerWrites(baseline: LeakBaseline, databases: TwinDatabases): LeakBaseline {
   const { quiet } = baseline;
   return quiet
-    ? { ...baseline, quiet: { xmax: quiet.xmax, own: databases.markerWritesSince(quiet.xmax) } }
+    ? { ...baseline, quiet: withOwnWrites(quiet, (xmax) => databases.markerWritesSince(xmax)) }
     : baseline;
 }
 

@@ -29,6 +29,7 @@ import { changedSinceClean, CleanRunWatch, markRunStarted } from './clean-run-wa
 import { acquireSetupLock } from './setup-lock.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
 import { openTwinSource, type TwinSource, type TwinSourceReader } from './twin-source.js';
+import { readServerIdentity } from '../guard/server-identity.js';
 import { recordProductionQuiet, type ProductionProofs } from './read-production-fingerprint.js';
 import { targetFields, type TwinHandoff } from './worker-handoff.js';
 
@@ -216,21 +217,13 @@ export class TwinSetup implements AsyncDisposable {
 
   /** See `recordProductionQuiet`; best effort, as the baseline is only a shortcut. */
   private async keepProductionQuiet(proofs: ProductionProofs): Promise<void> {
-    try {
-      const { rows } = await (
-        await this.run.databases.admin()
-      ).query<{ instance: string; system: string }>(
-        `SELECT pg_catalog.pg_postmaster_start_time()::text || ' port ' || pg_catalog.current_setting('port') AS instance,
-                system_identifier::text AS system FROM pg_catalog.pg_control_system()`,
-      );
-      const { databases } = this.run;
-      await recordProductionQuiet(proofs, {
-        ...rows[0]!,
-        markerWritesSince: (xmax) => databases.markerWritesSince(xmax),
-      });
-    } catch {
-      // A role that may not read the control data: production is proven by counting next time.
-    }
+    const { databases } = this.run;
+    const server = await readServerIdentity(await databases.admin()).catch(() => undefined);
+    if (!server) return;
+    await recordProductionQuiet(proofs, {
+      ...server,
+      markerWritesSince: (xmax) => databases.markerWritesSince(xmax),
+    }).catch(() => undefined);
   }
 
   private async dropWorkers(workers: readonly DatabaseTarget[]): Promise<void> {

@@ -3,7 +3,8 @@ import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { endSoon } from '../connection/end-soon.js';
-import { quietPoint } from '../connection/quiet-since.js';
+import { quietPoint, withOwnWrites } from '../connection/quiet-since.js';
+import type { ServerIdentity } from '../guard/server-identity.js';
 import {
   baselineFile,
   captureBaseline,
@@ -194,13 +195,15 @@ export interface ProductionProofs {
  */
 export async function recordProductionQuiet(
   proofs: ProductionProofs,
-  test: { instance: string; system: string; markerWritesSince(xmax: string): string[] },
+  test: ServerIdentity & { markerWritesSince(xmax: string): string[] },
 ): Promise<void> {
   const baseline = await readBaseline(proofs.file);
-  if (!baseline || test.instance !== proofs.instance || test.system !== baseline.server.system) return;
+  // Both: the ids are one server's only if it is the same running server of the same cluster (a restored
+  // copy shares the system identifier, not the ids taken since).
+  if (!baseline || test.instance !== proofs.instance || test.systemId !== baseline.server.system) return;
   const point = (snapshot: string | undefined) => {
     const quiet = snapshot === undefined ? undefined : quietPoint(snapshot);
-    return quiet && { xmax: quiet.xmax, own: test.markerWritesSince(quiet.xmax) };
+    return quiet && withOwnWrites(quiet, test.markerWritesSince);
   };
   const quiet = { instance: proofs.instance, data: point(proofs.data), structure: point(proofs.structure) };
   await keepBaseline(proofs.file, { ...baseline, quiet });
