@@ -123,7 +123,10 @@ async function countingPass(url: string) {
 
 const COUNTED = 200;
 
-async function countTrips(client: pg.Client, proxy: RoundTripProxy): Promise<{ trips: number; failingTrips: number }> {
+async function countTrips(
+  client: pg.Client,
+  proxy: RoundTripProxy,
+): Promise<{ trips: number; failingTrips: number }> {
   for (let i = 0; i < 20; i++) await statement(client, i);
   proxy.reset();
   for (let i = 0; i < COUNTED; i++) await statement(client, i);
