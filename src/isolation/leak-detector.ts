@@ -52,7 +52,36 @@ const CATALOGS = [
 interface TableCount {
   table: string;
   rows: number;
+  /** Rows written since the transaction id the count was asked about (0 when none was). */
   written: number;
+}
+
+/** A {@link LeakDetector}'s starting snapshot as plain data, to compare with in a later process. */
+export interface LeakBaseline {
+  /** The first transaction id not yet visible when the snapshot was taken. */
+  xid: string;
+  /** Exact row counts per table (`schema.table`). */
+  tables: Record<string, number>;
+  /** Row counts of the catalogs DDL writes to. */
+  catalogs: Record<string, number>;
+  /** Set when no transaction was running as the counts were taken: they hold while the server stays quiet. */
+  quiet?: QuietPoint;
+}
+
+/** What a database holds, as a leak check compares it: exact row counts per table and per DDL catalog. */
+export type ContentCounts = Pick<LeakBaseline, 'tables' | 'catalogs'>;
+
+/**
+ * Counts what the database of `client` holds. For a database about to be copied (a template just built),
+ * counting it once stands for counting each fresh copy, whose pages no backend has read yet.
+ */
+export async function countContents(client: pg.ClientBase): Promise<ContentCounts> {
+  const toRecord = (counts: TableCount[]) =>
+    Object.fromEntries(counts.map((count) => [count.table, count.rows]));
+  return {
+    tables: toRecord(await countRows(client)),
+    catalogs: toRecord(await countCatalogRows(client)),
+  };
 }
 
 /**
@@ -68,18 +97,6 @@ interface TableCount {
  * const report = await detector.check();
  * if (report.tables.length) console.warn(formatLeakReport(report));
  */
-/** A {@link LeakDetector}'s starting snapshot as plain data, to compare with in a later process. */
-export interface LeakBaseline {
-  /** The first transaction id not yet visible when the snapshot was taken. */
-  xid: string;
-  /** Exact row counts per table (`schema.table`). */
-  tables: Record<string, number>;
-  /** Row counts of the catalogs DDL writes to. */
-  catalogs: Record<string, number>;
-  /** Set when no transaction was running as the counts were taken: they hold while the server stays quiet. */
-  quiet?: QuietPoint;
-}
-
 export class LeakDetector {
   private constructor(
     private readonly config: pg.ClientConfig,
@@ -99,7 +116,7 @@ export class LeakDetector {
   static async start(
     config: pg.ClientConfig,
     session?: pg.ClientBase,
-    known?: Omit<LeakBaseline, 'xid'>,
+    known?: ContentCounts,
   ): Promise<LeakDetector> {
     return withClient(config, session, async (client) => {
       const { rows } = await client.query<{ snapshot: string; database: string }>(
@@ -107,14 +124,7 @@ export class LeakDetector {
       );
       const { snapshot, database } = rows[0]!;
       const xid = snapshot.split(':')[1]!;
-      const tables =
-        known?.tables ??
-        Object.fromEntries((await countRows(client, BigInt(xid))).map((count) => [count.table, count.rows]));
-      const catalogs =
-        known?.catalogs ??
-        Object.fromEntries(
-          (await countCatalogRows(client, BigInt(xid))).map((count) => [count.table, count.rows]),
-        );
+      const { tables, catalogs } = known ?? (await countContents(client));
       return new LeakDetector(
         config,
         database,
@@ -220,7 +230,8 @@ export function formatLeakReport(report: LeakReport): string {
   );
 }
 
-async function countRows(client: pg.ClientBase, startXid: bigint): Promise<TableCount[]> {
+/** Row counts of every table, and with `startXid`, their rows written since. */
+async function countRows(client: pg.ClientBase, startXid?: bigint): Promise<TableCount[]> {
   const { rows: tables } = await client.query<{ name: string }>(
     `SELECT format('%I.%I', n.nspname, c.relname) AS name
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -228,28 +239,26 @@ async function countRows(client: pg.ClientBase, startXid: bigint): Promise<Table
       ORDER BY 1`,
   );
   if (tables.length === 0) return [];
-  const newer = writtenSince(startXid);
   const sql = tables
-    .map(
-      ({ name }) =>
-        `SELECT ${client.escapeLiteral(name)} AS "table", count(*)::int AS rows, ` +
-        `(count(*) FILTER (WHERE ${newer}))::int AS written FROM ${name}`,
-    )
+    .map(({ name }) => `SELECT ${client.escapeLiteral(name)} AS "table", ${counts(startXid)} FROM ${name}`)
     .join(' UNION ALL ');
   const { rows } = await client.query<TableCount>(sql);
   return rows;
 }
 
-/** Row counts of the catalogs DDL writes to, and their rows written since the start. */
-async function countCatalogRows(client: pg.ClientBase, startXid: bigint): Promise<TableCount[]> {
-  const newer = writtenSince(startXid);
+/** Row counts of the catalogs DDL writes to, and with `startXid`, their rows written since. */
+async function countCatalogRows(client: pg.ClientBase, startXid?: bigint): Promise<TableCount[]> {
   const sql = CATALOGS.map(
-    (name) =>
-      `SELECT '${name}' AS "table", count(*)::int AS rows, ` +
-      `(count(*) FILTER (WHERE ${newer}))::int AS written FROM pg_catalog.${name}`,
+    (name) => `SELECT '${name}' AS "table", ${counts(startXid)} FROM pg_catalog.${name}`,
   ).join(' UNION ALL ');
   const { rows } = await client.query<TableCount>(sql);
   return rows;
+}
+
+/** The select list of a count: rows, and rows written since `startXid` (0 without it). */
+function counts(startXid: bigint | undefined): string {
+  const written = startXid === undefined ? '0' : `count(*) FILTER (WHERE ${writtenSince(startXid)})`;
+  return `count(*)::int AS rows, (${written})::int AS written`;
 }
 
 async function withClient<T>(

@@ -3,6 +3,7 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
+import { countContents, type ContentCounts } from '../isolation/leak-detector.js';
 import { loadConfiguredSeeds } from '../seed/load-configured-seeds.js';
 import type { Logger } from '../util/logger.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
@@ -14,18 +15,24 @@ export interface BuildTwinOptions {
   source: TwinSourceReader;
   /** Where the clone, sync and seed phases are logged and timed. */
   context: { logger: Logger; phases: PhaseTiming[] };
+  /**
+   * Count what the built database holds, on the session that built it (its pages still in shared buffers):
+   * for a template, it stands for counting each fresh copy. @default false
+   */
+  count?: boolean;
 }
 
 /**
  * Builds the twin into `target`, a new empty database owned by the test user: the structure (cloned from
  * production, restored from the dump, or applied from the schema scripts), the mirrored tables' rows, then
- * the seeds. The global setup builds templates with it and `reset` the fresh state it swaps in.
+ * the seeds. The global setup builds templates with it and `reset` the fresh state it swaps in. Returns the
+ * counts when `options.count` asks for them.
  */
 export async function buildTwin(
   config: ResolvedConfig,
   target: DatabaseTarget,
   options: BuildTwinOptions,
-): Promise<void> {
+): Promise<ContentCounts | undefined> {
   const { source, context } = options;
   const test = await runPhase('clone', context, async (note) => {
     const test = await connect(target, 'test');
@@ -57,6 +64,7 @@ export async function buildTwin(
         );
       }
     });
+    return options.count ? await countContents(test) : undefined;
   } finally {
     await test.end();
   }

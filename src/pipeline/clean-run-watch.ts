@@ -3,7 +3,13 @@ import type { ResolvedConfig } from '../config/resolve-config.js';
 import { quietPoint, stillQuiet, withOwnWrites } from '../connection/quiet-since.js';
 import { parseMarker, type TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
-import { formatLeakReport, hasLeaks, LeakDetector, type LeakBaseline } from '../isolation/leak-detector.js';
+import {
+  formatLeakReport,
+  hasLeaks,
+  LeakDetector,
+  type ContentCounts,
+  type LeakBaseline,
+} from '../isolation/leak-detector.js';
 import type { TwinDatabases } from '../provision/twin-databases.js';
 import type { Logger } from '../util/logger.js';
 
@@ -35,13 +41,13 @@ export class CleanRunWatch {
    * Takes the snapshot; call it when the test database is ready and before any test runs. `verified`: a
    * baseline {@link changedSinceClean} just found the database equal to, which saves counting its rows again.
    * `session`: an open session on the test database to read on (the caller keeps it); else it connects.
-   * `known`: the rows and catalogs a fresh copy of the template holds, counted by an earlier run, taken
-   * instead of counting them.
+   * `known`: the rows and catalogs a fresh copy of the template holds, counted as the template was built or
+   * by an earlier run that copied it, taken instead of counting them.
    */
   static async start(
     config: ResolvedConfig,
     fingerprint: string,
-    options: { verified?: LeakBaseline; session?: pg.ClientBase; known?: Omit<LeakBaseline, 'xid'> } = {},
+    options: { verified?: LeakBaseline; session?: pg.ClientBase; known?: ContentCounts } = {},
   ): Promise<CleanRunWatch> {
     const { verified, session, known } = options;
     const detecting = verified
@@ -54,7 +60,7 @@ export class CleanRunWatch {
   }
 
   /** The rows and catalogs the test database held when the watch started. */
-  counts(): Omit<LeakBaseline, 'xid'> {
+  counts(): ContentCounts {
     const { tables, catalogs } = this.detector.baseline();
     return { tables, catalogs };
   }

@@ -149,8 +149,9 @@ export class DBOperator {
         await databases.create(config.test.database, {
           marker,
           replaceLive: true,
-          fill: (target) =>
-            buildTwin(config, target, { source, context: { logger: silentLogger, phases: [] } }),
+          fill: async (target) => {
+            await buildTwin(config, target, { source, context: { logger: silentLogger, phases: [] } });
+          },
         });
       } finally {
         await source.close();

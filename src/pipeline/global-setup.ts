@@ -20,7 +20,7 @@ import {
 } from '../provision/twin-fingerprint.js';
 import { TwinDatabases, type TemplateLease } from '../provision/twin-databases.js';
 import { prepareWorkerDatabases } from '../provision/worker-database.js';
-import type { LeakBaseline } from '../isolation/leak-detector.js';
+import type { ContentCounts, LeakBaseline } from '../isolation/leak-detector.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { buildTwin } from './build-twin.js';
@@ -379,6 +379,8 @@ interface TestOnTemplate {
   watch?: CleanRunWatch;
   /** Where and when production was proven (see `recordProductionQuiet`). */
   proofs?: ProductionProofs;
+  /** What the template this run built holds, counted as the build ended: what the fresh copy holds. */
+  built?: ContentCounts;
 }
 
 /**
@@ -498,13 +500,14 @@ async function watchTestDatabase(
   if (!result.copied) return CleanRunWatch.start(config, lease.fingerprint, { verified, session });
   const template = await databases.oid(lease.template);
   const recorded = previous?.marker.copyCounts;
-  const known = template !== undefined && recorded?.template === template ? recorded : undefined;
+  const known =
+    result.built ?? (template !== undefined && recorded?.template === template ? recorded : undefined);
   const watch = await CleanRunWatch.start(config, lease.fingerprint, { session, known });
   const marker = await databases.marker(config.test.database);
   if (template !== undefined && marker)
     await databases.stamp(config.test.database, {
       ...marker,
-      copyCounts: known ?? { template, ...watch.counts() },
+      copyCounts: { template, ...watch.counts() },
     });
   return watch;
 }
@@ -616,9 +619,12 @@ async function coldStart(
   const { config, databases, context, rebuild } = run;
   const fingerprint = reading.then((read) => read.fingerprint);
   const ahead = rebuild || !(await databases.hasProjectTemplate());
+  let built: ContentCounts | undefined;
   const lease = await databases.ensureTemplate(
     ahead ? fingerprint : await fingerprint,
-    (target) => buildTwin(config, target, { source, context }),
+    async (target) => {
+      built = await buildTwin(config, target, { source, context, count: true });
+    },
     { rebuild, logger: context.logger },
   );
   const { structure } = await reading;
@@ -628,7 +634,8 @@ async function coldStart(
     await lease.release();
     throw error;
   }
-  return { lease, copied: true, structure };
+  // A build another run published first was discarded: the template leased is that run's.
+  return { lease, copied: true, structure, built: lease.built ? built : undefined };
 }
 
 /**

@@ -5,6 +5,7 @@ import { readMarker } from '../../src/guard/test-marker.js';
 import { ReadyCopies } from '../../src/pipeline/ready-copies.js';
 import { runGlobalSetup, type TwinSetup } from '../../src/pipeline/global-setup.js';
 import { connect } from '../../src/connection/connect.js';
+import { countContents } from '../../src/isolation/leak-detector.js';
 import type { PgtwinConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { startAliasProxy, type StartedAliasProxy } from '../helpers/alias-proxy.js';
@@ -145,6 +146,20 @@ describe('warm starts', () => {
     await next.close();
     expect(next.copied).toBe(true);
     expect(rows).toEqual([]);
+  });
+
+  it('a run that builds its template takes the copy’s counts from the build, and they are exact', async () => {
+    const built = await setup({ rebuild: true });
+    expect([built.reused, built.copied]).toEqual([false, true]);
+    const recorded = (await markerOf(testDb))!.copyCounts!;
+    const client = await connect(built.test, 'test');
+    const counted = await countContents(client).finally(() => client.end());
+    await built.close();
+    expect(recorded.template).toBe(await databaseOid(built.template.database));
+    expect({ tables: recorded.tables, catalogs: recorded.catalogs }).toEqual(counted);
+    expect(recorded.tables['public.prompts']).toBeGreaterThan(0);
+    // Counts one off would have made this run, which committed nothing, unclean.
+    expect((await markerOf(testDb))?.clean).toBe(true);
   });
 
   it('after a copy, takes the counts an earlier copy of the same template recorded, and drops a record found wrong', async () => {
