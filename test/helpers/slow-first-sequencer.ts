@@ -1,19 +1,58 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Files that drive whole child runs (a demo, a Vitest or Jest project, a killed setup), one to three minutes
- * each. Vitest starts the longest files first only once its cache knows their durations; a fresh clone (CI)
- * has no cache and starts files in path order, which left these for the end of the run (measured on the
- * file durations of one run: 343 s with four workers in path order, 310 s with these first).
+ * Seconds each file of 7 s or more took in a whole `npm test` on the 2-core development machine (2026-12-04,
+ * four workers): the files that drive child runs (a demo, a Vitest or Jest project, a killed setup, the CLI)
+ * and the long ones that mostly wait (the conformance suite, 244 tests one after another). Vitest starts the
+ * longest files first only once its cache knows their durations; a fresh clone (CI) has no cache and starts
+ * files in path order, which left the child runs for the end (343 s with four workers in path order, 310 s
+ * with them first). Started longest first, no file of 10 s or more is left to run alone at the end (with
+ * only the child runs first, the conformance suite ran its 23 s last, alone).
  */
-const CHILD_RUNS =
-  /test\/(demo\/|presets\/|provision\/crash-|speed\/warm-start|guard\/pooler-alias|cli\/cli-(commands|mistakes)|helpers\/summary-reporter)/;
+const SECONDS: Record<string, number> = {
+  'test/presets/vitest-preset.test.ts': 72,
+  'test/demo/demo.test.ts': 69,
+  'test/speed/warm-start.test.ts': 59,
+  'test/provision/crash-creates.test.ts': 53,
+  'test/provision/crash-vitest.test.ts': 52,
+  'test/provision/crash-setup.test.ts': 47,
+  'test/cli/cli-commands.test.ts': 35,
+  'test/cli/cli-mistakes.test.ts': 32,
+  'test/presets/jest-preset.test.ts': 32,
+  'test/guard/pooler-alias.test.ts': 30,
+  'test/presets/opt-out.test.ts': 29,
+  'test/helpers/summary-reporter.test.ts': 26,
+  // Its tests take no time of their own: the whole Jest run is in its beforeAll (about 25 s standalone).
+  'test/presets/jest-conformance.test.ts': 25,
+  'test/isolation/conformance.test.ts': 23,
+  'test/provider/embedded-warm.test.ts': 15,
+  'test/presets/concurrency.test.ts': 14,
+  'test/readme/readme-snippets.test.ts': 13,
+  'test/mirror/production-baseline.test.ts': 13,
+  'test/speed/template.test.ts': 12,
+  'test/pipeline/ready-copies.test.ts': 11,
+  'test/cli/cli-doctor.test.ts': 9,
+  'test/api/twin-api.test.ts': 8,
+  'test/guard/production-guard.test.ts': 8,
+  'test/mirror/sync-tables.test.ts': 8,
+  'test/speed/workers-gc.test.ts': 8,
+  'test/provision/liveness.test.ts': 7,
+  'test/seed/load-seed-data.test.ts': 7,
+  'test/mirror/quiet-production.test.ts': 7,
+};
 
-/** Vitest's order (failed first, then longest first when known), with the files that drive child runs first. */
+function secondsOf(file: TestSpecification): number {
+  const id = file.moduleId.replaceAll('\\', '/');
+  const known = Object.keys(SECONDS).find((name) => id.endsWith(`/${name}`));
+  return known ? SECONDS[known]! : 0;
+}
+
+/** The files of {@link SECONDS} longest first, then the rest in Vitest's order (failed first, then longest when known). */
 export default class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
     const sorted = await super.sort(files);
-    const slow = (file: TestSpecification) => CHILD_RUNS.test(file.moduleId.replaceAll('\\', '/'));
-    return [...sorted.filter(slow), ...sorted.filter((file) => !slow(file))];
+    const known = sorted.filter((file) => secondsOf(file) > 0);
+    known.sort((a, b) => secondsOf(b) - secondsOf(a));
+    return [...known, ...sorted.filter((file) => secondsOf(file) === 0)];
   }
 }
