@@ -41,6 +41,12 @@ export interface TestMarker {
     /** When the state was read with no transaction running: the next run may prove it still holds in one statement. */
     quiet?: QuietPoint;
   };
+  /**
+   * With `clean`: the sequences' states the run left (those of the template's copy). `nextval` is not rolled
+   * back and may take no transaction id, so a sequence moved between runs shows in neither proof of
+   * `cleanBaseline`: the next run that keeps the database puts them back to these.
+   */
+  cleanSequences?: { name: string; lastValue: string; isCalled: boolean }[];
   /** A test database: a test file of the current run opted out of isolation (the run cannot end clean). */
   optedOut?: boolean;
   /**

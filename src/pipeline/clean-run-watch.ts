@@ -14,11 +14,7 @@ import type { TwinDatabases } from '../provision/twin-databases.js';
 import type { Logger } from '../util/logger.js';
 
 /** A sequence's state: `nextval` is not rolled back with the test transaction, so runs move it. */
-interface SequenceState {
-  name: string;
-  lastValue: string;
-  isCalled: boolean;
-}
+type SequenceState = NonNullable<TestMarker['cleanSequences']>[number];
 
 /**
  * Watches the test database for one run, so the next run can use it without copying the template: started
@@ -42,19 +38,34 @@ export class CleanRunWatch {
    * baseline {@link changedSinceClean} just found the database equal to, which saves counting its rows again.
    * `session`: an open session on the test database to read on (the caller keeps it); else it connects.
    * `known`: the rows and catalogs a fresh copy of the template holds, counted as the template was built or
-   * by an earlier run that copied it, taken instead of counting them.
+   * by an earlier run that copied it, taken instead of counting them. `sequences`: with `verified`, the
+   * sequences' states the previous run left (its marker's `cleanSequences`); any moved since are put back.
    */
   static async start(
     config: ResolvedConfig,
     fingerprint: string,
-    options: { verified?: LeakBaseline; session?: pg.ClientBase; known?: ContentCounts } = {},
+    options: {
+      verified?: LeakBaseline;
+      session?: pg.ClientBase;
+      known?: ContentCounts;
+      sequences?: readonly SequenceState[];
+    } = {},
   ): Promise<CleanRunWatch> {
     const { verified, session, known } = options;
     const detecting = verified
       ? LeakDetector.resume(config.test.clientConfig(), config.test.database, verified)
       : LeakDetector.start(config.test.clientConfig(), session, known);
     // One session's statements run one after another anyway; a connection each reads both at once.
-    const sequences = session ? readSequences(session) : withTestClient(config, readSequences);
+    const onTest = <T>(work: (client: pg.ClientBase) => Promise<T>) =>
+      session ? work(session) : withTestClient(config, work);
+    const left = verified && options.sequences;
+    const sequences = left
+      ? onTest(async (client) => {
+          // setval is not a row or catalog write: the leak detector's baseline stays valid.
+          await setSequences(client, await movedSequences(client, left));
+          return left;
+        })
+      : onTest(readSequences);
     const [detector, states] = await Promise.all([detecting, sequences]);
     return new CleanRunWatch(config, fingerprint, detector, states, known !== undefined);
   }
@@ -80,9 +91,10 @@ export class CleanRunWatch {
     const marker = await databases.marker(database);
     if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
     if (marker.optedOut) return 'a test file opted out of isolation';
+    const cleanSequences = [...this.sequences];
     if (!testsRan) {
       const cleanBaseline = withMarkerWrites(this.detector.baseline(), databases);
-      await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
+      await databases.stamp(database, { ...marker, clean: true, cleanBaseline, cleanSequences });
       return undefined;
     }
     // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev
@@ -103,7 +115,7 @@ export class CleanRunWatch {
       return 'changes were committed outside the tests';
     }
     const cleanBaseline = withMarkerWrites(baseline, databases);
-    await databases.stamp(database, { ...marker, clean: true, cleanBaseline });
+    await databases.stamp(database, { ...marker, clean: true, cleanBaseline, cleanSequences });
     return undefined;
   }
 }
@@ -196,7 +208,7 @@ async function readSequences(client: pg.ClientBase): Promise<SequenceState[]> {
   return (await client.query<SequenceState>(sql)).rows;
 }
 
-/** The sequences of `before` whose state is no longer what it was. */
+/** The sequences of `before` whose state is no longer what it was (one dropped since is DDL the leak check sees). */
 async function movedSequences(
   client: pg.ClientBase,
   before: readonly SequenceState[],
@@ -204,12 +216,14 @@ async function movedSequences(
   const now = new Map((await readSequences(client)).map((state) => [state.name, state]));
   return before.filter((state) => {
     const current = now.get(state.name);
-    return current?.lastValue !== state.lastValue || current.isCalled !== state.isCalled;
+    return (
+      current !== undefined && (current.lastValue !== state.lastValue || current.isCalled !== state.isCalled)
+    );
   });
 }
 
 /** Puts the sequences back to `states`. */
-async function setSequences(client: pg.Client, states: readonly SequenceState[]): Promise<void> {
+async function setSequences(client: pg.ClientBase, states: readonly SequenceState[]): Promise<void> {
   for (const state of states) {
     await client.query('SELECT setval($1::regclass, $2::bigint, $3)', [
       state.name,

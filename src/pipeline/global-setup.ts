@@ -497,7 +497,10 @@ async function watchTestDatabase(
   session: pg.ClientBase,
 ): Promise<CleanRunWatch> {
   const { lease, verified } = result;
-  if (!result.copied) return CleanRunWatch.start(config, lease.fingerprint, { verified, session });
+  if (!result.copied) {
+    const sequences = previous?.marker.cleanSequences;
+    return CleanRunWatch.start(config, lease.fingerprint, { verified, session, sequences });
+  }
   const template = await databases.oid(lease.template);
   const recorded = previous?.marker.copyCounts;
   const known =
