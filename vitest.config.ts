@@ -16,8 +16,10 @@ export default defineConfig({
     // (Vitest's "import" time fell from 71 s to 29 s, the run from 279 s to 267 s). Files own their databases
     // and undo what they patch, so nothing else carries over.
     isolate: false,
-    // Files wait mostly on PostgreSQL and child processes, not on this process's CPU: more files than cores.
-    maxWorkers: 4,
+    // Files wait on PostgreSQL and child processes, so one more file than cores; a fourth worker loads the
+    // sources once more and only adds contention (2 cores, 2026-12-04: 288 s with three, 306 s with four,
+    // 313 s with two).
+    maxWorkers: 3,
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     sequence: { sequencer: SlowFirstSequencer },
     // The CLI, preset, demo and package tests run dist/: rebuilt first when older than its sources.

@@ -337,16 +337,35 @@ export async function blockTableReads(database: string, tables: string[]) {
 
 /** Waits until the server backends `pids` have ended (an orphaned backend finishes its statement first). */
 export async function waitForBackendsGone(pids: number[], timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await adminQuery<{ pid: number }>(
+  await poll(timeoutMs, async (observer) => {
+    const { rows } = await observer.query<{ pid: number }>(
       'SELECT pid FROM pg_stat_activity WHERE pid = ANY($1)',
       [pids],
     );
-    if (rows.length === 0) return;
-    if (Date.now() > deadline)
-      throw new Error(`Backends ${rows.map((r) => r.pid).join(', ')} are still there.`);
-    await sleep(20);
+    return rows.length === 0 ? undefined : `Backends ${rows.map((r) => r.pid).join(', ')} are still there.`;
+  });
+}
+
+/**
+ * Asks `pending` on one session every 20 ms until it returns nothing; throws what it returned last once
+ * `timeoutMs` passed. One session for all the looks: a connection per look (a server process forked, a
+ * login) cost more CPU than the wait itself, taken from the processes being waited for.
+ */
+async function poll(
+  timeoutMs: number,
+  pending: (observer: pg.Client) => Promise<string | undefined>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const observer = await client();
+  try {
+    for (;;) {
+      const reason = await pending(observer);
+      if (reason === undefined) return;
+      if (Date.now() > deadline) throw new Error(reason);
+      await sleep(20);
+    }
+  } finally {
+    await observer.end();
   }
 }
 
@@ -355,17 +374,14 @@ export async function waitForBackendsGone(pids: number[], timeoutMs = 60_000): P
  * already sent go on, and a CREATE DATABASE among them completes, after its process is gone).
  */
 export async function waitForStatementsDone(words: string[], timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await adminQuery<{ pid: number; query: string }>(
+  await poll(timeoutMs, async (observer) => {
+    const { rows } = await observer.query<{ pid: number; query: string }>(
       `SELECT pid, query FROM pg_stat_activity
         WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE ANY ($1)`,
       [words.map((word) => `%${word}%`)],
     );
-    if (rows.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`Statements still running: ${JSON.stringify(rows)}`);
-    await sleep(20);
-  }
+    return rows.length === 0 ? undefined : `Statements still running: ${JSON.stringify(rows)}`;
+  });
 }
 
 /**
@@ -375,25 +391,16 @@ export async function waitForStatementsDone(words: string[], timeoutMs = 60_000)
  * killed run's sessions are gone, as a rerun after them would.
  */
 export async function waitForWipReleased(role: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { rows } = await adminQuery<{ name: string }>(
+  await poll(timeoutMs, async (observer) => {
+    const { rows } = await observer.query<{ name: string }>(
       `SELECT datname AS name FROM pg_database
         WHERE datname LIKE 'pgtwin\\_wip\\_%' AND datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)`,
       [role],
     );
     const held: string[] = [];
-    const admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    try {
-      for (const { name } of rows) if (await lockHeld(admin, wipLock(name))) held.push(name);
-    } finally {
-      await admin.end();
-    }
-    if (held.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`Work-in-progress databases still held: ${held.join(', ')}`);
-    await sleep(50);
-  }
+    for (const { name } of rows) if (await lockHeld(observer, wipLock(name))) held.push(name);
+    return held.length === 0 ? undefined : `Work-in-progress databases still held: ${held.join(', ')}`;
+  });
 }
 
 /** One row of pg_database, as the recovery checks see it. */
