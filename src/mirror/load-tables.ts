@@ -7,7 +7,7 @@ import { MirrorError } from '../errors.js';
 import { quoteIdent } from '../structure/table-catalog.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
 import { applySessionSettings, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
-import { pageRanges, pageRangeSql, type TableUnit } from './page-ranges.js';
+import { pageRanges, pageRangeSql, sessionsFor, type TableUnit } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns, type SyncTablesResult } from './sync-tables.js';
 import { readTableSequences, writeTableSequences, type SequenceValue } from './table-sequences.js';
@@ -24,6 +24,11 @@ export interface LoadTablesOptions {
   sessions?: number;
   /** Called with a table's key once all its rows are in, while other tables may still be loading. */
   onTableLoaded?: (table: string) => void;
+  /**
+   * Called before any row is copied with how many sessions the rows are worth ({@link sessionsFor}): what
+   * builds the indexes over them needs no more.
+   */
+  onPlanned?: (sessions: number) => void;
 }
 
 /**
@@ -77,8 +82,10 @@ export async function loadTables(
     const snapshot = await exportSnapshot(source);
     const tables = await readTables(source, names, 'source database');
     const queue = await pageRanges(source, tables, sessionCount);
+    const pairs = sessionsFor(queue, sessionCount);
+    options.onPlanned?.(pairs);
     // Connecting takes a few round trips: done while the sequences are read.
-    connecting = Array.from({ length: Math.min(sessionCount, queue.length) }, async () => {
+    connecting = Array.from({ length: pairs }, async () => {
       const pairSource = await open(options.openSource);
       try {
         return { source: pairSource, target: await open(options.openTarget) };

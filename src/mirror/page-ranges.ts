@@ -11,10 +11,23 @@ export interface PageRange {
 export interface TableUnit {
   table: CatalogTable;
   range: PageRange | undefined;
+  /** Its size in pages when cut. */
+  pages: number;
 }
 
 /** Tables below twice this many pages (2 MB) are read whole by one session. */
 const RANGE_PAGES = 128;
+
+/**
+ * How many sessions are worth opening for `units`: one per range's worth of rows (1 MB, and at least one), at
+ * most one per unit and `sessions`. A session is a server process started and logged in, about 25 ms of CPU on a 2-core
+ * machine, more than a few small tables take to read, copy or index whole (a small project's setup opened
+ * 6 sessions for 9 rows).
+ */
+export function sessionsFor(units: readonly TableUnit[], sessions: number): number {
+  const pages = units.reduce((sum, unit) => sum + unit.pages, 0);
+  return Math.max(1, Math.min(sessions, units.length, Math.ceil(pages / RANGE_PAGES)));
+}
 
 /**
  * Cuts `tables` into units of work for `sessions` parallel readers, largest first: each table whole, or a large
@@ -49,10 +62,7 @@ export async function pageRanges(
       pages: Math.min(size, pages - i * size),
     }));
   });
-  return units
-    .flat()
-    .sort((a, b) => b.pages - a.pages)
-    .map(({ table, range }) => ({ table, range }));
+  return units.flat().sort((a, b) => b.pages - a.pages);
 }
 
 /** The `WHERE` clause selecting the rows of `range` (empty for a whole table). */

@@ -4,7 +4,7 @@ import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { isOutOfConnections } from '../connection/connect.js';
 import { endTransaction } from '../connection/in-transaction.js';
 import { beginSnapshot, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
-import { pageRanges, pageRangeSql, type PageRange } from './page-ranges.js';
+import { pageRanges, pageRangeSql, sessionsFor, type PageRange, type TableUnit } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';
 
@@ -43,16 +43,16 @@ export async function tableChecksums(
     const catalog = await readTables(client, tables, 'database');
     await options.inSnapshot?.(client, catalog);
     const sums = new Map(catalog.map((table) => [table.key, [] as PartialSums[]]));
-    const units = snapshot
+    const units: TableUnit[] = snapshot
       ? await pageRanges(client, catalog, options.sessions ?? PARALLEL_SESSIONS)
-      : catalog.map((table) => ({ table, range: undefined }));
+      : catalog.map((table) => ({ table, range: undefined, pages: 0 }));
     const work = async (session: pg.ClientBase) => {
       for (let unit = units.shift(); unit; unit = units.shift()) {
         sums.get(unit.table.key)!.push(await partialSums(session, unit.table, options, unit.range));
       }
     };
     // The exporting session reads too; the others join it (they must not start before the export).
-    const extra = snapshot ? Math.min(options.sessions ?? PARALLEL_SESSIONS, units.length) - 1 : 0;
+    const extra = snapshot ? sessionsFor(units, options.sessions ?? PARALLEL_SESSIONS) - 1 : 0;
     await Promise.all([
       work(client),
       ...Array.from({ length: extra }, async () => {

@@ -127,6 +127,7 @@ class ProductionSource implements TwinSourceReader {
         openSource: () => connect(config.production, 'production'),
         openTarget: () => connect(options.target, 'test'),
         onTableLoaded: loaded,
+        onPlanned: (sessions) => creator.limit(sessions),
       }));
       for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
       // The tables not mirrored (empty until the seeds) get theirs now.

@@ -110,8 +110,13 @@ export class ObjectCreator {
 
   constructor(
     private readonly open: () => Promise<pg.Client>,
-    private readonly sessions: number,
+    private sessions: number,
   ) {}
+
+  /** Opens at most `sessions` from now on (at least one), e.g. fewer for small tables. */
+  limit(sessions: number): void {
+    this.sessions = Math.max(1, sessions);
+  }
 
   add(objects: readonly StructureObject[]): void {
     if (this.failure !== undefined) return;
