@@ -41,8 +41,13 @@ export interface BenchContext {
   names: { production: string; test: string; dump: string; structure: string; cliTest: string };
   /** Extra databases to drop at the end (worker copies). */
   extra: Set<string>;
-  /** Templates published by the bench, dropped at the end. */
+  /**
+   * Templates the bench used, dropped at the end unless in `kept`: templates are content-addressed, so one
+   * built from the same inputs may be another project's cache.
+   */
   templates: Set<string>;
+  /** pgtwin's templates on the server before the bench started: never dropped by it. */
+  kept: ReadonlySet<string>;
   /** A temporary project root holding the seed files. */
   rootDir: string;
   config: ResolvedConfig;

@@ -21,6 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../src/config/index.js';
+import { TEMPLATE_PREFIX } from '../src/provision/template-locks.js';
 import { dropTemplate } from '../src/provision/template-store.js';
 import { admin, BENCH_DIR, round, RUNS, SERVER, type BenchContext } from './bench-context.js';
 import { measureCliSetup } from './measurements/cli-setup.js';
@@ -58,6 +59,13 @@ async function main(only?: Set<string>): Promise<void> {
     },
     extra: new Set(),
     templates: new Set(),
+    kept: new Set(
+      (
+        await admin<{ name: string }>(
+          `SELECT datname AS name FROM pg_database WHERE starts_with(datname, '${TEMPLATE_PREFIX}')`,
+        )
+      ).map((row) => row.name),
+    ),
     rootDir: await mkdtemp(path.join(tmpdir(), 'pgtwin-bench-')),
   };
   try {
@@ -154,9 +162,12 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
 }
 
 /** What the bench creates and drops at the end, whatever happened. */
-type Owned = Pick<BenchContext, 'names' | 'extra' | 'templates' | 'rootDir'>;
+type Owned = Pick<BenchContext, 'names' | 'extra' | 'templates' | 'kept' | 'rootDir'>;
 
-/** Drops every database the bench made, and the templates it published (its leases are released). */
+/**
+ * Drops every database the bench made, and the templates it used that were not there before it (its leases
+ * are released): a template another project built from the same inputs stays, with the contents it had.
+ */
 async function cleanUp(ctx: Owned): Promise<void> {
   for (const name of [...Object.values(ctx.names), ...ctx.extra])
     await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
@@ -168,7 +179,9 @@ async function cleanUp(ctx: Owned): Promise<void> {
     test: SERVER,
     production: SERVER,
   });
-  for (const template of ctx.templates) await dropTemplate(config, template).catch(() => undefined);
+  for (const template of ctx.templates) {
+    if (!ctx.kept.has(template)) await dropTemplate(config, template).catch(() => undefined);
+  }
   await rm(ctx.rootDir, { recursive: true, force: true });
 }
 

@@ -5,6 +5,7 @@ import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/conten
 import { CLI, cliEnv, emptyDir, runCli } from '../cli/run-cli.js';
 import { adminQuery, databaseUrl, dropOwnedDatabases, useScratch } from '../helpers/databases.js';
 import { CHILD_TEST_TIMEOUT_MS } from '../helpers/timeouts.js';
+import { sourceScript } from '../helpers/source-script.js';
 import { SEED_HELD } from './crash-factories.js';
 import {
   blockCreateDatabase,
@@ -27,7 +28,6 @@ import {
 // leaves the server as a clean run would.
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const JITI = path.join(ROOT, 'node_modules/jiti/lib/jiti-cli.mjs');
 const RUN_SETUP = path.join(import.meta.dirname, 'run-setup.ts');
 const VITEST = path.join(ROOT, 'node_modules/vitest/vitest.mjs');
 const PROJECT = path.join(import.meta.dirname, 'crash-project');
@@ -109,8 +109,11 @@ export function crashSuite(parts: readonly CrashPart[]): void {
   }
 
   /** The global setup with two workers, through the API in a child process (the CLI runs one worker). */
-  function apiSetup(extra: Record<string, string> = {}): Watched {
-    return spawnWatched([JITI, RUN_SETUP], { env: { ...env, CRASH_WORKERS: '2', ...extra }, cwd: dir });
+  async function apiSetup(extra: Record<string, string> = {}): Promise<Watched> {
+    return spawnWatched([await sourceScript(RUN_SETUP)], {
+      env: { ...env, CRASH_WORKERS: '2', ...extra },
+      cwd: dir,
+    });
   }
 
   /** The Vitest runner on crash-project with two workers (so worker copies exist). */
@@ -185,7 +188,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
   /** After a kill: the two-worker setup (API) succeeds and the server is as after a clean run. */
   async function expectWorkerSetupRecovers(): Promise<void> {
     await waitForWipReleased(role);
-    const next = await finish(apiSetup());
+    const next = await finish(await apiSetup());
     expect(next.code, next.output).toBe(0);
     await expectCleanServer(templateOf(next.output));
   }
@@ -257,7 +260,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
 
         it('two-worker setup (API) killed as the workers phase line appears', async () => {
           await freshStart();
-          const killed = apiSetup();
+          const killed = await apiSetup();
           await killed.waitForLine(/^\[pgtwin\] workers /, { kill: true });
           await killed.exited;
           await expectWorkerSetupRecovers();
@@ -298,7 +301,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
           // Skipping the test database's copy below needs one: clear the flag that would keep it as it is.
           await clearCleanFlag(testDb);
           const block = await blockCreateDatabase([cliTemplate]);
-          const killed = apiSetup();
+          const killed = await apiSetup();
           // The first copy is the test database's; the workers' come after it.
           const waiting = await block.waitForCreate(createsFrom(cliTemplate), {
             skip: 1,

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseTarget, ResolvedConfig } from '../../src/config/index.js';
@@ -18,6 +17,7 @@ import {
 import { tableChecksums } from '../../src/mirror/index.js';
 import { gc } from '../../src/provision/gc.js';
 import { databaseUrl } from '../helpers/databases.js';
+import { sourceScript } from '../helpers/source-script.js';
 import { writeMarker, type TestMarker } from '../../src/guard/test-marker.js';
 import { databaseState, dropAfterAll, readSources, speedProject, twinBuilder } from './speed-fixture.js';
 import pg from 'pg';
@@ -168,10 +168,7 @@ describe('template cache', () => {
     const fp = freshFingerprint('killed');
     const child = spawn(
       process.execPath,
-      [
-        path.resolve('node_modules/jiti/lib/jiti-cli.mjs'),
-        fileURLToPath(new URL('./killed-build.ts', import.meta.url)),
-      ],
+      [await sourceScript(fileURLToPath(new URL('./killed-build.ts', import.meta.url)))],
       {
         env: { ...process.env, SPEED_CONFIG: JSON.stringify(optionsOf(config)), SPEED_FINGERPRINT: fp },
         stdio: ['ignore', 'pipe', 'inherit'],

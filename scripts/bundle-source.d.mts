@@ -1,0 +1,6 @@
+/** See bundle-source.mjs. */
+export function bundleSource(
+  source:
+    | { entry: string; contents?: undefined; name: string }
+    | { entry?: undefined; contents: string; name: string },
+): Promise<string>;
