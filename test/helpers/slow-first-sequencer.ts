@@ -2,7 +2,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * Seconds each file of 7 s or more took in a whole `npm test` on the 2-core development machine (2026-12-04,
- * four workers): the files that drive child runs (a demo, a Vitest or Jest project, a killed setup, the CLI)
+ * three workers): the files that drive child runs (a demo, a Vitest or Jest project, a killed setup, the CLI)
  * and the long ones that mostly wait (the conformance suite, 244 tests one after another). Vitest starts the
  * longest files first only once its cache knows their durations; a fresh clone (CI) has no cache and starts
  * files in path order, which left the child runs for the end (343 s with four workers in path order, 310 s
@@ -10,35 +10,34 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * only the child runs first, the conformance suite ran its 23 s last, alone).
  */
 const SECONDS: Record<string, number> = {
-  'test/presets/vitest-preset.test.ts': 72,
-  'test/demo/demo.test.ts': 69,
-  'test/speed/warm-start.test.ts': 59,
-  'test/provision/crash-creates.test.ts': 53,
-  'test/provision/crash-vitest.test.ts': 52,
-  'test/provision/crash-setup.test.ts': 47,
-  'test/cli/cli-commands.test.ts': 35,
-  'test/cli/cli-mistakes.test.ts': 32,
-  'test/presets/jest-preset.test.ts': 32,
-  'test/guard/pooler-alias.test.ts': 30,
-  'test/presets/opt-out.test.ts': 29,
-  'test/helpers/summary-reporter.test.ts': 26,
+  'test/presets/vitest-preset.test.ts': 66,
+  'test/provision/crash-vitest.test.ts': 57,
+  'test/speed/warm-start.test.ts': 44,
+  'test/provision/crash-creates.test.ts': 44,
+  'test/demo/demo.test.ts': 41,
   // Its tests take no time of their own: the whole Jest run is in its beforeAll (about 25 s standalone).
-  'test/presets/jest-conformance.test.ts': 25,
-  'test/isolation/conformance.test.ts': 23,
-  'test/provider/embedded-warm.test.ts': 15,
-  'test/presets/concurrency.test.ts': 14,
-  'test/readme/readme-snippets.test.ts': 13,
-  'test/mirror/production-baseline.test.ts': 13,
-  'test/speed/template.test.ts': 12,
-  'test/pipeline/ready-copies.test.ts': 11,
+  'test/presets/jest-conformance.test.ts': 40,
+  'test/provision/crash-setup.test.ts': 37,
+  'test/cli/cli-commands.test.ts': 37,
+  'test/cli/cli-mistakes.test.ts': 32,
+  'test/isolation/conformance.test.ts': 31,
+  'test/presets/jest-preset.test.ts': 30,
+  'test/guard/pooler-alias.test.ts': 29,
+  'test/presets/opt-out.test.ts': 25,
+  'test/helpers/summary-reporter.test.ts': 25,
+  'test/presets/concurrency.test.ts': 15,
+  'test/speed/template.test.ts': 14,
+  'test/provider/embedded-warm.test.ts': 13,
+  'test/readme/readme-snippets.test.ts': 11,
+  'test/mirror/production-baseline.test.ts': 11,
+  'test/provision/provision-test-database.test.ts': 9,
   'test/cli/cli-doctor.test.ts': 9,
-  'test/api/twin-api.test.ts': 8,
-  'test/guard/production-guard.test.ts': 8,
-  'test/mirror/sync-tables.test.ts': 8,
-  'test/speed/workers-gc.test.ts': 8,
-  'test/provision/liveness.test.ts': 7,
-  'test/seed/load-seed-data.test.ts': 7,
-  'test/mirror/quiet-production.test.ts': 7,
+  'test/seed/load-seed-data.test.ts': 9,
+  'test/guard/production-guard.test.ts': 9,
+  'test/speed/workers-gc.test.ts': 9,
+  'test/mirror/sync-tables.test.ts': 9,
+  'test/mirror/load-tables.test.ts': 8,
+  'test/speed/build-twin.test.ts': 7,
 };
 
 function secondsOf(file: TestSpecification): number {
