@@ -26,10 +26,10 @@ const sourceUrls = {
 /**
  * Bundles this repository's TypeScript, from `entry` (a file) or `contents` (module text resolved from the
  * root), into the ES module `name` under node_modules/.cache/pgtwin/bundles (there, its imports of pg and the
- * rest resolve to the repository's node_modules); returns its path. Written aside and renamed into place, so
-a process bundling the same sources at once never reads a half-written file. For what runs pgtwin's sources without a
- * build on Node 20, which cannot run TypeScript: the demo, and the child processes of some tests. About 0.4 s;
- * loading the same sources through jiti took 3.4 s of CPU.
+ * rest resolve to the repository's node_modules); returns its path. Written aside and renamed into place,
+ * so a process bundling the same sources at once never reads a half-written file. For what runs pgtwin's
+ * sources without a build on Node 20, which cannot run TypeScript: the demo, and the child processes of some
+ * tests. About 0.4 s; loading the same sources through jiti took 3.4 s of CPU.
  */
 export async function bundleSource({ entry, contents, name }) {
   const outfile = path.join(root, 'node_modules/.cache/pgtwin/bundles', name);
