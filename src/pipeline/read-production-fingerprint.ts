@@ -18,6 +18,7 @@ import {
   type ProductionBaseline,
   type Proof,
 } from '../mirror/production-baseline.js';
+import { parallelSessions } from '../mirror/mirror-session.js';
 import { pgtwinVersion } from '../mirror/pgtwin-version.js';
 import { tableChecksums, type TableChecksum } from '../mirror/table-checksum.js';
 import { readStructure } from '../structure/read-structure.js';
@@ -120,6 +121,7 @@ export async function readProductionFingerprint(
       tableChecksums(coordinator, config.mirror.full, {
         quick: true,
         openSession,
+        sessions: parallelSessions(config.production.host),
         inSnapshot: async (client, catalog) => {
           state = await captureBaseline(client, catalog);
         },

@@ -6,7 +6,7 @@ import { endSoon } from '../connection/end-soon.js';
 import { productionIdentity } from '../guard/production-guard.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
-import { PARALLEL_SESSIONS } from '../mirror/mirror-session.js';
+import { parallelSessions } from '../mirror/mirror-session.js';
 import { verifyCrossingForeignKeys } from '../mirror/replace-table-data.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
@@ -117,8 +117,9 @@ class ProductionSource implements TwinSourceReader {
     // INDEX shares the table's lock, so a table's indexes are built at once too).
     const { indexes, rest } = independentIndexes(afterData);
     const byTable = new Map<string, StructureObject[]>();
+    const sessions = parallelSessions(options.target.host);
     for (const { table, object } of indexes) byTable.set(table, [...(byTable.get(table) ?? []), object]);
-    const creator = new ObjectCreator(() => connect(options.target, 'test'), PARALLEL_SESSIONS);
+    const creator = new ObjectCreator(() => connect(options.target, 'test'), sessions);
     const loaded = (table: string) => creator.add(byTable.get(table) ?? []);
     let tables: Awaited<ReturnType<typeof loadTables>>['tables'];
     try {
@@ -126,8 +127,9 @@ class ProductionSource implements TwinSourceReader {
         policy: config,
         openSource: () => connect(config.production, 'production'),
         openTarget: () => connect(options.target, 'test'),
+        sessions,
         onTableLoaded: loaded,
-        onPlanned: (sessions) => creator.limit(sessions),
+        onPlanned: (planned) => creator.limit(planned),
       }));
       for (const table of tables) options.logger.debug(`sync ${table.table}: ${table.rowCount} rows`);
       // The tables not mirrored (empty until the seeds) get theirs now.

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { availableParallelism } from 'node:os';
 import type pg from 'pg';
 import { MirrorError } from '../../src/errors.js';
 import { tableChecksums } from '../../src/mirror/index.js';
 import { loadTables } from '../../src/mirror/load-tables.js';
+import { parallelSessions, PARALLEL_SESSIONS } from '../../src/mirror/mirror-session.js';
 import { verifyCrossingForeignKeys } from '../../src/mirror/replace-table-data.js';
 import { applyStructure, compareSchemas, readStructure } from '../../src/structure/index.js';
 import { splitStructure } from '../../src/structure/split-structure.js';
@@ -223,5 +225,15 @@ describe('loadTables', () => {
     ).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(MirrorError);
     expect((failure as MirrorError).message).toMatch(/Mirror public\.object_models too/);
+  });
+});
+
+describe('parallelSessions', () => {
+  it('gives a server on this machine at most its cores, and one elsewhere the default', () => {
+    const here = Math.min(PARALLEL_SESSIONS, availableParallelism());
+    expect(parallelSessions('127.0.0.1')).toBe(here);
+    expect(parallelSessions('localhost')).toBe(here);
+    expect(parallelSessions('/var/run/postgresql')).toBe(here);
+    expect(parallelSessions('db.example.com')).toBe(PARALLEL_SESSIONS);
   });
 });
