@@ -24,7 +24,7 @@ const SECONDS: Record<string, number> = {
   'test/presets/jest-preset.test.ts': 30,
   'test/guard/pooler-alias.test.ts': 29,
   'test/presets/opt-out.test.ts': 25,
-  'test/helpers/summary-reporter.test.ts': 25,
+  'test/helpers/summary-reporter.test.ts': 15,
   'test/presets/concurrency.test.ts': 15,
   'test/speed/template.test.ts': 14,
   'test/provider/embedded-warm.test.ts': 13,

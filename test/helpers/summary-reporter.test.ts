@@ -13,8 +13,12 @@ interface ChildRun {
   closingLine: string | undefined;
 }
 
-/** Runs Vitest on one fixture file with the summary reporter, as CI runs the suite. */
-function runFixture(filter: string, settings: Record<string, string> = {}): Promise<ChildRun> {
+/** Runs Vitest on fixture files (`filter` and `more`) with the summary reporter, as CI runs the suite. */
+function runFixture(
+  filter: string,
+  settings: Record<string, string> = {},
+  more: string[] = [],
+): Promise<ChildRun> {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (value !== undefined && !/^(VITEST|TEST$|NODE_ENV$|PGTWIN_)/.test(name)) env[name] = value;
@@ -22,7 +26,7 @@ function runFixture(filter: string, settings: Record<string, string> = {}): Prom
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['node_modules/vitest/vitest.mjs', 'run', '--config', config, filter],
+      ['node_modules/vitest/vitest.mjs', 'run', '--config', config, filter, ...more],
       { cwd: root, env: { ...env, NO_COLOR: '1', ...settings }, timeout: 120_000 },
       (error, stdout, stderr) => {
         const lines = [...stdout.matchAll(CLOSING_LINE)].map((match) => match[0]);
@@ -43,50 +47,41 @@ describe('the summary reporter’s closing line agrees with the exit code', { ti
     expect(run.code).toBe(0);
   });
 
-  it('counts a failing afterAll as one failure beside the test that passed', async () => {
-    const run = await runFixture('after-all.fixture.ts');
-    expect(run.closingLine, run.output).toBe('1 passed, 1 failed, 0 skipped');
+  // One child run of six files that each fail one way (a Vitest start is about 2.5 s of CPU each): the line
+  // must add up every file's failures, and name each.
+  let together: Promise<ChildRun> | undefined;
+  const failingFiles = () =>
+    (together ??= runFixture('after-all.fixture.ts', {}, [
+      'after-all-timeout.fixture.ts',
+      'before-all.fixture.ts',
+      'unhandled-rejection.fixture.ts',
+      'failing-test.fixture.ts',
+      'load-error.fixture.ts',
+    ]));
+
+  it('adds up six files that each fail one way: a failing afterAll, one that times out, a failing beforeAll (its test skipped), an unhandled rejection, a failing test, a file that fails to load', async () => {
+    const run = await failingFiles();
+    // Passed: the tests beside the two afterAlls, the one that leaves a rejection, and failing-test's second.
+    expect(run.closingLine, run.output).toBe('4 passed, 6 failed, 1 skipped');
     expect(run.code).toBe(1);
+  });
+
+  it('names a failing afterAll, and one that times out (the reported "321 passed, 0 failed" case)', async () => {
+    const run = await failingFiles();
     expect(run.output).toContain(
       'failed afterAll hook in after-all.fixture.ts: dropping the database failed',
     );
-  });
-
-  it('counts an afterAll that times out, the reported "321 passed, 0 failed" case', async () => {
-    const run = await runFixture('after-all-timeout.fixture.ts');
-    expect(run.closingLine, run.output).toBe('1 passed, 1 failed, 0 skipped');
-    expect(run.code).toBe(1);
     expect(run.output).toContain(
       'failed afterAll hook in after-all-timeout.fixture.ts: Hook timed out in 50ms',
     );
   });
 
-  it('counts a failing beforeAll as one failure, and the test it kept from running as skipped', async () => {
-    const run = await runFixture('before-all.fixture.ts');
-    expect(run.closingLine, run.output).toBe('0 passed, 1 failed, 1 skipped');
-    expect(run.code).toBe(1);
+  it('names a failing beforeAll, an unhandled rejection and a file that fails to load', async () => {
+    const run = await failingFiles();
     expect(run.output).toContain(
       'failed beforeAll hook in before-all.fixture.ts > a suite whose setup fails: creating the database failed',
     );
-  });
-
-  it('counts an unhandled rejection in a test that passed', async () => {
-    const run = await runFixture('unhandled-rejection.fixture.ts');
-    expect(run.closingLine, run.output).toBe('1 passed, 1 failed, 0 skipped');
-    expect(run.code).toBe(1);
     expect(run.output).toContain('unhandled rejection in unhandled-rejection.fixture.ts');
-  });
-
-  it('counts a failing test', async () => {
-    const run = await runFixture('failing-test.fixture.ts');
-    expect(run.closingLine, run.output).toBe('1 passed, 1 failed, 0 skipped');
-    expect(run.code).toBe(1);
-  });
-
-  it('counts a file that fails to load', async () => {
-    const run = await runFixture('load-error.fixture.ts');
-    expect(run.closingLine, run.output).toBe('0 passed, 1 failed, 0 skipped');
-    expect(run.code).toBe(1);
     expect(run.output).toContain('failed to load load-error.fixture.ts: this file cannot be loaded');
   });
 
