@@ -19,7 +19,8 @@ export default defineConfig({
   format: ['esm', 'cjs'],
   // A dev dependency here, so tsup would bundle it; the presets must use the user's own Vitest.
   external: ['vitest', /^vitest\//],
-  dts: true,
+  // Declarations come from tsc (`npm run build`, scripts/place-types.mjs): the program that type-checks the project.
+  dts: false,
   sourcemap: true,
   clean: true,
   target: 'node20',

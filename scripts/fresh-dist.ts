@@ -4,15 +4,24 @@ import path from 'node:path';
 
 /** The repository root, from this file's place in scripts/. */
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
-/** What tsup builds dist/ from. */
-const INPUTS = ['src', 'presets', 'tsup.config.ts', 'tsconfig.json', 'package.json'];
-/** Outputs every dist-dependent test needs: the CLI, the root entry, both presets in both formats. */
+/** What `npm run build` builds dist/ from. */
+const INPUTS = [
+  'src',
+  'presets',
+  'tsup.config.ts',
+  'tsconfig.json',
+  'package.json',
+  'scripts/place-types.mjs',
+];
+/** Outputs every dist-dependent test needs: the CLI, the root entry, both presets in both formats, the declarations. */
 const OUTPUTS = [
   'dist/cli.js',
   'dist/index.js',
   'dist/index.cjs',
   'dist/vitest/index.js',
   'dist/jest/setup.cjs',
+  'dist/types/src/index.d.ts',
+  'dist/types-cjs/src/index.d.ts',
 ];
 
 /**
