@@ -1,3 +1,5 @@
+import type pg from 'pg';
+
 /**
  * A proof that nothing was committed on a server since a state was read, without reading a row: every
  * transaction that writes (rows, DDL, sequences' logged steps, ANALYZE) takes a transaction id, and ids are
@@ -14,6 +16,8 @@ export interface QuietPoint {
 }
 
 const XID_WRAP = 2n ** 32n;
+/** The longest window {@link pastRolledBack} looks up id by id: 200,000 ids take about 0.1 s. */
+const ROLLED_BACK_WINDOW_MAX = 200_000;
 
 /** `pg_current_snapshot()` as text (`xmin:xmax:xip,…`), parsed. */
 function parseSnapshot(text: string): { xmax: bigint; running: string[] } {
@@ -68,4 +72,34 @@ export function stillQuiet(point: QuietPoint, stamp: string | undefined, now: st
 export function unchangedSince(then: string, now: string): boolean {
   const point = quietPoint(then);
   return point !== undefined && stillQuiet(point, undefined, now);
+}
+
+/**
+ * `point` carried forward to the server's present when every id taken since, but `point.own`, belongs to a
+ * transaction that rolled back (`pg_xact_status` says `aborted`, read in the same statement as the present):
+ * a rolled-back transaction changed nothing, so the state recorded at `point` still holds at the point
+ * returned, which lists pgtwin's own writes from there on (`writesSince`). A test run's statements take ids
+ * although every one is rolled back; this keeps them from breaking the chain. `undefined` when another id
+ * committed (or is too old for its status to be kept), a transaction is running, or the window is longer than
+ * 200,000 ids.
+ */
+export async function pastRolledBack(
+  client: pg.ClientBase,
+  point: QuietPoint,
+  writesSince: (xmax: string) => string[],
+): Promise<QuietPoint | undefined> {
+  const { rows } = await client.query<{ now: string; other: number | null }>(
+    `SELECT s::text AS now,
+       CASE WHEN pg_catalog.pg_snapshot_xmax(s)::text::int8 - $1::int8 <= ${ROLLED_BACK_WINDOW_MAX} THEN
+         (SELECT count(*)::int FROM pg_catalog.generate_series($1::int8, pg_catalog.pg_snapshot_xmax(s)::text::int8 - 1) AS id
+           WHERE id <> ALL ($2::int8[])
+             AND pg_catalog.pg_xact_status(id::text::xid8) IS DISTINCT FROM 'aborted')
+       END AS other
+     FROM pg_catalog.pg_current_snapshot() AS s`,
+    [point.xmax, point.own],
+  );
+  const row = rows[0]!;
+  const now = quietPoint(row.now);
+  if (!now || row.other !== 0 || BigInt(now.xmax) < BigInt(point.xmax)) return undefined;
+  return withOwnWrites(now, writesSince);
 }

@@ -31,6 +31,8 @@ export class CleanRunWatch {
     private readonly sequences: readonly SequenceState[],
     /** Whether the counts came from an earlier run's record (`known`) rather than from counting. */
     private readonly recorded: boolean,
+    /** The transaction ids the sequences' putting back took (see {@link sequenceWritesSince}). */
+    private readonly sequenceWrites: bigint[],
   ) {}
 
   /**
@@ -59,15 +61,25 @@ export class CleanRunWatch {
     const onTest = <T>(work: (client: pg.ClientBase) => Promise<T>) =>
       session ? work(session) : withTestClient(config, work);
     const left = verified && options.sequences;
+    const writes: bigint[] = [];
     const sequences = left
       ? onTest(async (client) => {
           // setval is not a row or catalog write: the leak detector's baseline stays valid.
-          await setSequences(client, await movedSequences(client, left));
+          writes.push(...(await setSequences(client, await movedSequences(client, left))));
           return left;
         })
       : onTest(readSequences);
     const [detector, states] = await Promise.all([detecting, sequences]);
-    return new CleanRunWatch(config, fingerprint, detector, states, known !== undefined);
+    return new CleanRunWatch(config, fingerprint, detector, states, known !== undefined, writes);
+  }
+
+  /**
+   * The transaction ids this watch's `setval`s took from `xmax` on: they change the test database's sequences
+   * and nothing else, so production's quiet points list them as pgtwin's own.
+   */
+  sequenceWritesSince(xmax: string): string[] {
+    const from = BigInt(xmax);
+    return this.sequenceWrites.filter((xid) => xid >= from).map(String);
   }
 
   /** The rows and catalogs the test database held when the watch started. */
@@ -102,7 +114,7 @@ export class CleanRunWatch {
     // state's quiet point, or the next run could not prove the state in one statement.
     const { report, baseline } = await withTestClient(this.config, async (client) => {
       const moved = await movedSequences(client, this.sequences);
-      if (moved.length > 0) await setSequences(client, moved);
+      this.sequenceWrites.push(...(await setSequences(client, moved)));
       return this.detector.checkAndRebase(client);
     });
     if (hasLeaks(report)) {
@@ -222,15 +234,20 @@ async function movedSequences(
   });
 }
 
-/** Puts the sequences back to `states`. */
-async function setSequences(client: pg.ClientBase, states: readonly SequenceState[]): Promise<void> {
+/**
+ * Puts the sequences back to `states`; returns the transaction ids that took (one each: `setval` logs, and
+ * `txid_current()` names the id of its statement's transaction whichever runs first).
+ */
+async function setSequences(client: pg.ClientBase, states: readonly SequenceState[]): Promise<bigint[]> {
+  const xids: bigint[] = [];
   for (const state of states) {
-    await client.query('SELECT setval($1::regclass, $2::bigint, $3)', [
-      state.name,
-      state.lastValue,
-      state.isCalled,
-    ]);
+    const { rows } = await client.query<{ xid: string }>(
+      'SELECT pg_catalog.setval($1::regclass, $2::bigint, $3), pg_catalog.txid_current()::text AS xid',
+      [state.name, state.lastValue, state.isCalled],
+    );
+    xids.push(BigInt(rows[0]!.xid));
   }
+  return xids;
 }
 
 async function withTestClient<T>(

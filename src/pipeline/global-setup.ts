@@ -218,11 +218,16 @@ export class TwinSetup implements AsyncDisposable {
   /** See `recordProductionQuiet`; best effort, as the baseline is only a shortcut. */
   private async keepProductionQuiet(proofs: ProductionProofs): Promise<void> {
     const { databases } = this.run;
-    const server = await readServerIdentity(await databases.admin()).catch(() => undefined);
+    const session = await databases.admin();
+    const server = await readServerIdentity(session).catch(() => undefined);
     if (!server) return;
     await recordProductionQuiet(proofs, {
       ...server,
-      markerWritesSince: (xmax) => databases.markerWritesSince(xmax),
+      session,
+      ownWritesSince: (xmax) => [
+        ...databases.markerWritesSince(xmax),
+        ...this.prepared.watch.sequenceWritesSince(xmax),
+      ],
     }).catch(() => undefined);
   }
 

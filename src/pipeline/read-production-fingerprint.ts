@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { endSoon } from '../connection/end-soon.js';
-import { quietPoint, withOwnWrites } from '../connection/quiet-since.js';
+import { pastRolledBack, quietPoint, withOwnWrites } from '../connection/quiet-since.js';
 import type { ServerIdentity } from '../guard/server-identity.js';
 import {
   baselineFile,
@@ -190,24 +190,30 @@ export interface ProductionProofs {
 }
 
 /**
- * Records in the production baseline the quiet points of `proofs` with pgtwin's marker writes since, when the
- * test server `test` is production's very server (same system and running instance): the next run proves
- * production unchanged without reading it while the server took no other transaction id (see `QuietPoint`).
- * Call after the run's last marker write. Best effort: the baseline is only a shortcut.
+ * Records in the production baseline the quiet points of `proofs` with pgtwin's own writes since (markers,
+ * the test database's sequences put back: `test.ownWritesSince`), when the test server `test` is
+ * production's very server (same system and running instance): the next run proves production unchanged
+ * without reading it while the server took no other transaction id (see `QuietPoint`). A point after which
+ * the only other ids were rolled back (a run's tests) is carried forward to now ({@link pastRolledBack}, on
+ * `test.session`). Call after the run's last own write. Best effort: the baseline is only a shortcut.
  */
 export async function recordProductionQuiet(
   proofs: ProductionProofs,
-  test: ServerIdentity & { markerWritesSince(xmax: string): string[] },
+  test: ServerIdentity & { session: pg.ClientBase; ownWritesSince(xmax: string): string[] },
 ): Promise<void> {
   const baseline = await readBaseline(proofs.file);
   // Both: the ids are one server's only if it is the same running server of the same cluster (a restored
   // copy shares the system identifier, not the ids taken since).
   if (!baseline || test.instance !== proofs.instance || test.systemId !== baseline.server.system) return;
-  const point = (snapshot: string | undefined) => {
+  const point = async (snapshot: string | undefined) => {
     const quiet = snapshot === undefined ? undefined : quietPoint(snapshot);
-    return quiet && withOwnWrites(quiet, test.markerWritesSince);
+    if (!quiet) return undefined;
+    const own = withOwnWrites(quiet, test.ownWritesSince);
+    const past = await pastRolledBack(test.session, own, test.ownWritesSince).catch(() => undefined);
+    return past ?? own;
   };
-  const quiet = { instance: proofs.instance, data: point(proofs.data), structure: point(proofs.structure) };
+  const [data, structure] = [await point(proofs.data), await point(proofs.structure)];
+  const quiet = { instance: proofs.instance, data, structure };
   await keepBaseline(proofs.file, { ...baseline, quiet });
 }
 

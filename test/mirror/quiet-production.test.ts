@@ -123,7 +123,9 @@ describe("a production on the test database's own server", () => {
    * One `pgtwin setup` (it runs no test) with production and the test database on this file's cluster;
    * returns how its reading of production's rows and catalogs went (their debug lines).
    */
-  async function setupOnOneServer(): Promise<{ data: string; structure: string }> {
+  async function setupOnOneServer(
+    during?: () => Promise<void>,
+  ): Promise<{ data: string; structure: string }> {
     const lines: string[] = [];
     const { host, port, user, password } = server.admin;
     const twin = await runGlobalSetup({
@@ -136,7 +138,8 @@ describe("a production on the test database's own server", () => {
       admin: { host, port, user, password, database: 'postgres' },
       logger: { info: () => undefined, warn: () => undefined, debug: (line) => lines.push(line) },
     });
-    await twin.close({ testsRan: false });
+    await during?.();
+    await twin.close({ testsRan: during !== undefined });
     const line = (part: string) =>
       lines.find(
         (text) => text.startsWith(`fingerprint ${part}: `) && / (reused|hashing|reading)/.test(text),
@@ -171,5 +174,55 @@ describe("a production on the test database's own server", () => {
       /^fingerprint data: no mirrored row written since the last reading; checksums reused$/,
     );
     expect((await setupOnOneServer()).data).toMatch(QUIET);
+  });
+
+  it('stays proven across a run whose tests wrote and rolled back, and not across one that committed a write', async () => {
+    const { host, port, user, password } = server.admin;
+    const rolledBack = async () => {
+      // What isolated tests do: writes in savepoints of a transaction that is rolled back, each taking ids.
+      const test = new pg.Client({
+        host,
+        port,
+        user: 'shared_user',
+        password: 'shared-pass',
+        database: 'shared_test',
+      });
+      await test.connect();
+      try {
+        for (let i = 0; i < 3; i++) {
+          await test.query('BEGIN');
+          await test.query('SAVEPOINT s');
+          await test.query(
+            `INSERT INTO public.clients (name, slug, email) VALUES ('T', 't${i}', 't@example.test')`,
+          );
+          await test.query('RELEASE SAVEPOINT s');
+          await test.query('ROLLBACK');
+        }
+      } finally {
+        await test.end();
+      }
+      // Rolled back on production itself too: it changed nothing there either.
+      await query(
+        { host, port, user, password, database: 'shared_production' },
+        "BEGIN; INSERT INTO public.clients (name, slug, email) VALUES ('R', 'r', 'r@example.test'); ROLLBACK",
+      );
+    };
+    expect((await setupOnOneServer()).data).toMatch(QUIET);
+    expect(await setupOnOneServer(rolledBack)).toEqual({
+      data: expect.stringMatching(QUIET),
+      structure: expect.stringMatching(QUIET),
+    });
+    // The run after it still finds nothing but its markers since the point carried past the rolled-back ids.
+    expect((await setupOnOneServer()).data).toMatch(QUIET);
+
+    const committed = () =>
+      query(
+        { host, port, user, password, database: 'shared_production' },
+        "INSERT INTO public.clients (name, slug, email) VALUES ('Kept', 'kept', 'kept@example.test')",
+      );
+    await setupOnOneServer(committed);
+    expect((await setupOnOneServer()).data).toMatch(
+      /^fingerprint data: no mirrored row written since the last reading; checksums reused$/,
+    );
   });
 });
