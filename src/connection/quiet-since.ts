@@ -5,13 +5,14 @@ import type pg from 'pg';
  * transaction that writes (rows, DDL, sequences' logged steps, ANALYZE) takes a transaction id, and ids are
  * taken in order. A state read when no transaction was running stays the state as long as every id taken
  * since belongs to a transaction known to change nothing it covers: pgtwin's own marker writes (a comment on
- * a database). The server's next id then tells, in one statement, what the rows would tell in a scan of
- * every table.
+ * a database), and for production the test database's sequences put back, or one that rolled back
+ * ({@link pastRolledBack}). The server's next id then tells, in one statement, what the rows would tell in a
+ * scan of every table.
  */
 export interface QuietPoint {
   /** The server's next transaction id (`pg_current_snapshot()`'s xmax, 64-bit) when the state was read. */
   xmax: string;
-  /** The ids pgtwin's own marker writes took since, before the stamp that records this point. */
+  /** The ids pgtwin's own writes took since, before the stamp that records this point. */
   own: string[];
 }
 
