@@ -29,6 +29,11 @@ export interface LoadTablesOptions {
    * builds the indexes over them needs no more.
    */
   onPlanned?: (sessions: number) => void;
+  /**
+   * An exported snapshot (`holdSnapshot`) to copy from, kept open by its exporter until the copy ends:
+   * the state another reading (the fingerprint's checksums) saw. @default one `source` exports
+   */
+  snapshot?: string;
 }
 
 /**
@@ -79,7 +84,8 @@ export async function loadTables(
   let failure: unknown;
   let refused: unknown;
   try {
-    const snapshot = await exportSnapshot(source);
+    const snapshot = options.snapshot ?? (await exportSnapshot(source));
+    if (options.snapshot) await joinSnapshot(source, options.snapshot);
     const tables = await readTables(source, names, 'source database');
     const queue = await pageRanges(source, tables, sessionCount);
     const pairs = sessionsFor(queue, sessionCount);

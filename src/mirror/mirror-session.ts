@@ -69,6 +69,41 @@ export async function joinSnapshot(client: pg.ClientBase, snapshot: string): Pro
   await applySessionSettings(client);
 }
 
+/** A snapshot exported from a transaction kept open on a session of its own, for other sessions to join. */
+export interface HeldSnapshot {
+  /** The id {@link joinSnapshot} takes; valid until {@link release}. */
+  readonly id: string;
+  /** Ends the exporting transaction and its session. Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Exports a snapshot from a read-only transaction on a session `open` returns, kept open until released, so
+ * reads that start at different times see one state (the fingerprint's checksums and the copy of the rows
+ * they name).
+ */
+export async function holdSnapshot(open: () => Promise<pg.Client>): Promise<HeldSnapshot> {
+  const session = await open();
+  // A session lost while held surfaces in its joiners, not as an unhandled 'error'.
+  session.on('error', () => undefined);
+  try {
+    const id = await exportSnapshot(session);
+    let released: Promise<void> | undefined;
+    const release = () =>
+      (released ??= session
+        .query('COMMIT')
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => session.end().catch(() => undefined)));
+    return { id, release };
+  } catch (error) {
+    await session.end().catch(() => undefined);
+    throw error;
+  }
+}
+
 /**
  * Sets `settings` for the rest of the current transaction: {@link MIRROR_SESSION_SETTINGS}, or the ones a
  * dump was written under.

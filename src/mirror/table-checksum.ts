@@ -37,8 +37,9 @@ export async function tableChecksums(
   let failure: unknown;
   const sessions: pg.Client[] = [];
   try {
-    let snapshot: string | undefined;
-    if (options.openSession) snapshot = await exportSnapshot(client);
+    let snapshot = options.snapshot;
+    if (snapshot) await joinSnapshot(client, snapshot);
+    else if (options.openSession) snapshot = await exportSnapshot(client);
     else await beginSnapshot(client);
     const catalog = await readTables(client, tables, 'database');
     await options.inSnapshot?.(client, catalog);
@@ -97,6 +98,11 @@ export interface ChecksumOptions {
   openSession?: () => Promise<pg.Client>;
   /** How many sessions `openSession` opens at most. @default PARALLEL_SESSIONS */
   sessions?: number;
+  /**
+   * An exported snapshot (`holdSnapshot`) to read in, kept open by its exporter until every session
+   * joined. @default a snapshot of `client`'s own
+   */
+  snapshot?: string;
   /**
    * Runs on `client` in the checksums' snapshot before the rows are read, with the tables as the catalog
    * describes them (e.g. to take a {@link captureBaseline}). It must leave the transaction usable.

@@ -81,7 +81,12 @@ export function productionStructure(session: pg.ClientBase, config: ResolvedConf
 export async function readProductionFingerprint(
   config: ResolvedConfig,
   source: ProductionStructure,
-  options: { fresh?: boolean; logger?: Logger } = {},
+  options: {
+    fresh?: boolean;
+    logger?: Logger;
+    /** The snapshot to hash the rows in when they are hashed (the one a build will copy from). */
+    snapshot?: () => Promise<string | undefined>;
+  } = {},
 ): Promise<{ structure: string; data: Record<string, TableChecksum>; proofs: ProductionProofs | undefined }> {
   const openSession = () => connect(config.production, 'production');
   const file = baselineFile(config.rootDir, config.production);
@@ -115,11 +120,13 @@ export async function readProductionFingerprint(
         : 'no reading kept';
     options.logger?.debug(`fingerprint data: hashing every mirrored row (${why})`);
     let state: BaselineState | undefined;
+    const held = await options.snapshot?.();
     const [{ digest: structureDigest, catalogs, proof }, data] = await Promise.all([
       structure,
       // Compared only with fingerprints taken on this production server, so the quicker hash will do.
       tableChecksums(coordinator, config.mirror.full, {
         quick: true,
+        snapshot: held,
         openSession,
         sessions: parallelSessions(config.production.host),
         inSnapshot: async (client, catalog) => {

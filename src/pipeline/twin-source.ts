@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
-import { connect } from '../connection/connect.js';
+import { connect, isOutOfConnections } from '../connection/connect.js';
 import { endSoon } from '../connection/end-soon.js';
 import { productionIdentity } from '../guard/production-guard.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
-import { parallelSessions } from '../mirror/mirror-session.js';
+import { holdSnapshot, parallelSessions, type HeldSnapshot } from '../mirror/mirror-session.js';
 import { verifyCrossingForeignKeys } from '../mirror/replace-table-data.js';
 import { restoreDump } from '../mirror/restore-dump.js';
 import type { FingerprintSources } from '../provision/twin-fingerprint.js';
@@ -87,6 +87,11 @@ class ProductionSource implements TwinSourceReader {
   private afterData: StructureSnapshot | undefined;
   /** Production's structure, read once for both the fingerprint and the build, so they describe the same. */
   private readonly structure: ProductionStructure;
+  /**
+   * The snapshot the fingerprint hashed the mirrored rows in, held until the build has copied them from it
+   * (or the source closes), so the template holds the very rows its name stands for.
+   */
+  private held: Promise<HeldSnapshot | undefined> | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -96,8 +101,23 @@ class ProductionSource implements TwinSourceReader {
   }
 
   async readFingerprint(options: { fresh?: boolean; logger?: Logger } = {}) {
-    const { structure, data, proofs } = await readProductionFingerprint(this.config, this.structure, options);
+    const { structure, data, proofs } = await readProductionFingerprint(this.config, this.structure, {
+      ...options,
+      snapshot: async () => (await this.holdSnapshot())?.id,
+    });
     return { structure, data, structureFingerprint: structure, proofs };
+  }
+
+  /**
+   * Opens the held snapshot once. Without a connection slot for its session the two readings take a snapshot
+   * each, as a build whose fingerprint was proven rather than hashed does (see the README's fingerprint).
+   */
+  private holdSnapshot(): Promise<HeldSnapshot | undefined> {
+    this.held ??= holdSnapshot(() => connect(this.config.production, 'production')).catch((error) => {
+      if (isOutOfConnections(error)) return undefined;
+      throw error;
+    });
+    return this.held;
   }
 
   async buildStructure(test: pg.Client): Promise<string> {
@@ -124,6 +144,7 @@ class ProductionSource implements TwinSourceReader {
     let tables: Awaited<ReturnType<typeof loadTables>>['tables'];
     try {
       ({ tables } = await loadTables(this.production, {
+        snapshot: (await this.held)?.id,
         policy: config,
         openSource: () => connect(config.production, 'production'),
         openTarget: () => connect(options.target, 'test'),
@@ -140,16 +161,24 @@ class ProductionSource implements TwinSourceReader {
     } catch (error) {
       await creator.finish().catch(() => undefined);
       throw error;
+    } finally {
+      await this.releaseSnapshot();
     }
     await creator.finish();
     await applyStructure(test, rest);
     return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
   }
 
-  close(): Promise<void> {
+  private async releaseSnapshot(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    await (await held?.catch(() => undefined))?.release();
+  }
+
+  async close(): Promise<void> {
+    await this.releaseSnapshot();
     // Production is only read: nothing waits for this session to be gone.
     endSoon(this.production);
-    return Promise.resolve();
   }
 }
 

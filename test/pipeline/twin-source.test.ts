@@ -1,0 +1,55 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { buildTwin } from '../../src/pipeline/build-twin.js';
+import { openTwinSource } from '../../src/pipeline/twin-source.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
+import { testConfig } from '../helpers/config.js';
+import { useScratch } from '../helpers/databases.js';
+
+const scratch = useScratch('pgtwin_tsrc');
+
+async function count(url: string, sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ n: number }>(sql)).rows[0]!.n;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('a build from production', () => {
+  it('copies the very rows its fingerprint hashed, though a mirrored row was committed in between', async () => {
+    const production = await scratch.database('prod');
+    await createContentgenProduction(production.url, { data: FIXTURE_SIZES.tiny });
+    const target = await scratch.database('twin');
+    const config = await testConfig({
+      // The target is this file's scratch database, which pgtwin did not create.
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+      production: { database: production.name },
+      test: { database: target.name },
+    });
+    const source = await openTwinSource(config);
+    let hashed: number;
+    try {
+      const { data } = await source.readFingerprint({ fresh: true });
+      const models = data['public.object_models'];
+      if (typeof models !== 'object') throw new Error('no checksum of public.object_models');
+      hashed = models.rowCount;
+      // Committed after the hashing and before the copy: in neither the fingerprint nor the template.
+      await count(
+        production.url,
+        `WITH added AS (
+           INSERT INTO public.object_models (name, json_schema) VALUES ('written meanwhile', '{}') RETURNING 1
+         ) SELECT count(*)::int AS n FROM added`,
+      );
+      await buildTwin(config, config.test, { source, context: { logger: silentLogger, phases: [] } });
+    } finally {
+      await source.close();
+    }
+    const rows = 'SELECT count(*)::int AS n FROM public.object_models';
+    expect(await count(target.url, rows)).toBe(hashed);
+    expect(await count(production.url, rows)).toBe(hashed + 1);
+  });
+});
