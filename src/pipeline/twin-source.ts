@@ -92,6 +92,8 @@ class ProductionSource implements TwinSourceReader {
    * (or the source closes), so the template holds the very rows its name stands for.
    */
   private held: Promise<HeldSnapshot | undefined> | undefined;
+  /** The fingerprint's reading under way, which may still be joining {@link held} with more sessions. */
+  private reading: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -101,10 +103,12 @@ class ProductionSource implements TwinSourceReader {
   }
 
   async readFingerprint(options: { fresh?: boolean; logger?: Logger } = {}) {
-    const { structure, data, proofs } = await readProductionFingerprint(this.config, this.structure, {
+    const reading = readProductionFingerprint(this.config, this.structure, {
       ...options,
       snapshot: async () => (await this.holdSnapshot())?.id,
     });
+    this.reading = reading.catch(() => undefined);
+    const { structure, data, proofs } = await reading;
     return { structure, data, structureFingerprint: structure, proofs };
   }
 
@@ -169,10 +173,13 @@ class ProductionSource implements TwinSourceReader {
     return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
   }
 
+  /** Releases {@link held} once the fingerprint's sessions are done with it too (a copy can end first). */
   private async releaseSnapshot(): Promise<void> {
     const held = this.held;
-    this.held = undefined;
-    await (await held?.catch(() => undefined))?.release();
+    if (!held) return;
+    await this.reading;
+    if (this.held === held) this.held = undefined;
+    await (await held.catch(() => undefined))?.release();
   }
 
   async close(): Promise<void> {
