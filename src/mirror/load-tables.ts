@@ -6,7 +6,7 @@ import { endTransaction } from '../connection/in-transaction.js';
 import { MirrorError } from '../errors.js';
 import { quoteIdent } from '../structure/table-catalog.js';
 import { enforceMirrorPolicy, type MirrorPolicy } from './mirror-policy.js';
-import { applySessionSettings, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
+import { applySessionSettings, joinSnapshot, PARALLEL_SESSIONS, shareSnapshot } from './mirror-session.js';
 import { pageRanges, pageRangeSql, sessionsFor, type TableUnit } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns, type SyncTablesResult } from './sync-tables.js';
@@ -84,8 +84,7 @@ export async function loadTables(
   let failure: unknown;
   let refused: unknown;
   try {
-    const snapshot = options.snapshot ?? (await exportSnapshot(source));
-    if (options.snapshot) await joinSnapshot(source, options.snapshot);
+    const snapshot = await shareSnapshot(source, options.snapshot);
     const tables = await readTables(source, names, 'source database');
     const queue = await pageRanges(source, tables, sessionCount);
     const pairs = sessionsFor(queue, sessionCount);

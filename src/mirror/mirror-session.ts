@@ -69,6 +69,16 @@ export async function joinSnapshot(client: pg.ClientBase, snapshot: string): Pro
   await applySessionSettings(client);
 }
 
+/**
+ * Opens the snapshot transaction on `client` in `snapshot` when given ({@link joinSnapshot}), else exports one
+ * ({@link exportSnapshot}); returns the id the other sessions of the reading join.
+ */
+export async function shareSnapshot(client: pg.ClientBase, snapshot: string | undefined): Promise<string> {
+  if (snapshot === undefined) return exportSnapshot(client);
+  await joinSnapshot(client, snapshot);
+  return snapshot;
+}
+
 /** A snapshot exported from a transaction kept open on a session of its own, for other sessions to join. */
 export interface HeldSnapshot {
   /** The id {@link joinSnapshot} takes; valid until {@link release}. */

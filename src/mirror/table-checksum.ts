@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { quoteIdent, type CatalogTable } from '../structure/table-catalog.js';
 import { isOutOfConnections } from '../connection/connect.js';
 import { endTransaction } from '../connection/in-transaction.js';
-import { beginSnapshot, exportSnapshot, joinSnapshot, PARALLEL_SESSIONS } from './mirror-session.js';
+import { beginSnapshot, joinSnapshot, PARALLEL_SESSIONS, shareSnapshot } from './mirror-session.js';
 import { pageRanges, pageRangeSql, sessionsFor, type PageRange, type TableUnit } from './page-ranges.js';
 import { readTables } from './resolve-tables.js';
 import { copiedColumns } from './sync-tables.js';
@@ -37,9 +37,8 @@ export async function tableChecksums(
   let failure: unknown;
   const sessions: pg.Client[] = [];
   try {
-    let snapshot = options.snapshot;
-    if (snapshot) await joinSnapshot(client, snapshot);
-    else if (options.openSession) snapshot = await exportSnapshot(client);
+    let snapshot: string | undefined;
+    if (options.snapshot || options.openSession) snapshot = await shareSnapshot(client, options.snapshot);
     else await beginSnapshot(client);
     const catalog = await readTables(client, tables, 'database');
     await options.inSnapshot?.(client, catalog);

@@ -235,19 +235,21 @@ async function movedSequences(
 }
 
 /**
- * Puts the sequences back to `states`; returns the transaction ids that took (one each: `setval` logs, and
- * `txid_current()` names the id of its statement's transaction whichever runs first).
+ * Puts the sequences back to `states` in one statement; returns the transaction id that took, if any
+ * (`setval` logs, and `txid_current()` names its statement's transaction whichever runs first).
  */
 async function setSequences(client: pg.ClientBase, states: readonly SequenceState[]): Promise<bigint[]> {
-  const xids: bigint[] = [];
-  for (const state of states) {
-    const { rows } = await client.query<{ xid: string }>(
-      'SELECT pg_catalog.setval($1::regclass, $2::bigint, $3), pg_catalog.txid_current()::text AS xid',
-      [state.name, state.lastValue, state.isCalled],
-    );
-    xids.push(BigInt(rows[0]!.xid));
-  }
-  return xids;
+  if (states.length === 0) return [];
+  const { rows } = await client.query<{ xid: string }>(
+    `SELECT pg_catalog.txid_current()::text AS xid, count(pg_catalog.setval(s.name::regclass, s.value, s.called))
+       FROM unnest($1::text[], $2::int8[], $3::bool[]) AS s(name, value, called)`,
+    [
+      states.map((state) => state.name),
+      states.map((state) => state.lastValue),
+      states.map((state) => state.isCalled),
+    ],
+  );
+  return [BigInt(rows[0]!.xid)];
 }
 
 async function withTestClient<T>(

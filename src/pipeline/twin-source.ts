@@ -166,7 +166,8 @@ class ProductionSource implements TwinSourceReader {
       await creator.finish().catch(() => undefined);
       throw error;
     } finally {
-      await this.releaseSnapshot();
+      // Not awaited: the keys and indexes need not wait for the fingerprint's last sessions.
+      void this.releaseSnapshot();
     }
     await creator.finish();
     await applyStructure(test, rest);
