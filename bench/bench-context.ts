@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -72,6 +73,21 @@ export async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const started = performance.now();
   const value = await fn();
   return [performance.now() - started, value];
+}
+
+/**
+ * Milliseconds of CPU every core of the machine spent busy (user, nice, system, interrupts) since boot: the
+ * difference over a measurement counts every process, the servers' backends included.
+ */
+export function busyCpuMs(): number {
+  return cpus().reduce((sum, { times }) => sum + times.user + times.nice + times.sys + times.irq, 0);
+}
+
+/** `fn`'s result and the machine's busy CPU milliseconds while it ran ({@link busyCpuMs}). */
+export async function withCpu<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const before = busyCpuMs();
+  const value = await fn();
+  return [busyCpuMs() - before, value];
 }
 
 export async function repeat<T>(times: number, fn: () => Promise<T>): Promise<T[]> {

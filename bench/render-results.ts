@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { round } from './bench-context.js';
-import { isSkipped, type Engine, type Results } from './results.js';
+import { isSkipped, type CliSetupResult, type Engine, type Results } from './results.js';
 
 /** Writes `results` to `dir`/results.json and `dir`/RESULTS.md. */
 export async function writeResults(dir: string, results: Results): Promise<void> {
@@ -33,7 +33,10 @@ export function goals(r: Results): Goal[] {
     {
       goal: 'cold `pgtwin setup` ≤ 0.6× pg_dump \\| psql',
       ...(cli
-        ? { measured: `${cli.coldVsPgDump}×`, met: cli.coldVsPgDump <= 0.6 }
+        ? {
+            measured: `${cli.coldVsPgDump}×${cli.cpu ? ` (the pipeline's own CPU work on all ${r.machine.cpus} cores at once: ${cpuFloor(r, cli)}×)` : ''}`,
+            met: cli.coldVsPgDump <= 0.6,
+          }
         : notMeasured(skipReason(r.cli))),
     },
     {
@@ -163,6 +166,27 @@ Wall time of \`node dist/cli.js\` as a user waits for it, medians of ${r.runs.cl
 the pipeline, and its ratio is the median of each pair's (the pipeline row: the median of those runs). The warm setup's own phases
 (\`--json\`): ${phases(c.warmPhasesMs)} ms; the rest is Node's start-up and loading the command (start-up
 alone is ${c.startupVsWarm}× the warm setup).${embeddedPhases}
+${cpuParagraph(r, c)}`;
+}
+
+/**
+ * The cold ratio a run would reach doing no more CPU work than the pipeline, with every core busy from its
+ * first millisecond to its last: how far below it the cold goal can be reached on this machine at all.
+ */
+function cpuFloor(r: Results, c: CliSetupResult): number {
+  return round(c.cpu!.pipelineMs / r.machine.cpus / c.pgDumpPsqlMs, 2);
+}
+
+function cpuParagraph(r: Results, c: CliSetupResult): string {
+  if (!c.cpu) return '';
+  const cores = (cpuMs: number, wallMs: number) => round(cpuMs / wallMs, 2);
+  return `
+CPU time, the whole machine's (every process, the servers' backends included), medians of the same pairs: the
+pipeline ${round(c.cpu.pipelineMs / 1000, 2)} s (${cores(c.cpu.pipelineMs, c.pgDumpPsqlMs)} cores busy on average), the cold
+setup ${round(c.cpu.coldMs / 1000, 2)} s (${cores(c.cpu.coldMs, c.cold.medianMs)} cores busy), ${c.cpu.coldVsPipeline}× the pipeline's: the same rows
+loaded, the same indexes built, plus Node's start-up and relay, the production checksums of the fingerprint,
+the seeds and the copy to the test database. Doing only the pipeline's work, with all ${r.machine.cpus} cores busy from
+the first millisecond to the last, would take ${cpuFloor(r, c)}× the pipeline.
 `;
 }
 

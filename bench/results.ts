@@ -51,6 +51,11 @@ export interface CliSetupResult {
   /** The same shell pipeline as {@link SetupResult.pgDumpPsqlMs}, timed the same way. */
   pgDumpPsqlMs: number;
   coldVsPgDump: number;
+  /**
+   * Busy CPU time of the whole machine (every process, the servers' included), medians over the cold
+   * pairs; `coldVsPipeline` is the median of each pair's ratio. Absent from results from before it was measured.
+   */
+  cpu?: { pipelineMs: number; coldMs: number; coldVsPipeline: number };
   warmVsPgDump: number;
   warmVsCold: number;
   warmAfterLeakVsPgDump: number;

@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { admin, databaseUrl, median, round, RUNS, type BenchContext } from '../bench-context.js';
+import { admin, databaseUrl, median, round, RUNS, withCpu, type BenchContext } from '../bench-context.js';
 import { cliProject, pgtwinSetup, phaseTimes, runPgtwin, type CliProject } from '../pgtwin-command.js';
 import { pipelineOnce } from './cold-setup.js';
 import type { CliSetupResult, Timing } from '../results.js';
@@ -25,9 +25,15 @@ export async function measureCliSetup(ctx: BenchContext): Promise<CliSetupResult
     // Each cold run right after a run of the pipeline; the ratio is the median of each pair's, as the
     // machine's pace drifts by ±20 % over a bench, more than within a pair.
     const pipelineMs: number[] = [];
+    const pipelineCpuMs: number[] = [];
+    const coldCpuMs: number[] = [];
     const cold = await times(RUNS.cli, async () => {
-      pipelineMs.push(await pipelineOnce(ctx));
-      return setup(ctx, project, { PGTWIN_REBUILD: '1' });
+      const pipeline = await pipelineOnce(ctx);
+      pipelineMs.push(pipeline.ms);
+      pipelineCpuMs.push(pipeline.cpuMs);
+      const [cpuMs, ms] = await withCpu(() => setup(ctx, project, { PGTWIN_REBUILD: '1' }));
+      coldCpuMs.push(cpuMs);
+      return ms;
     });
     const coldVsPgDump = round(median(cold.runsMs.map((ms, i) => ms / pipelineMs[i]!)), 2);
     const pgDumpPsqlMs = round(median(pipelineMs));
@@ -63,6 +69,11 @@ export async function measureCliSetup(ctx: BenchContext): Promise<CliSetupResult
       warmPhasesMs,
       pgDumpPsqlMs,
       coldVsPgDump,
+      cpu: {
+        pipelineMs: round(median(pipelineCpuMs)),
+        coldMs: round(median(coldCpuMs)),
+        coldVsPipeline: round(median(coldCpuMs.map((ms, i) => ms / pipelineCpuMs[i]!)), 2),
+      },
       warmVsPgDump: round(warm.medianMs / pgDumpPsqlMs, 3),
       warmVsCold: round(warm.medianMs / cold.medianMs, 3),
       warmAfterLeakVsPgDump: round(warmAfterLeak.medianMs / pgDumpPsqlMs, 3),

@@ -1,7 +1,16 @@
 import { readSources, twinBuilder } from '../../fixtures/twin-steps.js';
 import { computeFingerprint } from '../../src/provision/twin-fingerprint.js';
 import { cloneTemplate, ensureTemplate } from '../../src/provision/template-store.js';
-import { admin, median, pgDumpPsql, round, RUNS, timed, type BenchContext } from '../bench-context.js';
+import {
+  admin,
+  median,
+  pgDumpPsql,
+  round,
+  RUNS,
+  timed,
+  withCpu,
+  type BenchContext,
+} from '../bench-context.js';
 
 /** Cold setup in process, and the pg_dump | psql pipeline it is compared with. */
 export interface ColdSetup {
@@ -24,7 +33,7 @@ export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
   const cold: { totalMs: number; fingerprintMs: number; buildMs: number; cloneMs: number }[] = [];
   const pipelineMs: number[] = [];
   for (let i = 0; i < RUNS.cold; i++) {
-    pipelineMs.push(await pipelineOnce(ctx));
+    pipelineMs.push((await pipelineOnce(ctx)).ms);
     ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(pipelineMs.at(-1)!)} ms`);
     const started = performance.now();
     const [fingerprintMs, fingerprint] = await timed(async () =>
@@ -54,20 +63,21 @@ export async function measureColdSetup(ctx: BenchContext): Promise<ColdSetup> {
 export async function measurePipeline(ctx: BenchContext): Promise<number> {
   const dump: number[] = [];
   for (let i = 0; i < RUNS.cold; i++) {
-    dump.push(await pipelineOnce(ctx));
+    dump.push((await pipelineOnce(ctx)).ms);
     ctx.log(`pg_dump | psql ${i + 1}: ${Math.round(dump.at(-1)!)} ms`);
   }
   return round(median(dump));
 }
 
 /**
- * One run of the pipeline into a new database; returns its time. The database is dropped at once: left,
- * autovacuum would analyse its fresh rows within the minute, taking CPU and transaction ids in the middle of
- * the measurement that follows (a warm run then finds the server not quiet since the last one, and counts).
+ * One run of the pipeline into a new database; returns its time and the machine's busy CPU time meanwhile
+ * (its servers' included). The database is dropped at once: left, autovacuum would analyse its fresh rows
+ * within the minute, taking CPU and transaction ids in the middle of the measurement that follows (a warm run
+ * then finds the server not quiet since the last one, and counts).
  */
-export async function pipelineOnce(ctx: BenchContext): Promise<number> {
+export async function pipelineOnce(ctx: BenchContext): Promise<{ ms: number; cpuMs: number }> {
   await admin(`DROP DATABASE IF EXISTS "${ctx.names.dump}"`);
-  const [ms] = await timed(() => pgDumpPsql(ctx.names.production, ctx.names.dump));
+  const [cpuMs, [ms]] = await withCpu(() => timed(() => pgDumpPsql(ctx.names.production, ctx.names.dump)));
   await admin(`DROP DATABASE "${ctx.names.dump}"`);
-  return ms;
+  return { ms, cpuMs };
 }
