@@ -22,10 +22,10 @@ export interface TestMarker {
   created: string;
   /** Hash of the schema scripts last applied by `SchemaSetup`, so applying the same ones again is skipped. */
   scripts?: string;
-  /** A test database: the fingerprint of the template it was copied from. */
+  /** A test or worker database: the fingerprint of the template it was copied from. */
   fingerprint?: string;
   /**
-   * A test database: set by the global teardown when the run committed nothing outside the tests, so the
+   * A test or worker database: set by the global teardown when the run committed nothing outside the tests, so the
    * database still equals the template of {@link fingerprint} and the next run may use it without copying.
    * Cleared when a run starts using it.
    */
@@ -98,19 +98,35 @@ export function parseMarker(comment: string | null | undefined): TestMarker | nu
  * the transaction id the write took when it had its transaction to itself (`undefined` inside a transaction
  * `client` had open, whose other statements may have changed anything).
  */
-export async function writeMarker(
+export function writeMarker(
   client: pg.ClientBase,
   database: string,
   marker: TestMarker,
 ): Promise<string | undefined> {
+  return writeMarkers(client, [[database, marker]]);
+}
+
+/**
+ * {@link writeMarker} for several databases in one transaction: every stamp has the same transaction id (its
+ * marker row's `xmin`), so a `QuietPoint` each records sees no write of the others after it.
+ */
+export async function writeMarkers(
+  client: pg.ClientBase,
+  stamps: readonly (readonly [database: string, marker: TestMarker])[],
+): Promise<string | undefined> {
+  if (stamps.length === 0) return undefined;
   // One simple query, so one implicit transaction unless one is open: see `QuietPoint`. A transaction this
   // message started began at its statement time.
+  const comments = stamps.map(
+    ([database, marker]) =>
+      `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}; `,
+  );
   const results = (await client.query(
-    `COMMENT ON DATABASE ${client.escapeIdentifier(database)} IS ${client.escapeLiteral(markerComment(marker))}; ` +
+    comments.join('') +
       'SELECT pg_catalog.pg_current_xact_id()::text AS xid, ' +
       'pg_catalog.transaction_timestamp() = pg_catalog.statement_timestamp() AS alone',
   )) as unknown as pg.QueryResult<{ xid: string; alone: boolean }>[];
-  const { xid, alone } = results[1]!.rows[0]!;
+  const { xid, alone } = results[stamps.length]!.rows[0]!;
   return alone ? xid : undefined;
 }
 

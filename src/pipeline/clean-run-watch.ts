@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { ResolvedConfig } from '../config/resolve-config.js';
+import type { DatabaseTarget } from '../config/database-target.js';
 import { quietPoint, stillQuiet, withOwnWrites } from '../connection/quiet-since.js';
 import { parseMarker, type TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
@@ -17,15 +17,15 @@ import type { Logger } from '../util/logger.js';
 type SequenceState = NonNullable<TestMarker['cleanSequences']>[number];
 
 /**
- * Watches the test database for one run, so the next run can use it without copying the template: started
- * once the database equals the template of `fingerprint`, it takes the leak detector's snapshot (rows and
- * catalogs) and the sequences' values. {@link finish} (global teardown) stamps the database's marker
- * `{ clean: true, fingerprint }` only when nothing was committed outside the tests (no row, no DDL) and no
- * test file opted out of isolation, after putting the sequences back where they were.
+ * Watches the test database, or a worker's, for one run, so the next run can use it without copying the
+ * template: started once the database equals the template of `fingerprint`, it takes the leak detector's
+ * snapshot (rows and catalogs) and the sequences' values. {@link finish} (global teardown) stamps the
+ * database's marker `{ clean: true, fingerprint }` only when nothing was committed outside the tests (no row,
+ * no DDL) and no test file opted out of isolation, after putting the sequences back where they were.
  */
 export class CleanRunWatch {
   private constructor(
-    private readonly config: ResolvedConfig,
+    private readonly target: DatabaseTarget,
     private readonly fingerprint: string,
     private readonly detector: LeakDetector,
     private readonly sequences: readonly SequenceState[],
@@ -36,15 +36,15 @@ export class CleanRunWatch {
   ) {}
 
   /**
-   * Takes the snapshot; call it when the test database is ready and before any test runs. `verified`: a
+   * Takes the snapshot of `target`; call it when the database is ready and before any test runs. `verified`: a
    * baseline {@link changedSinceClean} just found the database equal to, which saves counting its rows again.
-   * `session`: an open session on the test database to read on (the caller keeps it); else it connects.
+   * `session`: an open session on `target` to read on (the caller keeps it); else it connects.
    * `known`: the rows and catalogs a fresh copy of the template holds, counted as the template was built or
    * by an earlier run that copied it, taken instead of counting them. `sequences`: with `verified`, the
    * sequences' states the previous run left (its marker's `cleanSequences`); any moved since are put back.
    */
   static async start(
-    config: ResolvedConfig,
+    target: DatabaseTarget,
     fingerprint: string,
     options: {
       verified?: LeakBaseline;
@@ -55,11 +55,11 @@ export class CleanRunWatch {
   ): Promise<CleanRunWatch> {
     const { verified, session, known } = options;
     const detecting = verified
-      ? LeakDetector.resume(config.test.clientConfig(), config.test.database, verified)
-      : LeakDetector.start(config.test.clientConfig(), session, known);
+      ? LeakDetector.resume(target.clientConfig(), target.database, verified)
+      : LeakDetector.start(target.clientConfig(), session, known);
     // One session's statements run one after another anyway; a connection each reads both at once.
     const onTest = <T>(work: (client: pg.ClientBase) => Promise<T>) =>
-      session ? work(session) : withTestClient(config, work);
+      session ? work(session) : withClient(target, work);
     const left = verified && options.sequences;
     const writes: bigint[] = [];
     const sequences = left
@@ -70,11 +70,11 @@ export class CleanRunWatch {
         })
       : onTest(readSequences);
     const [detector, states] = await Promise.all([detecting, sequences]);
-    return new CleanRunWatch(config, fingerprint, detector, states, known !== undefined, writes);
+    return new CleanRunWatch(target, fingerprint, detector, states, known !== undefined, writes);
   }
 
   /**
-   * The transaction ids this watch's `setval`s took from `xmax` on: they change the test database's sequences
+   * The transaction ids this watch's `setval`s took from `xmax` on: they change the watched database's sequences
    * and nothing else, so production's quiet points list them as pgtwin's own.
    */
   sequenceWritesSince(xmax: string): string[] {
@@ -82,53 +82,93 @@ export class CleanRunWatch {
     return this.sequenceWrites.filter((xid) => xid >= from).map(String);
   }
 
-  /** The rows and catalogs the test database held when the watch started. */
+  /** The database watched. */
+  get database(): string {
+    return this.target.database;
+  }
+
+  /** The rows and catalogs the database held when the watch started. */
   counts(): ContentCounts {
     const { tables, catalogs } = this.detector.baseline();
     return { tables, catalogs };
   }
 
   /**
-   * Stamps the test database clean for the next run when this run left it equal to its template; returns
-   * why not otherwise (`undefined`: stamped). `testsRan: false` (`pgtwin setup`, which runs no test): the
-   * database is stamped with the state {@link start} read, without reading it again; anything committed
-   * since, the next run finds.
+   * Stamps each watched database clean for the next run when this run left it equal to its template; returns
+   * for each why not (`undefined`: stamped). Done for all at once, so that no stamp's quiet point has a write
+   * of the others after it: every sequence is put back first, then every state is read, then all the stamps
+   * are written in one transaction. `testsRan: false` (`pgtwin setup`, which runs no test): each database is
+   * stamped with the state {@link start} read, without reading it again; anything committed since, the next
+   * run finds. `optedOut`: a test file of the run opted out of isolation (recorded on the test database's
+   * marker, which a worker's watch does not read).
    */
-  async finish(
+  static async finishAll(
+    watches: readonly CleanRunWatch[],
     databases: TwinDatabases,
     logger: Logger,
-    { testsRan = true }: { testsRan?: boolean } = {},
-  ): Promise<string | undefined> {
-    const { database } = this.config.test;
-    const marker = await databases.marker(database);
-    if (!marker || marker.fingerprint !== this.fingerprint) return 'the test database was replaced';
-    if (marker.optedOut) return 'a test file opted out of isolation';
-    const cleanSequences = [...this.sequences];
-    if (!testsRan) {
-      const cleanBaseline = withMarkerWrites(this.detector.baseline(), databases);
-      await databases.stamp(database, { ...marker, clean: true, cleanBaseline, cleanSequences });
-      return undefined;
+    { testsRan = true, optedOut = false }: { testsRan?: boolean; optedOut?: boolean } = {},
+  ): Promise<(string | undefined)[]> {
+    const reasons: (string | undefined)[] = watches.map(() => undefined);
+    const candidates: { watch: CleanRunWatch; index: number; marker: TestMarker }[] = [];
+    for (const [index, watch] of watches.entries()) {
+      const marker = await databases.marker(watch.database);
+      if (!marker || marker.fingerprint !== watch.fingerprint)
+        reasons[index] = `${watch.database} was replaced`;
+      else if (marker.optedOut || optedOut) reasons[index] = 'a test file opted out of isolation';
+      else candidates.push({ watch, index, marker });
     }
-    // The state now, so the next run can tell whether anything was committed between the runs (psql, a dev
-    // server). The sequences are put back first: setval takes a transaction id, which must come before the
-    // state's quiet point, or the next run could not prove the state in one statement.
-    const { report, baseline } = await withTestClient(this.config, async (client) => {
-      const moved = await movedSequences(client, this.sequences);
-      this.sequenceWrites.push(...(await setSequences(client, moved)));
-      return this.detector.checkAndRebase(client);
-    });
-    if (hasLeaks(report)) {
-      logger.debug(formatLeakReport(report));
-      // Perhaps no leak but a wrong record (a write between its copy and its count): the next copy counts.
-      if (this.recorded) {
-        const { copyCounts: _dropped, ...rest } = marker;
-        await databases.stamp(database, rest);
+    const states = testsRan
+      ? await CleanRunWatch.readStates(candidates.map(({ watch }) => watch))
+      : candidates.map(({ watch }) => ({ report: undefined, baseline: watch.detector.baseline() }));
+    const stamps: [string, TestMarker][] = [];
+    for (const [i, { watch, index, marker }] of candidates.entries()) {
+      const { report, baseline } = states[i]!;
+      if (report && hasLeaks(report)) {
+        logger.debug(formatLeakReport(report));
+        reasons[index] = 'changes were committed outside the tests';
+        // Perhaps no leak but a wrong record (a write between its copy and its count): the next copy counts.
+        if (watch.recorded) {
+          const { copyCounts: _dropped, ...rest } = marker;
+          stamps.push([watch.database, rest]);
+        }
+        continue;
       }
-      return 'changes were committed outside the tests';
+      const cleanBaseline = withMarkerWrites(baseline, databases);
+      const cleanSequences = [...watch.sequences];
+      stamps.push([watch.database, { ...marker, clean: true, cleanBaseline, cleanSequences }]);
     }
-    const cleanBaseline = withMarkerWrites(baseline, databases);
-    await databases.stamp(database, { ...marker, clean: true, cleanBaseline, cleanSequences });
-    return undefined;
+    await databases.stampAll(stamps);
+    return reasons;
+  }
+
+  /**
+   * The state now of each watched database, so the next run can tell whether anything was committed between
+   * the runs (psql, a dev server). Every sequence is put back first: setval takes a transaction id, which must
+   * come before every state's quiet point, or the next run could not prove the state in one statement.
+   */
+  private static async readStates(
+    watches: readonly CleanRunWatch[],
+  ): Promise<Awaited<ReturnType<LeakDetector['checkAndRebase']>>[]> {
+    const clients: pg.Client[] = [];
+    try {
+      const opened = await Promise.all(
+        watches.map(async (watch) => {
+          const client = exemptFromIsolation(new pg.Client(watch.target.clientConfig()));
+          await client.connect();
+          clients.push(client);
+          return client;
+        }),
+      );
+      await Promise.all(
+        watches.map(async (watch, i) => {
+          const moved = await movedSequences(opened[i]!, watch.sequences);
+          watch.sequenceWrites.push(...(await setSequences(opened[i]!, moved)));
+        }),
+      );
+      return await Promise.all(watches.map((watch, i) => watch.detector.checkAndRebase(opened[i]!)));
+    } finally {
+      await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+    }
   }
 }
 
@@ -141,16 +181,19 @@ function withMarkerWrites(baseline: LeakBaseline, databases: TwinDatabases): Lea
 }
 
 /**
- * Whether a test database stamped clean is still as the previous run left it: nothing committed since (rows,
- * DDL). When the baseline was taken with no transaction running, and the server has taken no transaction id
- * since but for pgtwin's own markers, one statement on `admin` proves it (`quiet: true`, see `QuietPoint`);
- * else every table is counted and compared exactly with the baseline. Returns why not, or the baseline of its
- * state now, for {@link CleanRunWatch.start}.
+ * Whether a test or worker database (`target`) stamped clean is still as the previous run left it: nothing
+ * committed since (rows, DDL). When the baseline was taken with no transaction running, and the server has
+ * taken no transaction id since but for pgtwin's own markers, one statement on `admin` proves it (`quiet:
+ * true`, see `QuietPoint`); else every table is counted and compared exactly with the baseline. Returns why
+ * not, or the baseline of its state now, for {@link CleanRunWatch.start}. `ownWritesSince`: the ids the
+ * current run's own writes took from `xmax` on (its markers, another database's sequences put back), which
+ * change nothing in `target`. @default none
  */
 export async function changedSinceClean(
-  config: ResolvedConfig,
+  target: DatabaseTarget,
   marker: TestMarker,
   admin: pg.ClientBase,
+  ownWritesSince?: (xmax: string) => string[],
 ): Promise<{ changed: string } | { unchanged: LeakBaseline; quiet: boolean }> {
   if (!marker.clean || !marker.cleanBaseline) return { changed: 'it was not left clean' };
   const { quiet } = marker.cleanBaseline;
@@ -162,22 +205,22 @@ export async function changedSinceClean(
          LEFT JOIN pg_catalog.pg_shdescription d
            ON d.objoid = b.oid AND d.classoid = 'pg_catalog.pg_database'::pg_catalog.regclass
         WHERE b.datname = $1`,
-      [config.test.database],
+      [target.database],
     );
     const row = rows[0];
     if (
       row?.stamp &&
       JSON.stringify(parseMarker(row.comment)) === JSON.stringify(marker) &&
-      stillQuiet(quiet, row.stamp, row.now)
+      stillQuiet(
+        ownWritesSince ? { ...quiet, own: [...quiet.own, ...ownWritesSince(quiet.xmax)] } : quiet,
+        row.stamp,
+        row.now,
+      )
     ) {
       return { unchanged: { ...marker.cleanBaseline, quiet: quietPoint(row.now)! }, quiet: true };
     }
   }
-  const detector = LeakDetector.resume(
-    config.test.clientConfig(),
-    config.test.database,
-    marker.cleanBaseline,
-  );
+  const detector = LeakDetector.resume(target.clientConfig(), target.database, marker.cleanBaseline);
   const { report, baseline } = await detector.checkAndRebase();
   return hasLeaks(report)
     ? { changed: `changes were committed since the previous run: ${formatLeakReport(report)}` }
@@ -185,7 +228,7 @@ export async function changedSinceClean(
 }
 
 /**
- * Stamps the test database's marker for a run that starts using it as a copy of the template of
+ * Stamps a test or worker database's marker for a run that starts using it as a copy of the template of
  * `fingerprint`: not clean (a crash must not leave a stale "clean"), no opt-out yet, this run's.
  */
 export async function markRunStarted(
@@ -193,8 +236,13 @@ export async function markRunStarted(
   database: string,
   marker: TestMarker,
 ): Promise<void> {
+  await databases.stamp(database, runStartedMarker(marker));
+}
+
+/** `marker` without what only a finished run may say (see {@link markRunStarted}). */
+export function runStartedMarker(marker: TestMarker): TestMarker {
   const { clean: _clean, cleanBaseline: _baseline, optedOut: _optedOut, ...rest } = marker;
-  await databases.stamp(database, rest);
+  return rest;
 }
 
 /** Records on the test database's marker that a test file opted out of isolation in this run. */
@@ -252,11 +300,8 @@ async function setSequences(client: pg.ClientBase, states: readonly SequenceStat
   return [BigInt(rows[0]!.xid)];
 }
 
-async function withTestClient<T>(
-  config: ResolvedConfig,
-  work: (client: pg.Client) => Promise<T>,
-): Promise<T> {
-  const client = exemptFromIsolation(new pg.Client(config.test.clientConfig()));
+async function withClient<T>(target: DatabaseTarget, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = exemptFromIsolation(new pg.Client(target.clientConfig()));
   await client.connect();
   try {
     return await work(client);

@@ -19,13 +19,13 @@ import {
   type LocalInputs,
 } from '../provision/twin-fingerprint.js';
 import { TwinDatabases, type TemplateLease } from '../provision/twin-databases.js';
-import { prepareWorkerDatabases } from '../provision/worker-database.js';
+import { workerTarget } from '../provision/worker-database.js';
 import type { ContentCounts, LeakBaseline } from '../isolation/leak-detector.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import { checkSeedFiles } from '../seed/load-configured-seeds.js';
 import { buildTwin } from './build-twin.js';
 import { dropRunCopies } from './ready-copies.js';
-import { changedSinceClean, CleanRunWatch, markRunStarted } from './clean-run-watch.js';
+import { changedSinceClean, CleanRunWatch, markRunStarted, runStartedMarker } from './clean-run-watch.js';
 import { acquireSetupLock } from './setup-lock.js';
 import { runPhase, type PhaseTiming } from './setup-phase.js';
 import { openTwinSource, type TwinSource, type TwinSourceReader } from './twin-source.js';
@@ -42,7 +42,8 @@ export interface GlobalSetupOptions extends ResolveConfigOptions {
   startServer?: (config: ResolvedConfig, options: StartServerOptions) => Promise<StartedServer>;
   /**
    * How many test workers run at once. With more than one, each worker gets its own copy of the template,
-   * `<test database>_w<worker id>`, made here in parallel. @default 1
+   * `<test database>_w<worker id>`, made here in parallel, or kept from the previous run when it left it
+   * clean, as the test database is. @default 1
    */
   workers?: number;
   /** Build the template again although its fingerprint is unchanged. @default the configuration's `rebuild` (`PGTWIN_REBUILD=1`) */
@@ -54,11 +55,19 @@ interface PreparedTwin {
   readonly lease: TemplateLease;
   /** Whether the test database was copied from the template (false: the previous run left it clean). */
   readonly copied: boolean;
-  readonly workers: readonly DatabaseTarget[];
+  readonly workers: readonly PreparedWorker[];
   readonly inputs: LocalInputs & { readonly structure: string | undefined };
   readonly watch: CleanRunWatch;
   /** Where and when this run proved production as its baseline says (production sources only). */
   readonly proofs: ProductionProofs | undefined;
+}
+
+/** A worker's own database, equal to the template for this run, and its watch. */
+interface PreparedWorker {
+  readonly target: DatabaseTarget;
+  readonly watch: CleanRunWatch;
+  /** Whether it was copied from the template in this run (false: the previous run left it clean). */
+  readonly copied: boolean;
 }
 
 /** What one run holds for its whole life, shared by its first setup and its refreshes. */
@@ -136,7 +145,7 @@ export class TwinSetup implements AsyncDisposable {
 
   /** The workers' own databases, worker 1 first; empty with one worker (it uses {@link test}). */
   get workers(): readonly DatabaseTarget[] {
-    return this.prepared.workers;
+    return this.prepared.workers.map((worker) => worker.target);
   }
 
   /** The local inputs the fingerprint was computed from, and the fingerprint of production's structure (absent for schema scripts). */
@@ -155,7 +164,7 @@ export class TwinSetup implements AsyncDisposable {
       isolation: { maxConnections: config.isolation.maxConnections },
       template: this.prepared.lease.template,
       run: currentRun(),
-      workers: this.prepared.workers.map((worker) => worker.database),
+      workers: this.prepared.workers.map((worker) => worker.target.database),
     };
   }
 
@@ -183,25 +192,40 @@ export class TwinSetup implements AsyncDisposable {
   }
 
   /**
-   * Stamps the test database clean when this run committed nothing outside its tests (the next run then
-   * uses it without copying), drops the worker databases and the copies left for opted-out tests, releases the template lease and the setup lock,
-   * and stops a server pgtwin started. The test database and the template stay. Idempotent. `testsRan:
-   * false` (`pgtwin setup`): no test ran, so the test database is stamped as the setup left it, not read again.
+   * Stamps the test database and each worker's clean when this run committed nothing outside its tests (the
+   * next run then uses them without copying), drops the worker databases it did not leave clean and the
+   * copies left for opted-out tests, releases the template lease and the setup lock, and stops a server
+   * pgtwin started. The test database, the clean worker databases and the template stay. Idempotent.
+   * `testsRan: false` (`pgtwin setup`): no test ran, so the databases are stamped as the setup left them, not
+   * read again.
    */
   close(options: { testsRan?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       try {
-        // Drops first: they take transaction ids, which must come before the clean state's quiet point.
-        await this.dropWorkers(this.prepared.workers);
-        await dropRunCopies(this.run.databases, currentRun());
-        const notClean = await this.prepared.watch
-          .finish(this.run.databases, this.run.context.logger, options)
-          .catch((error: Error) => `checking it failed: ${error.message}`);
-        this.run.context.logger.debug(
-          notClean === undefined
-            ? `${this.test.database} left equal to its template: the next run uses it without copying`
-            : `${this.test.database} will be copied again by the next run: ${notClean}`,
-        );
+        const { databases, context } = this.run;
+        // Opt-outs are recorded on the test database's marker, whichever worker's test file opted out.
+        const optedOut = (await databases.marker(this.test.database))?.optedOut === true;
+        // Drops first: they take transaction ids, which must come before the clean states' quiet points.
+        await dropRunCopies(databases, currentRun());
+        const watches = this.watches();
+        const reasons = await CleanRunWatch.finishAll(watches, databases, context.logger, {
+          ...options,
+          optedOut,
+        }).catch((error: Error) => watches.map(() => `checking it failed: ${error.message}`));
+        for (const [i, watch] of watches.entries()) {
+          const reason = reasons[i];
+          if (reason === undefined)
+            context.logger.debug(
+              `${watch.database} left equal to its template: the next run uses it without copying`,
+            );
+          else if (i === 0)
+            context.logger.debug(`${watch.database} will be copied again by the next run: ${reason}`);
+          else {
+            // A worker's: the next run would copy it again anyway; until then it would only take disk.
+            context.logger.debug(`${watch.database} dropped: ${reason}`);
+            await databases.drop(watch.database);
+          }
+        }
         // After the run's last marker write, so that the quiet points list it.
         if (this.prepared.proofs) await this.keepProductionQuiet(this.prepared.proofs);
       } finally {
@@ -226,13 +250,14 @@ export class TwinSetup implements AsyncDisposable {
       session,
       ownWritesSince: (xmax) => [
         ...databases.markerWritesSince(xmax),
-        ...this.prepared.watch.sequenceWritesSince(xmax),
+        ...this.watches().flatMap((watch) => watch.sequenceWritesSince(xmax)),
       ],
     }).catch(() => undefined);
   }
 
-  private async dropWorkers(workers: readonly DatabaseTarget[]): Promise<void> {
-    for (const worker of workers) await this.run.databases.drop(worker.database);
+  /** The test database's watch, then the workers'. */
+  private watches(): CleanRunWatch[] {
+    return [this.prepared.watch, ...this.prepared.workers.map((worker) => worker.watch)];
   }
 }
 
@@ -300,7 +325,7 @@ export async function runGlobalSetup(options: GlobalSetupOptions = {}): Promise<
         // Awaited first, so an unreachable production fails here rather than after the test database changed.
         const opened = await opening;
         const databases = await TwinDatabases.open(config, admin);
-        previous = rebuild ? undefined : readPreviousRun(config, databases, logger);
+        previous = rebuild ? undefined : readPreviousRun(databases, config.test, 'test', logger);
         previous?.catch(() => undefined);
         const provisioned = await provisionWithSession(config, { logger, admin });
         session = provisioned.session;
@@ -472,7 +497,7 @@ async function prepareTwinOnce(
   });
   const { lease, watch } = onTemplate;
   try {
-    const workers = await prepareWorkers(config, lease.template, run.workerCount, context);
+    const workers = await prepareWorkers(run, lease, watch!);
     return {
       lease,
       copied: onTemplate.copied,
@@ -504,13 +529,13 @@ async function watchTestDatabase(
   const { lease, verified } = result;
   if (!result.copied) {
     const sequences = previous?.marker.cleanSequences;
-    return CleanRunWatch.start(config, lease.fingerprint, { verified, session, sequences });
+    return CleanRunWatch.start(config.test, lease.fingerprint, { verified, session, sequences });
   }
   const template = await databases.oid(lease.template);
   const recorded = previous?.marker.copyCounts;
   const known =
     result.built ?? (template !== undefined && recorded?.template === template ? recorded : undefined);
-  const watch = await CleanRunWatch.start(config, lease.fingerprint, { session, known });
+  const watch = await CleanRunWatch.start(config.test, lease.fingerprint, { session, known });
   const marker = await databases.marker(config.test.database);
   if (template !== undefined && marker)
     await databases.stamp(config.test.database, {
@@ -523,7 +548,7 @@ async function watchTestDatabase(
 /** Thrown inside a speculative copy whose template turned out to be stale, so the copy is discarded. */
 class FingerprintChanged extends Error {}
 
-/** What the previous run left in the test database's marker, and, when it left it clean, the check since. */
+/** What the previous run left in a test or worker database's marker, and, when it left it clean, the check since. */
 interface PreviousRun {
   readonly marker: TestMarker;
   readonly fingerprint: string;
@@ -531,25 +556,30 @@ interface PreviousRun {
 }
 
 /**
- * Reads the test database's marker and, when the previous run left it clean, starts checking that nothing
- * was committed since, at once: provisioning goes on meanwhile and changes no row of a database already in
- * place (a catalog change it makes, the check sees). `undefined`: no previous run with a fingerprint.
+ * Reads the marker of `target`, the test database or a worker's (`kind`), and, when the previous run left it
+ * clean, starts checking that nothing was committed since, at once: provisioning goes on meanwhile and
+ * changes no row of a database already in place (a catalog change it makes, the check sees). `undefined`: no
+ * previous run with a fingerprint, or with another than `expected` when given. `ownWritesSince`: see
+ * {@link changedSinceClean}.
  */
 async function readPreviousRun(
-  config: ResolvedConfig,
   databases: TwinDatabases,
+  target: DatabaseTarget,
+  kind: 'test' | 'worker',
   logger: Logger,
+  options: { expected?: string; ownWritesSince?: (xmax: string) => string[] } = {},
 ): Promise<PreviousRun | undefined> {
-  const { database } = config.test;
+  const { expected, ownWritesSince } = options;
+  const { database } = target;
   const marker = await databases.marker(database);
-  const fingerprint = marker?.kind === 'test' ? marker.fingerprint : undefined;
-  if (!marker || !fingerprint) return undefined;
+  const fingerprint = marker?.kind === kind ? marker.fingerprint : undefined;
+  if (!marker || !fingerprint || (expected !== undefined && fingerprint !== expected)) return undefined;
   let checking: PreviousRun['checking'];
   if (marker.clean) {
     // Only read, but only from a database the guard has judged.
     const admin = await databases.admin();
-    await guardDestructive({ config, admin, database, operation: 'check for changes in' });
-    checking = changedSinceClean(config, marker, admin).then((result) => {
+    await guardDestructive({ config: databases.config, admin, database, operation: 'check for changes in' });
+    checking = changedSinceClean(target, marker, admin, ownWritesSince).then((result) => {
       if ('unchanged' in result)
         logger.debug(
           result.quiet
@@ -663,21 +693,96 @@ async function copyTemplate(
   });
 }
 
-/** The `workers` phase: with more than one worker, a copy of the template per worker, made in parallel. */
+/**
+ * The `workers` phase: with more than one worker, each worker's own database, `<test>_w<id>`, made equal to
+ * the template as the test database is: kept when the previous run left it clean for this template (nothing
+ * committed since), else copied from it, the copies in parallel; then checked (where a connection lands) and
+ * watched for the teardown. `test`: the test database's watch, which counted or proved what a fresh copy of
+ * the template holds. Worker databases earlier runs with more workers left are dropped first.
+ */
 async function prepareWorkers(
-  config: ResolvedConfig,
-  template: string,
-  count: number,
-  context: Parameters<typeof runPhase>[1],
-): Promise<DatabaseTarget[]> {
-  if (count <= 1) return [];
+  run: RunContext,
+  lease: TemplateLease,
+  test: CleanRunWatch,
+): Promise<PreparedWorker[]> {
+  await dropSurplusWorkers(run);
+  if (run.workerCount <= 1) return [];
+  const { config, databases, context } = run;
+  const { fingerprint } = lease;
   return runPhase('workers', context, async (note) => {
-    const workers = await prepareWorkerDatabases(config, template, count);
-    for (const worker of workers) await landsWhereAsked(config, worker.target);
-    const names = workers.map((worker) => worker.target.database);
-    note(names.length <= 4 ? names.join(', ') : `${names[0]} … ${names.at(-1)}`);
-    return workers.map((worker) => worker.target);
+    const targets = Array.from(
+      { length: run.workerCount },
+      (_, index) => workerTarget(config, index + 1).target,
+    );
+    // Every check before any write of this phase (a write a check's proof does not list would have it count
+    // every table), each on an admin session of its own (one session runs one statement at a time).
+    const ownWritesSince = (xmax: string) => [
+      ...databases.markerWritesSince(xmax),
+      ...test.sequenceWritesSince(xmax),
+    ];
+    const kept = await Promise.all(
+      targets.map((target) =>
+        databases.alongside(async (own) => {
+          const previous = await readPreviousRun(own, target, 'worker', context.logger, {
+            expected: fingerprint,
+            ownWritesSince,
+          });
+          const verified = await previous?.checking;
+          return previous && verified && 'unchanged' in verified
+            ? { marker: previous.marker, baseline: verified.unchanged }
+            : undefined;
+        }),
+      ),
+    );
+    await databases.stampAll(
+      targets.flatMap((target, i) => {
+        const marker = kept[i]?.marker;
+        if (!marker) return [];
+        return [
+          [target.database, runStartedMarker({ ...marker, ...newMarker('worker'), fingerprint })] as const,
+        ];
+      }),
+    );
+    const workers = await Promise.all(
+      targets.map(async (target, i): Promise<PreparedWorker> => {
+        const previous = kept[i];
+        if (!previous) {
+          await databases.alongside((own) =>
+            own.copy(lease.template, target.database, { kind: 'worker', fingerprint }),
+          );
+        }
+        await landsWhereAsked(config, target);
+        const watch = await CleanRunWatch.start(
+          target,
+          fingerprint,
+          previous
+            ? { verified: previous.baseline, sequences: previous.marker.cleanSequences }
+            : { known: test.counts() },
+        );
+        return { target, watch, copied: !previous };
+      }),
+    );
+    const names = targets.map((target) => target.database);
+    const keptCount = kept.filter(Boolean).length;
+    note(
+      (names.length <= 4 ? names.join(', ') : `${names[0]} … ${names.at(-1)}`) +
+        (keptCount === 0 ? '' : `; ${keptCount === names.length ? 'all' : keptCount} kept (left clean)`),
+    );
+    return workers;
   });
+}
+
+/**
+ * Drops the worker databases of this test database (`<test>_w<id>`, stamped `worker`) beyond this run's
+ * workers, which earlier runs with more workers left clean: with one worker, all of them.
+ */
+async function dropSurplusWorkers({ config, databases, workerCount }: RunContext): Promise<void> {
+  const prefix = `${config.test.database}_w`;
+  const used = workerCount > 1 ? workerCount : 0;
+  for (const { name, marker } of await databases.list()) {
+    const id = name.startsWith(prefix) ? name.slice(prefix.length) : '';
+    if (marker.kind === 'worker' && /^[1-9][0-9]*$/.test(id) && Number(id) > used) await databases.drop(name);
+  }
 }
 
 /**

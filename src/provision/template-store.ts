@@ -257,6 +257,8 @@ export interface CloneTemplateOptions {
   admin?: pg.ClientBase;
   /** The run its marker names (whose run lock keeps it from other runs and `gc`). @default this process */
   run?: string;
+  /** The template's fingerprint, recorded on the clone's marker (a later run may keep a clone left clean). @default none */
+  fingerprint?: string;
 }
 
 /**
@@ -278,7 +280,10 @@ export async function cloneTemplate(
     return await createDatabase(config, admin, name, {
       template,
       strategy: options.strategy,
-      marker: newMarker(options.kind ?? 'test', options.run),
+      marker: {
+        ...newMarker(options.kind ?? 'test', options.run),
+        ...(options.fingerprint === undefined ? {} : { fingerprint: options.fingerprint }),
+      },
     });
   } finally {
     if (!options.admin) await (admin as pg.Client).end();

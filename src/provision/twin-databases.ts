@@ -3,7 +3,7 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect } from '../connection/connect.js';
 import { guardDestructive } from '../guard/production-guard.js';
-import { listStamped, readMarker, writeMarker, type TestMarker } from '../guard/test-marker.js';
+import { listStamped, readMarker, writeMarkers, type TestMarker } from '../guard/test-marker.js';
 import type { Logger } from '../util/logger.js';
 import {
   cleanLeftovers,
@@ -37,6 +37,8 @@ export interface CopyOptions {
   run?: string;
   /** @default DEFAULT_CLONE_STRATEGY */
   strategy?: CloneStrategy;
+  /** The template's fingerprint, for the copy's marker. @default none */
+  fingerprint?: string;
 }
 
 /**
@@ -110,6 +112,21 @@ export class TwinDatabases implements AsyncDisposable {
     } finally {
       await databases.close();
     }
+  }
+
+  /**
+   * Runs `work` with databases of its own (an admin session of its own, so that several run at once: one
+   * session runs one statement at a time), closed afterwards; their marker writes count as this object's
+   * (see {@link markerWritesSince}).
+   */
+  async alongside<T>(work: (databases: TwinDatabases) => Promise<T>): Promise<T> {
+    return TwinDatabases.use(this.config, async (databases) => {
+      try {
+        return await work(databases);
+      } finally {
+        this.markerWrites.push(...databases.markerWrites);
+      }
+    });
   }
 
   /**
@@ -195,8 +212,13 @@ export class TwinDatabases implements AsyncDisposable {
   }
 
   /** Stamps `database` with `marker`. */
-  async stamp(database: string, marker: TestMarker): Promise<void> {
-    const xid = await writeMarker(await this.admin(), database, marker);
+  stamp(database: string, marker: TestMarker): Promise<void> {
+    return this.stampAll([[database, marker]]);
+  }
+
+  /** Stamps several databases in one transaction (see `writeMarkers`). */
+  async stampAll(stamps: readonly (readonly [database: string, marker: TestMarker])[]): Promise<void> {
+    const xid = await writeMarkers(await this.admin(), stamps);
     if (xid) this.markerWrites.push(BigInt(xid));
   }
 

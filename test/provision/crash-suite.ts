@@ -193,7 +193,7 @@ export function crashSuite(parts: readonly CrashPart[]): void {
     await expectCleanServer(templateOf(next.output));
   }
 
-  /** Clears the "left clean" flag of a test database's marker, as a run that committed outside its tests would. */
+  /** Clears the "left clean" flag of a test or worker database's marker, as a run that committed outside its tests would. */
   async function clearCleanFlag(database: string): Promise<void> {
     const { rows } = await adminQuery<{ comment: string }>(
       `SELECT shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = $1`,
@@ -379,7 +379,8 @@ export function crashSuite(parts: readonly CrashPart[]): void {
           const template = templateOf(first.output)!;
           expect(template).toBeDefined();
 
-          await clearCleanFlag(testDb);
+          // The first run left the test and worker databases clean: make them all need the copy.
+          for (const database of [testDb, `${testDb}_w1`, `${testDb}_w2`]) await clearCleanFlag(database);
           const block = await blockCreateDatabase([template]);
           const killed = vitestRun();
           const waiting = await block.waitForCreate(createsFrom(template), {

@@ -30,9 +30,14 @@ afterAll(() => proxy.close());
 
 /** One run's global setup, as a preset runs it, on the configured server (directly or through the proxy). */
 async function setup(
-  overrides: PgtwinConfig & { database?: string; viaProxy?: boolean; rebuild?: boolean } = {},
+  overrides: PgtwinConfig & {
+    database?: string;
+    viaProxy?: boolean;
+    rebuild?: boolean;
+    workers?: number;
+  } = {},
 ) {
-  const { database = testDb, viaProxy = false, rebuild, ...config } = overrides;
+  const { database = testDb, viaProxy = false, rebuild, workers, ...config } = overrides;
   const port = viaProxy ? proxy.port : SERVER.port;
   const twin = await runGlobalSetup({
     ...project.options({
@@ -43,9 +48,11 @@ async function setup(
     }),
     logger: silentLogger,
     rebuild,
+    workers,
   });
   created.add(twin.template.database);
   created.add(database);
+  for (const worker of twin.workers) created.add(worker.database);
   return twin;
 }
 
@@ -285,6 +292,52 @@ describe('warm starts', () => {
     const next = await setup();
     await next.close();
     expect(next.copied).toBe(true);
+  });
+
+  it('keeps the worker databases a run left clean, copies one it leaked into, drops surplus and opted-out ones', async () => {
+    const database = uniqueName('warm_workers');
+    const [w1, w2, w3] = [1, 2, 3].map((id) => `${database}_w${id}`);
+    const oids = (names: string[]) => Promise.all(names.map(databaseOid));
+    const first = await setup({ database, workers: 2 });
+    await first.close();
+    const firstOids = await oids([w1!, w2!]);
+    expect((await markerOf(w1!))?.clean).toBe(true);
+
+    const second = await setup({ database, workers: 2 });
+    expect(await oids([w1!, w2!])).toEqual(firstOids);
+    // A running run's worker database is never marked clean: a crash now leaves it to be copied again.
+    expect((await markerOf(w1!))?.clean).toBeUndefined();
+    await queryDatabase(w2!, `INSERT INTO public.clients (name, slug) VALUES ('Leaked', 'leaked-w2')`);
+    await second.close();
+    expect((await markerOf(w1!))?.clean).toBe(true);
+    expect(await markerOf(w2!)).toBeUndefined();
+
+    const third = await setup({ database, workers: 3 });
+    expect(third.workers.map((worker) => worker.database)).toEqual([w1, w2, w3]);
+    expect(await databaseOid(w1!)).toBe(firstOids[0]);
+    const leaked = `SELECT count(*)::int AS n FROM public.clients WHERE slug = 'leaked-w2'`;
+    expect(await queryDatabase(w2!, leaked)).toEqual([{ n: 0 }]);
+    await third.close();
+    for (const name of [w1!, w2!, w3!]) expect((await markerOf(name))?.clean).toBe(true);
+
+    const fourth = await setup({ database, workers: 2 });
+    try {
+      expect(await markerOf(w3!)).toBeUndefined();
+      expect(await databaseOid(w1!)).toBe(firstOids[0]);
+      // A test file of worker 2 opts out, and commits: no worker database of the run can be left clean.
+      const copies = new ReadyCopies({
+        config: fourth.config,
+        template: fourth.template.database,
+        run: fourth.handoff().run!,
+        database: w2!,
+        testDatabase: database,
+      });
+      await copies.release((await copies.take()).target.database);
+      await copies.settle();
+    } finally {
+      await fourth.close();
+    }
+    expect([await markerOf(w1!), await markerOf(w2!)]).toEqual([undefined, undefined]);
   });
 
   it('has dropped the template and test database a rebuild replaced by the time the setup returns', async () => {
