@@ -479,7 +479,7 @@ async function prepareTwinOnce(
       // Kept: the session provisioning judged is still on it; else the database is new.
       const session = (!result.copied && options.session) || (await connect(config.test, 'test'));
       try {
-        await landsWhereAsked(config, session);
+        await landsWhereAsked(config, session, config.test.database);
         result.watch = await watchTestDatabase(run, result, previous, session);
       } finally {
         // Nothing replaces the test database from here on in this setup.
@@ -751,15 +751,19 @@ async function prepareWorkers(
             own.copy(lease.template, target.database, { kind: 'worker', fingerprint }),
           );
         }
-        await landsWhereAsked(config, target);
-        const watch = await CleanRunWatch.start(
-          target,
-          fingerprint,
-          previous
-            ? { verified: previous.baseline, sequences: previous.marker.cleanSequences }
-            : { known: test.counts() },
-        );
-        return { target, watch, copied: !previous };
+        const session = await connect(target, 'test');
+        try {
+          await landsWhereAsked(config, session, target.database);
+          const watch = await CleanRunWatch.start(target, fingerprint, {
+            session,
+            ...(previous
+              ? { verified: previous.baseline, sequences: previous.marker.cleanSequences }
+              : { known: test.counts() }),
+          });
+          return { target, watch, copied: !previous };
+        } finally {
+          endSoon(session);
+        }
       }),
     );
     const names = targets.map((target) => target.database);
@@ -786,18 +790,16 @@ async function dropSurplusWorkers({ config, databases, workerCount }: RunContext
 }
 
 /**
- * The tests connect by name, maybe through a pooler that maps names elsewhere: checks that a connection to
- * `target` (or `session`, one opened to the test database as the test role) lands in the database just
- * created there, and that it is not production, before any test runs.
+ * The tests connect by name, maybe through a pooler that maps names elsewhere: checks that `session`, opened
+ * to `database` (the test database or a worker's) as the test role, landed in it, and that it is not
+ * production, before any test runs.
  */
 async function landsWhereAsked(
   config: ResolvedConfig,
-  reached: DatabaseTarget | pg.ClientBase,
+  session: pg.ClientBase,
+  database: string,
 ): Promise<void> {
-  const operation = 'run tests in';
-  await guardDestructive(
-    'query' in reached ? { config, client: reached, operation } : { config, target: reached, operation },
-  );
+  await guardDestructive({ config, client: session, database, operation: 'run tests in' });
 }
 
 function handoffOptions(options: ResolveConfigOptions): ResolveConfigOptions {
