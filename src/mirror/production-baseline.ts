@@ -8,7 +8,7 @@ import { stillQuiet, unchangedSince, type QuietPoint } from '../connection/quiet
 import { INSTANCE_COLUMN } from '../guard/server-identity.js';
 import { recentRowsDigest, unseenBy } from '../connection/written-since.js';
 import type { CatalogTable } from '../structure/table-catalog.js';
-import { beginSnapshot } from './mirror-session.js';
+import { beginSnapshot, joinSnapshot } from './mirror-session.js';
 import type { TableChecksum } from './table-checksum.js';
 
 /**
@@ -128,20 +128,22 @@ export async function captureBaseline(
  * read) must equal the baseline's too, since a checksum hashes the rows' text, which a column added or a
  * type changed alters. When the server took no transaction id since the baseline's snapshot (none running
  * at either), no row is read (see `unchangedSince`). Call on a client with no open transaction; it reads in
- * one snapshot of its own.
+ * one snapshot of its own, or in `snapshot` (exported, e.g. the one a build copies from).
  */
 export async function unchangedChecksums(
   client: pg.ClientBase,
   baseline: ProductionBaseline,
   requested: readonly string[],
   structure: Promise<string>,
+  snapshot?: string,
 ): Promise<{ data: Record<string, TableChecksum>; proof: Proof } | { stale: string }> {
   if (JSON.stringify(baseline.requested) !== JSON.stringify(requested))
     return { stale: 'the mirrored tables configured changed' };
   let failure: unknown;
   let proof: Proof;
   try {
-    await beginSnapshot(client);
+    if (snapshot === undefined) await beginSnapshot(client);
+    else await joinSnapshot(client, snapshot);
     const { server } = baseline;
     const checked = await serverChanged(client, server, server.xmin);
     if ('stale' in checked) return checked;

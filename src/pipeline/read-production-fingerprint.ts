@@ -76,7 +76,8 @@ export function productionStructure(session: pg.ClientBase, config: ResolvedConf
  * (`unchangedStructure`); for the rows, none written since, the same row counts and the same structure
  * (`unchangedChecksums`); both on the same server and timeline. Else the structure is read and every row
  * hashed, over read-only sessions sharing one snapshot, and that reading is kept for the next run. `fresh`:
- * read and hash regardless (`PGTWIN_REBUILD`).
+ * read and hash regardless (`PGTWIN_REBUILD`). Proven checksums come with `recheck`, which proves them again
+ * in the snapshot a build copies from: the rows proven unchanged a moment ago may have changed since.
  */
 export async function readProductionFingerprint(
   config: ResolvedConfig,
@@ -87,7 +88,16 @@ export async function readProductionFingerprint(
     /** The snapshot to hash the rows in when they are hashed (the one a build will copy from). */
     snapshot?: () => Promise<string | undefined>;
   } = {},
-): Promise<{ structure: string; data: Record<string, TableChecksum>; proofs: ProductionProofs | undefined }> {
+): Promise<{
+  structure: string;
+  data: Record<string, TableChecksum>;
+  proofs: ProductionProofs | undefined;
+  /**
+   * With checksums proven rather than hashed: proves them again on `client` (no transaction open) in
+   * `snapshot`, exported on production; returns why they no longer hold, if they do not.
+   */
+  recheck?: (client: pg.ClientBase, snapshot: string) => Promise<string | undefined>;
+}> {
   const openSession = () => connect(config.production, 'production');
   const file = baselineFile(config.rootDir, config.production);
   const opening = openSession();
@@ -111,7 +121,12 @@ export async function readProductionFingerprint(
       // next run need not read it.
       if (read) await keepBaseline(file, { ...previous, catalogs, quiet: undefined });
       const proofs = { file, instance: reused.proof.instance, data: reused.proof.at, structure: proof?.at };
-      return { structure: structureDigest, data: reused.data, proofs: proofs };
+      const recheck = async (client: pg.ClientBase, snapshot: string) => {
+        const requested = config.mirror.full;
+        const again = await unchangedChecksums(client, previous, requested, digest, snapshot);
+        return 'data' in again ? undefined : again.stale;
+      };
+      return { structure: structureDigest, data: reused.data, proofs, recheck };
     }
     const why = options.fresh
       ? 'PGTWIN_REBUILD'

@@ -3,6 +3,7 @@ import type { DatabaseTarget } from '../config/database-target.js';
 import type { ResolvedConfig } from '../config/resolve-config.js';
 import { connect, isOutOfConnections } from '../connection/connect.js';
 import { endSoon } from '../connection/end-soon.js';
+import { MirrorError } from '../errors.js';
 import { productionIdentity } from '../guard/production-guard.js';
 import { readDumpManifest } from '../mirror/dump-manifest.js';
 import { loadTables } from '../mirror/load-tables.js';
@@ -94,6 +95,8 @@ class ProductionSource implements TwinSourceReader {
   private held: Promise<HeldSnapshot | undefined> | undefined;
   /** The fingerprint's reading under way, which may still be joining {@link held} with more sessions. */
   private reading: Promise<unknown> = Promise.resolve();
+  /** Proves the fingerprint's checksums again in a snapshot, when they were proven rather than hashed. */
+  private recheck: ((client: pg.ClientBase, snapshot: string) => Promise<string | undefined>) | undefined;
 
   constructor(
     private readonly config: ResolvedConfig,
@@ -108,7 +111,8 @@ class ProductionSource implements TwinSourceReader {
       snapshot: async () => (await this.holdSnapshot())?.id,
     });
     this.reading = reading.catch(() => undefined);
-    const { structure, data, proofs } = await reading;
+    const { structure, data, proofs, recheck } = await reading;
+    this.recheck = recheck;
     return { structure, data, structureFingerprint: structure, proofs };
   }
 
@@ -147,6 +151,7 @@ class ProductionSource implements TwinSourceReader {
     const loaded = (table: string) => creator.add(byTable.get(table) ?? []);
     let tables: Awaited<ReturnType<typeof loadTables>>['tables'];
     try {
+      await this.holdProvenRows();
       ({ tables } = await loadTables(this.production, {
         snapshot: (await this.held)?.id,
         policy: config,
@@ -172,6 +177,26 @@ class ProductionSource implements TwinSourceReader {
     await creator.finish();
     await applyStructure(test, rest);
     return `${tables.length} tables, ${tables.reduce((sum, table) => sum + table.rowCount, 0)} rows; ${afterData.objects.length} objects after the data`;
+  }
+
+  /**
+   * When the fingerprint's checksums were proven rather than hashed, holds a snapshot for the copy now and
+   * proves them again in it, so the template holds the rows its name stands for: rows committed since the
+   * proof fail the build rather than go into a template named after the rows before them. Without a
+   * connection slot for the held snapshot's session, the copy takes a snapshot of its own, unchecked.
+   */
+  private async holdProvenRows(): Promise<void> {
+    const recheck = this.recheck;
+    if (!recheck || this.held) return;
+    const held = await this.holdSnapshot();
+    if (!held) return;
+    const stale = await recheck(this.production, held.id);
+    if (stale === undefined) return;
+    const tables = this.config.mirror.full.join(', ');
+    throw new MirrorError(
+      this.config.mirror.full[0] ?? '',
+      `Production's mirrored tables (${tables}) changed while the test database was being built: ${stale}. Nothing was published; run again, and the next run hashes their rows anew.`,
+    );
   }
 
   /** Releases {@link held} once the fingerprint's sessions are done with it too (a copy can end first). */

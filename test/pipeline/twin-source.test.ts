@@ -2,7 +2,8 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { buildTwin } from '../../src/pipeline/build-twin.js';
 import { openTwinSource } from '../../src/pipeline/twin-source.js';
-import { silentLogger } from '../../src/util/logger.js';
+import { MirrorError } from '../../src/errors.js';
+import { createLogger, silentLogger } from '../../src/util/logger.js';
 import { createContentgenProduction, FIXTURE_SIZES } from '../../fixtures/contentgen/index.js';
 import { testConfig } from '../helpers/config.js';
 import { useScratch } from '../helpers/databases.js';
@@ -51,5 +52,48 @@ describe('a build from production', () => {
     const rows = 'SELECT count(*)::int AS n FROM public.object_models';
     expect(await count(target.url, rows)).toBe(hashed);
     expect(await count(production.url, rows)).toBe(hashed + 1);
+  });
+
+  it('proves rows it did not hash again in the snapshot it copies from, and fails the build when they changed since', async () => {
+    const production = await scratch.database('prod');
+    await createContentgenProduction(production.url, { data: FIXTURE_SIZES.tiny });
+    const config = await testConfig({
+      env: { PGTWIN_ALLOW_UNMARKED: '1' },
+      production: { database: production.name },
+    });
+    // A first reading hashes the rows and keeps its state, so the next readings prove them instead.
+    const first = await openTwinSource(config);
+    await first.readFingerprint({ fresh: true }).finally(() => first.close());
+
+    const build = async (write?: string) => {
+      const target = await scratch.database('twin');
+      const at = { ...config, test: config.test.withDatabase(target.name) };
+      const debug: string[] = [];
+      const logger = createLogger({ debug: true, write: (line) => debug.push(line) });
+      const source = await openTwinSource(at);
+      try {
+        await source.readFingerprint({ logger });
+        expect(debug.join('\n')).toContain('checksums reused');
+        if (write) await count(production.url, write);
+        await buildTwin(at, at.test, { source, context: { logger: silentLogger, phases: [] } });
+      } finally {
+        await source.close();
+      }
+      return count(target.url, 'SELECT count(*)::int AS n FROM public.object_models');
+    };
+    const rows = await count(production.url, 'SELECT count(*)::int AS n FROM public.object_models');
+    // Nothing written since the proof: the build copies the rows proven.
+    expect(await build()).toBe(rows);
+    // A row committed after the proof and before the copy: the build stops instead of publishing it under
+    // the fingerprint of the rows without it.
+    const failure = await build(
+      `WITH added AS (
+         INSERT INTO public.object_models (name, json_schema) VALUES ('written meanwhile', '{}') RETURNING 1
+       ) SELECT count(*)::int AS n FROM added`,
+    ).catch((error: unknown) => error);
+    expect((failure as Error).cause).toBeInstanceOf(MirrorError);
+    expect((failure as Error).message).toMatch(
+      /changed while the test database was being built: .*run again/,
+    );
   });
 });
