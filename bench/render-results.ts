@@ -205,6 +205,22 @@ function readyCopySection(r: Results): string {
 `;
 }
 
+/** The worker databases of a run with several workers: copied from the template, or kept from the last run. */
+function workerSetupSection(r: Results): string {
+  const w = r.workerSetup;
+  if (!w) return '';
+  const row = (label: string, t: typeof w.copied) =>
+    `| ${label} | ${t.workersMs} | ${t.setupMs} | ${t.teardownMs} |`;
+  return `
+## Worker databases (${w.workers} workers, global setup in process, medians of ${w.runs})
+
+| | workers phase, ms | whole setup, ms | teardown, ms |
+| --- | ---: | ---: | ---: |
+${row('copied from the template (after a run on one worker, which drops them)', w.copied)}
+${row('kept: the previous run left them clean, nothing committed since', w.kept)}
+`;
+}
+
 /** bench/RESULTS.md. */
 export function renderResults(r: Results): string {
   const iso = r.isolation;
@@ -262,7 +278,7 @@ ${Object.entries(strategies)
   .join('\n')}
 
 Fastest single clone: ${fastest}.
-${readyCopySection(r)}
+${readyCopySection(r)}${workerSetupSection(r)}
 ## Isolation (${iso.tests} tests each; ms per test with 1 and ${iso.statementsPerTest} statements; round trips counted by a proxy)
 
 | Engine | ms/test (1 stmt) | ms/test (${iso.statementsPerTest} stmts) | trips/test (1) | trips/test (${iso.statementsPerTest}) | per-test overhead vs raw, ms | per-statement overhead, ms | extra trips per statement |

@@ -106,6 +106,15 @@ export interface ReadyCopyResult {
   dropMs: number;
 }
 
+/** The global setup with several workers: their databases copied from the template, or kept from the previous run. */
+export interface WorkerSetupResult {
+  workers: number;
+  runs: number;
+  /** Medians: the `workers` phase, the whole setup, the teardown (which stamps or drops them). */
+  copied: { workersMs: number; setupMs: number; teardownMs: number };
+  kept: { workersMs: number; setupMs: number; teardownMs: number };
+}
+
 export const ENGINES = ['raw', 'pgtwin', 'pg-transactional-tests', 'truncate'] as const;
 /** How a test's writes are undone: not at all (`raw`), pgtwin's isolation, pg-transactional-tests, TRUNCATE. */
 export type Engine = (typeof ENGINES)[number];
@@ -194,6 +203,8 @@ export interface Results {
   clone: CloneResult;
   /** Absent in results from before it was measured. */
   readyCopy?: ReadyCopyResult;
+  /** Absent in results from before it was measured. */
+  workerSetup?: WorkerSetupResult;
   isolation: IsolationResult;
   /** Absent in results from before the endpoint existed. */
   endpoint?: EndpointResult;

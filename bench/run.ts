@@ -12,9 +12,9 @@
  * Every database it creates is dropped at the end.
  *
  * `only` takes a comma-separated list of `pipeline` (pg_dump | psql alone), `cold`, `warm`, `cli`,
- * `embedded`, `endpoint` and `isolation` (the pipeline is measured too, the setups' denominator; the last
- * two build the template through `warm` first), for profiling a change without the whole bench; it prints their results
- * as JSON and writes nothing.
+ * `embedded`, `endpoint`, `isolation` and `workers` (the pipeline is measured too, the setups' denominator;
+ * the last three build the template through `warm` first), for profiling a change without the whole bench;
+ * it prints their results as JSON and writes nothing.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -39,6 +39,7 @@ import { measureIsolationEngine, measurePerTestOverhead } from './measurements/p
 import { measureReadyCopy } from './measurements/ready-copy.js';
 import { measureSeedThroughput } from './measurements/seed-throughput.js';
 import { ensureBenchTemplate, measureWarmSetup } from './measurements/warm-setup.js';
+import { measureWorkerSetup } from './measurements/worker-setup.js';
 import { createProduction, SUITE_SEED_FILE, writeSeedFiles } from './production-fixture.js';
 import { renderResults, writeResults } from './render-results.js';
 import type { Engine, Results } from './results.js';
@@ -98,6 +99,7 @@ async function main(only?: Set<string>): Promise<void> {
     const fingerprint = await measureFingerprint(ctx);
     const clone = await measureCloneStrategies(ctx);
     const readyCopy = await measureReadyCopy(ctx);
+    const workerSetup = await measureWorkerSetup(ctx);
     const isolation = await measurePerTestOverhead(ctx, fileURLToPath(import.meta.url));
     const endpoint = await measureEndpointLatency(ctx);
     const concurrentIsolation = await measureConcurrentIsolation(ctx, fileURLToPath(import.meta.url));
@@ -124,6 +126,7 @@ async function main(only?: Set<string>): Promise<void> {
       fingerprint,
       clone,
       readyCopy,
+      workerSetup,
       isolation,
       endpoint,
       concurrentIsolation,
@@ -139,7 +142,7 @@ async function main(only?: Set<string>): Promise<void> {
 }
 
 /** The measurements `only` may name. */
-const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded', 'endpoint', 'isolation'];
+const ONLY = ['pipeline', 'cold', 'warm', 'cli', 'embedded', 'endpoint', 'isolation', 'workers'];
 
 /** The measurements of `only`, printed as JSON on stdout; the pipeline first, as each ratio's denominator. */
 async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> {
@@ -147,13 +150,14 @@ async function measureOnly(ctx: BenchContext, only: Set<string>): Promise<void> 
   const pgDumpPsqlMs = await measurePipeline(ctx);
   out.pgDumpPsqlMs = pgDumpPsqlMs;
   if (only.has('cold')) out.cold = await measureColdSetup(ctx);
-  if (only.has('warm') || only.has('endpoint') || only.has('isolation')) {
+  if (only.has('warm') || only.has('endpoint') || only.has('isolation') || only.has('workers')) {
     if (!only.has('cold')) await ensureBenchTemplate(ctx);
     const warm = await measureWarmSetup(ctx);
     ctx.template = warm.template;
     out.warm = warm;
   }
   if (only.has('cli')) out.cli = await measureCliSetup(ctx);
+  if (only.has('workers')) out.workerSetup = await measureWorkerSetup(ctx);
   if (only.has('embedded')) out.embedded = await measureEmbeddedSetup(ctx, pgDumpPsqlMs);
   if (only.has('endpoint')) out.endpoint = await measureEndpointLatency(ctx);
   if (only.has('isolation'))

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { DatabaseTarget } from '../config/database-target.js';
-import { quietPoint, stillQuiet, withOwnWrites } from '../connection/quiet-since.js';
+import { pastRolledBack, quietPoint, stillQuiet, withOwnWrites } from '../connection/quiet-since.js';
 import { parseMarker, type TestMarker } from '../guard/test-marker.js';
 import { exemptFromIsolation } from '../isolation/exemption.js';
 import {
@@ -9,6 +9,7 @@ import {
   LeakDetector,
   type ContentCounts,
   type LeakBaseline,
+  type LeakReport,
 } from '../isolation/leak-detector.js';
 import type { TwinDatabases } from '../provision/twin-databases.js';
 import type { Logger } from '../util/logger.js';
@@ -118,7 +119,15 @@ export class CleanRunWatch {
       else candidates.push({ watch, index, marker });
     }
     const states = testsRan
-      ? await CleanRunWatch.readStates(candidates.map(({ watch }) => watch))
+      ? await CleanRunWatch.readStates(
+          candidates.map(({ watch }) => watch),
+          databases,
+          (xmax) => [
+            ...databases.markerWritesSince(xmax),
+            ...watches.flatMap((watch) => watch.sequenceWritesSince(xmax)),
+          ],
+          logger,
+        )
       : candidates.map(({ watch }) => ({ report: undefined, baseline: watch.detector.baseline() }));
     const stamps: [string, TestMarker][] = [];
     for (const [i, { watch, index, marker }] of candidates.entries()) {
@@ -144,11 +153,18 @@ export class CleanRunWatch {
   /**
    * The state now of each watched database, so the next run can tell whether anything was committed between
    * the runs (psql, a dev server). Every sequence is put back first: setval takes a transaction id, which must
-   * come before every state's quiet point, or the next run could not prove the state in one statement.
+   * come before every state's quiet point, or the next run could not prove the state in one statement. When
+   * every watch began on a quiet server and each transaction id taken since, but pgtwin's own writes
+   * (`ownWritesSince`), rolled back (the tests'), nothing can have been committed: the states are the ones
+   * the watches began with, quiet until now, and no table is read (see `pastRolledBack`). Else every table
+   * of each database is counted and compared.
    */
   private static async readStates(
     watches: readonly CleanRunWatch[],
-  ): Promise<Awaited<ReturnType<LeakDetector['checkAndRebase']>>[]> {
+    databases: TwinDatabases,
+    ownWritesSince: (xmax: string) => string[],
+    logger: Logger,
+  ): Promise<{ report: LeakReport | undefined; baseline: LeakBaseline }[]> {
     const clients: pg.Client[] = [];
     try {
       const opened = await Promise.all(
@@ -165,6 +181,22 @@ export class CleanRunWatch {
           watch.sequenceWrites.push(...(await setSequences(opened[i]!, moved)));
         }),
       );
+      const began = watches.map((watch) => watch.detector.baseline());
+      const points = began.map((baseline) => baseline.quiet);
+      if (points.length > 0 && points.every((point) => point !== undefined)) {
+        const earliest = points.reduce((a, b) => (BigInt(a.xmax) <= BigInt(b.xmax) ? a : b));
+        const carried = await pastRolledBack(
+          await databases.admin(),
+          withOwnWrites(earliest, ownWritesSince),
+          ownWritesSince,
+        );
+        if (carried) {
+          logger.debug(
+            `${watches.map((watch) => watch.database).join(', ')}: nothing committed on the server during the run but rolled-back transactions and pgtwin's own writes; not read again`,
+          );
+          return began.map((baseline) => ({ report: undefined, baseline: { ...baseline, quiet: carried } }));
+        }
+      }
       return await Promise.all(watches.map((watch, i) => watch.detector.checkAndRebase(opened[i]!)));
     } finally {
       await Promise.all(clients.map((client) => client.end().catch(() => undefined)));

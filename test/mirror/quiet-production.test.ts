@@ -121,11 +121,12 @@ describe('a production no transaction has written to since the last reading', ()
 describe("a production on the test database's own server", () => {
   /**
    * One `pgtwin setup` (it runs no test) with production and the test database on this file's cluster;
-   * returns how its reading of production's rows and catalogs went (their debug lines).
+   * returns how its reading of production's rows and catalogs went (their debug lines), and whether its
+   * teardown proved the test database unchanged without reading it (`during` given: tests ran).
    */
   async function setupOnOneServer(
     during?: () => Promise<void>,
-  ): Promise<{ data: string; structure: string }> {
+  ): Promise<{ data: string; structure: string; teardownProved?: boolean }> {
     const lines: string[] = [];
     const { host, port, user, password } = server.admin;
     const twin = await runGlobalSetup({
@@ -144,7 +145,8 @@ describe("a production on the test database's own server", () => {
       lines.find(
         (text) => text.startsWith(`fingerprint ${part}: `) && / (reused|hashing|reading)/.test(text),
       ) ?? '';
-    return { data: line('data'), structure: line('structure') };
+    const proved = lines.some((text) => text.includes('nothing committed on the server during the run'));
+    return { data: line('data'), structure: line('structure'), ...(during && { teardownProved: proved }) };
   }
 
   const QUIET = /no transaction on production's server since the last proof but pgtwin's own markers/;
@@ -208,9 +210,11 @@ describe("a production on the test database's own server", () => {
       );
     };
     expect((await setupOnOneServer()).data).toMatch(QUIET);
+    // Its teardown finds the test database unchanged without reading a table: every id the tests took rolled back.
     expect(await setupOnOneServer(rolledBack)).toEqual({
       data: expect.stringMatching(QUIET),
       structure: expect.stringMatching(QUIET),
+      teardownProved: true,
     });
     // The run after it still finds nothing but its markers since the point carried past the rolled-back ids.
     expect((await setupOnOneServer()).data).toMatch(QUIET);
@@ -220,7 +224,8 @@ describe("a production on the test database's own server", () => {
         { host, port, user, password, database: 'shared_production' },
         "INSERT INTO public.clients (name, slug, email) VALUES ('Kept', 'kept', 'kept@example.test')",
       );
-    await setupOnOneServer(committed);
+    // A committed write, though not in the test database: its teardown reads the test database again.
+    expect((await setupOnOneServer(committed)).teardownProved).toBe(false);
     expect((await setupOnOneServer()).data).toMatch(
       /^fingerprint data: no mirrored row written since the last reading; checksums reused$/,
     );
