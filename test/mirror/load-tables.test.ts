@@ -174,18 +174,31 @@ describe('loadTables', () => {
     const openBigSource = () => connect(bigSourceUrl, { readOnly: true });
     const policy = { ...POLICY, mirror: { ...POLICY.mirror, full: ['public.big'] } };
     let refused = 0;
+    let attempts = 0;
+    // The pair that gets the slot waits until another pair has tried for one: on a loaded machine the first
+    // pair could otherwise copy everything and give the slot back before the next even asks.
+    let secondTried!: () => void;
+    const tried = new Promise<void>((resolve) => (secondTried = resolve));
     const result = await loadTables(await openBigSource(), {
       policy,
       openSource: openBigSource,
-      openTarget: () =>
-        connect(limited).catch((error: Error & { code?: string }) => {
-          if (error.code === '53300') refused++;
+      openTarget: async () => {
+        const attempt = ++attempts;
+        try {
+          const client = await connect(limited);
+          if (attempt === 1)
+            await Promise.race([tried, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+          return client;
+        } catch (error) {
+          if ((error as { code?: string }).code === '53300') refused++;
           throw error;
-        }),
+        } finally {
+          if (attempt === 2) secondTried();
+        }
+      },
     });
 
     expect(result.tables).toEqual([{ table: 'public.big', rowCount: 30000 }]);
-    // At least one pair refused (a later one may get the slot a finished pair gave back).
     expect(refused).toBeGreaterThan(0);
     expect(await tableChecksums(target, ['public.big'])).toEqual(
       await tableChecksums(await openBigSource(), ['public.big']),
