@@ -417,7 +417,8 @@ interface TestOnTemplate {
  * The `template` phase, then the `workers` phase: reads the fingerprint, makes the test database equal to
  * the template of that fingerprint (see {@link warmStart}; else leasing or building the template and copying
  * it), checks where a test connection lands, starts watching the test database for the teardown, and
- * copies the template to one database per worker. `previous`: what the previous run left, for a warm start
+ * makes each worker's database equal to the template in the same way (see {@link prepareWorkers}).
+ * `previous`: what the previous run left, for a warm start
  * (none: build or lease, and copy). `session`: the test role's open session on the test database (from
  * provisioning), read on while that database is kept and ended before it is replaced.
  */
