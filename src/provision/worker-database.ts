@@ -14,7 +14,7 @@ export interface WorkerDatabase {
 }
 
 /** Options of {@link workerDatabase} and {@link prepareWorkerDatabases}. */
-export type WorkerDatabaseOptions = Pick<CopyOptions, 'strategy' | 'fingerprint'>;
+export type WorkerDatabaseOptions = Pick<CopyOptions, 'strategy'>;
 
 /**
  * The worker id of this process: `VITEST_POOL_ID`, else `JEST_WORKER_ID`, else `1` (one worker).
@@ -87,7 +87,7 @@ export async function workerDatabase(
 ): Promise<WorkerDatabase> {
   const worker = workerTarget(config, workerId);
   await TwinDatabases.use(config, (databases) =>
-    databases.copy(template, worker.target.database, { ...options, kind: 'worker' }),
+    databases.copy(template, worker.target.database, { kind: 'worker', strategy: options.strategy }),
   );
   return worker;
 }
